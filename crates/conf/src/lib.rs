@@ -1,0 +1,1 @@
+//! The cherokee.conf key tree (being written).

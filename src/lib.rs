@@ -1,0 +1,1 @@
+//! Baton: a zero-downtime web server that reads Cherokee's `cherokee.conf`.
