@@ -1,0 +1,153 @@
+//! Configuration: the `cherokee.conf` key tree (crate `baton-conf`) turned into a typed
+//! [`Config`].
+//!
+//! Data flows one way: text -> key tree -> `Config` -> compiled generation. Everything a
+//! request needs is parsed and validated here, once, so the request path never looks at
+//! strings from the file again. A configuration with any error is refused as a whole: the
+//! caller gets every problem (file:line, key, message) and nothing starts serving half of it.
+
+mod handler;
+mod reader;
+mod rule;
+mod server;
+mod vserver;
+
+pub use baton_conf::{Diagnostic, Location, Severity};
+pub use handler::{
+    CommonOptions, DirlistOptions, FileOptions, HandlerConfig, RedirOptions, Rewrite,
+};
+pub use rule::{
+    EncoderPolicy, Expiration, ExpirationTime, HeaderOp, HeaderTest, Match, Rule, RuleProps,
+};
+pub use server::{Bind, ServerSettings, ServerTokens};
+pub use vserver::{
+    AccessLogConfig, ErrorHandler, ErrorTarget, HostMatcher, IndexEntry, LogFormatConfig,
+    LogTarget, VServer,
+};
+
+use crate::http::mime::MimeTable;
+use reader::Reader;
+use std::path::{Path, PathBuf};
+
+/// A complete, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerSettings,
+    /// Virtual servers in evaluation order: highest priority (largest number) first.
+    pub vservers: Vec<VServer>,
+    /// Index in `vservers` of the one named `default`, the fallback for every request.
+    pub default_vserver: usize,
+    pub mime: MimeTable,
+    /// The file this configuration was read from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// The outcome of reading a configuration: the model if there was no error, and every
+/// diagnostic (warnings too) in file order.
+pub struct LoadResult {
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadResult {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+    }
+    /// The model, or every error as one message (for logs and the reload caller).
+    pub fn into_result(self) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let has_error = self.diagnostics.iter().any(|d| d.severity == Severity::Error);
+        match self.config {
+            Some(config) if !has_error => Ok((config, self.diagnostics)),
+            _ => Err(self.diagnostics),
+        }
+    }
+}
+
+/// Reads and validates the configuration file at `path` (with its includes).
+pub fn load_file(path: &Path) -> LoadResult {
+    match baton_conf::load(path) {
+        Ok(loaded) => build(loaded, Some(path.to_path_buf())),
+        Err(e) => LoadResult {
+            config: None,
+            diagnostics: vec![Diagnostic::error(
+                None,
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )],
+        },
+    }
+}
+
+/// Reads and validates configuration text; `name` is used in diagnostics.
+pub fn load_str(name: &str, text: &str) -> LoadResult {
+    build(baton_conf::load_str(name, text), None)
+}
+
+fn build(loaded: baton_conf::Loaded, source: Option<PathBuf>) -> LoadResult {
+    let mut diagnostics = loaded.diagnostics;
+    let reader = Reader::new(&loaded.root);
+    let config = build_model(&reader, source);
+    diagnostics.extend(reader.finish());
+    let has_error = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    sort_diagnostics(&mut diagnostics);
+    LoadResult {
+        config: if has_error { None } else { config },
+        diagnostics,
+    }
+}
+
+fn sort_diagnostics(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        let key = |d: &Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.to_string_lossy().into_owned(), l.line))
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
+fn build_model(r: &Reader<'_>, source: Option<PathBuf>) -> Option<Config> {
+    let root = r.root();
+    let server = server::build(r, root.child("server"));
+    let mime = build_mime(r, root.child("mime"));
+    let (vservers, default_vserver) = vserver::build_all(r, root.child("vserver"), &server);
+    r.ignore_tree(root.child("icons"));
+    r.ignore_tree(root.child("admin"));
+    r.ignore_tree(root.child("source"));
+    r.ignore_tree(root.child("config"));
+    Some(Config {
+        server: server?,
+        vservers: vservers?,
+        default_vserver: default_vserver?,
+        mime,
+        source,
+    })
+}
+
+/// `mime!TYPE!extensions = a,b` and `mime!TYPE!max_age = N` refine the built-in table.
+fn build_mime(r: &Reader<'_>, node: Option<&baton_conf::Node>) -> MimeTable {
+    let mut table = MimeTable::new();
+    let Some(node) = node else { return table };
+    for (ty, entry) in node.children() {
+        r.used(entry);
+        if let Some(exts) = entry.child("extensions") {
+            let list = r.list(exts);
+            let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+            table.set(ty, &refs);
+        }
+        if let Some(age) = entry.child("max_age") {
+            if let Some(n) = r.number(age) {
+                table.set_max_age(ty, n);
+            }
+        }
+    }
+    table
+}

@@ -1,0 +1,237 @@
+//! A read-only walk over the key tree that remembers which keys the model used and collects
+//! diagnostics.
+//!
+//! Every key the model reads is marked; when the model is built, every key that was never
+//! read is reported as unknown (a warning with its line), so a typo such as
+//! `vserver!1!documet_root` does not silently do nothing.
+
+use baton_conf::{Diagnostic, Location, Node};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Reader<'t> {
+    root: &'t Node,
+    used: RefCell<HashSet<usize>>,
+    ignored: RefCell<HashSet<usize>>,
+    diags: RefCell<Vec<Diagnostic>>,
+}
+
+fn id(node: &Node) -> usize {
+    node as *const Node as usize
+}
+
+impl<'t> Reader<'t> {
+    pub fn new(root: &'t Node) -> Self {
+        Reader {
+            root,
+            used: RefCell::default(),
+            ignored: RefCell::default(),
+            diags: RefCell::default(),
+        }
+    }
+
+    pub fn root(&self) -> &'t Node {
+        self.root
+    }
+
+    /// Marks a key as understood.
+    pub fn used(&self, node: &Node) {
+        self.used.borrow_mut().insert(id(node));
+    }
+
+    /// Marks a whole subtree as accepted without being interpreted (Cherokee keys that have
+    /// no meaning for Baton, like the admin's icon table).
+    pub fn ignore_tree(&self, node: Option<&Node>) {
+        if let Some(node) = node {
+            self.ignored.borrow_mut().insert(id(node));
+        }
+    }
+
+    /// The child `name` of `node`, marked as used.
+    pub fn child<'n>(&self, node: &'n Node, name: &str) -> Option<&'n Node> {
+        let child = node.child(name)?;
+        self.used(child);
+        Some(child)
+    }
+
+    /// The value of the child `name`, marked as used; `None` when absent or empty.
+    pub fn str<'n>(&self, node: &'n Node, name: &str) -> Option<&'n str> {
+        self.child(node, name)
+            .and_then(|c| c.value())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn error(&self, node: &Node, message: impl Into<String>) {
+        self.diags.borrow_mut().push(Diagnostic::error(
+            node.first_location(),
+            node.path(),
+            message,
+        ));
+    }
+
+    pub fn warn(&self, node: &Node, message: impl Into<String>) {
+        self.diags.borrow_mut().push(Diagnostic::warning(
+            node.first_location(),
+            node.path(),
+            message,
+        ));
+    }
+
+    pub fn error_at(&self, location: Option<Location>, key: &str, message: impl Into<String>) {
+        self.diags
+            .borrow_mut()
+            .push(Diagnostic::error(location, key, message));
+    }
+
+    /// A boolean value: 1/0, true/false, yes/no, on/off.
+    pub fn bool(&self, node: &Node) -> Option<bool> {
+        self.used(node);
+        let v = node.value()?.trim();
+        match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "allow" => Some(true),
+            "0" | "false" | "no" | "off" | "forbid" => Some(false),
+            _ => {
+                self.error(node, format!("expected a boolean (1 or 0), found {v:?}"));
+                None
+            }
+        }
+    }
+
+    /// A boolean child with a default when absent.
+    pub fn flag(&self, node: &Node, name: &str, default: bool) -> bool {
+        self.child(node, name)
+            .and_then(|c| self.bool(c))
+            .unwrap_or(default)
+    }
+
+    /// A non-negative integer.
+    pub fn number(&self, node: &Node) -> Option<u64> {
+        self.used(node);
+        let v = node.value()?.trim();
+        match v.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(node, format!("expected a non-negative number, found {v:?}"));
+                None
+            }
+        }
+    }
+
+    pub fn number_child(&self, node: &Node, name: &str) -> Option<u64> {
+        self.child(node, name).and_then(|c| self.number(c))
+    }
+
+    /// A duration in seconds, optionally with a unit suffix (s, m, h, d, w).
+    pub fn duration(&self, node: &Node) -> Option<Duration> {
+        self.used(node);
+        let v = node.value()?.trim();
+        match parse_duration(v) {
+            Some(d) => Some(d),
+            None => {
+                self.error(
+                    node,
+                    format!("expected a duration such as 30, 30s, 5m, 2h or 1d, found {v:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A comma (or space) separated list; empty items are dropped.
+    pub fn list(&self, node: &Node) -> Vec<String> {
+        self.used(node);
+        split_list(node.value().unwrap_or(""))
+    }
+
+    /// A path; relative paths are taken relative to the configuration file's directory.
+    pub fn path(&self, node: &Node) -> Option<PathBuf> {
+        self.used(node);
+        let v = node.value()?.trim();
+        if v.is_empty() {
+            self.error(node, "expected a path, found an empty value");
+            return None;
+        }
+        let p = PathBuf::from(v);
+        if p.is_relative() {
+            if let Some(dir) = node
+                .location()
+                .and_then(|l| l.file.parent().map(|d| d.to_path_buf()))
+            {
+                if !dir.as_os_str().is_empty() {
+                    return Some(dir.join(p));
+                }
+            }
+        }
+        Some(p)
+    }
+
+    /// Warnings for every key that was never read, then every collected diagnostic.
+    pub fn finish(self) -> Vec<Diagnostic> {
+        let used = self.used.into_inner();
+        let ignored = self.ignored.into_inner();
+        let mut diags = self.diags.into_inner();
+        let mut stack = vec![self.root];
+        while let Some(node) = stack.pop() {
+            if ignored.contains(&id(node)) {
+                continue;
+            }
+            if node.value().is_some() && !used.contains(&id(node)) {
+                diags.push(Diagnostic::warning(
+                    node.location().cloned(),
+                    node.path(),
+                    "unknown key, ignored",
+                ));
+            }
+            stack.extend(node.children().map(|(_, c)| c));
+        }
+        diags
+    }
+}
+
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split([',', ' ', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&v[..i], v[i..].trim()),
+        None => (v, ""),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(mult)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units() {
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("5y"), None);
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_spaces() {
+        assert_eq!(split_list("a, b,,c d"), vec!["a", "b", "c", "d"]);
+        assert!(split_list("").is_empty());
+    }
+}

@@ -1,0 +1,670 @@
+//! `vserver!N!rule!M!…` keys: behavior rules (a match and the properties it contributes).
+
+use super::handler::{self, HandlerConfig};
+use super::reader::Reader;
+use super::vserver::parse_net;
+use baton_conf::{Location, Node};
+use http::header::{HeaderName, HeaderValue};
+use http::Method;
+use ipnet::IpNet;
+use regex::Regex;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One behavior rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// M in `rule!M`: the priority (larger is evaluated first).
+    pub id: u64,
+    pub matcher: Match,
+    /// A matching final rule ends the evaluation.
+    pub is_final: bool,
+    pub props: RuleProps,
+    pub location: Option<Location>,
+}
+
+impl Rule {
+    pub fn needs_document_root(&self) -> bool {
+        self.props.document_root.is_none()
+            && self
+                .props
+                .handler
+                .as_ref()
+                .is_some_and(|h| h.uses_files())
+    }
+}
+
+/// What a rule tests. Evaluated in `crate::rules`.
+#[derive(Debug)]
+pub enum Match {
+    /// Always matches; the vserver's fallback rule.
+    Default,
+    /// The path is this directory or below it (stored without a trailing slash; "/" is the
+    /// root).
+    Directory(String),
+    /// The last path segment has one of these extensions.
+    Extensions {
+        extensions: HashSet<String>,
+        /// Also require the file to exist under the document root.
+        check_local_file: bool,
+    },
+    /// A regular expression over the path and, when present, `?` and the query.
+    Request(Regex),
+    Header {
+        name: HeaderName,
+        test: HeaderTest,
+    },
+    /// The requested file exists under the document root.
+    Exists {
+        /// Names to check (the request's last segment must be one of them); empty with
+        /// `any` set checks whatever was requested.
+        files: HashSet<String>,
+        any: bool,
+        only_files: bool,
+        iocache: bool,
+    },
+    Method(Vec<Method>),
+    /// Exact paths.
+    Fullpath(HashSet<String>),
+    /// The client address is in one of these networks.
+    From(Vec<IpNet>),
+    /// A query-string argument (or any, when `arg` is `None`) matches the expression.
+    UrlArg {
+        arg: Option<String>,
+        regex: Regex,
+    },
+    /// The connection arrived on one of these listeners (`server!bind!N`).
+    Bind(Vec<u64>),
+    /// The connection is TLS.
+    Tls,
+    And(Box<Match>, Box<Match>),
+    Or(Box<Match>, Box<Match>),
+    Not(Box<Match>),
+}
+
+impl Match {
+    /// The directory of a `directory` match (also inside an AND), which a document root
+    /// set by the same rule replaces in the path.
+    pub fn directory(&self) -> Option<&str> {
+        match self {
+            Match::Directory(d) => Some(d),
+            Match::And(a, b) => a.directory().or_else(|| b.directory()),
+            _ => None,
+        }
+    }
+
+    /// The request regex of a `request` match, which an empty redirection inherits.
+    fn request_regex(&self) -> Option<&Regex> {
+        match self {
+            Match::Request(re) => Some(re),
+            Match::And(a, b) => a.request_regex().or_else(|| b.request_regex()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum HeaderTest {
+    Regex(Regex),
+    /// The header is present, whatever its value.
+    Provided,
+}
+
+/// What a matching rule contributes. `None` fields are left for lower-priority rules.
+#[derive(Debug, Default)]
+pub struct RuleProps {
+    pub handler: Option<Arc<HandlerConfig>>,
+    pub document_root: Option<PathBuf>,
+    pub allow_from: Option<Arc<Vec<IpNet>>>,
+    pub only_secure: Option<bool>,
+    pub encoders: EncoderPolicy,
+    pub expiration: Option<Arc<Expiration>>,
+    pub header_ops: Vec<HeaderOp>,
+    pub timeout: Option<Duration>,
+    pub no_log: Option<bool>,
+}
+
+/// Per encoder: `Some(true)` allow, `Some(false)` forbid, `None` unset.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EncoderPolicy {
+    pub gzip: Option<bool>,
+    pub deflate: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expiration {
+    pub time: ExpirationTime,
+    /// The complete `Cache-Control` value, computed at load.
+    pub cache_control: Option<HeaderValue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpirationTime {
+    /// Already expired (1970).
+    Epoch,
+    /// As far as HTTP dates reasonably go (2038).
+    Max,
+    /// This long from the response.
+    After(Duration),
+    /// Only the caching directives, no `Expires`.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub enum HeaderOp {
+    Add(HeaderName, HeaderValue),
+    Del(HeaderName),
+}
+
+/// Builds every rule of a virtual server, highest priority first.
+pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Option<Vec<Rule>> {
+    let Some(node) = node else {
+        return Some(Vec::new());
+    };
+    let (numbered, others) = node.numbered();
+    let mut ok = true;
+    for (name, other) in others {
+        r.error(other, format!("rule priorities must be numbers, found {name:?}"));
+        ok = false;
+    }
+    let mut rules = Vec::new();
+    for (id, rnode) in numbered.into_iter().rev() {
+        r.used(rnode);
+        if let Some(d) = r.child(rnode, "disabled") {
+            if r.bool(d) == Some(true) {
+                r.ignore_tree(Some(rnode));
+                continue;
+            }
+        }
+        match build(r, id, rnode, bind_ids) {
+            Some(rule) => rules.push(rule),
+            None => ok = false,
+        }
+    }
+    ok.then_some(rules)
+}
+
+fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule> {
+    let mut ok = true;
+    let Some(mnode) = r.child(node, "match") else {
+        r.error(node, "a rule needs a match (rule!N!match = default, directory, …)");
+        return None;
+    };
+    let matcher = build_match(r, mnode, bind_ids);
+    let is_final = r.flag(mnode, "final", true);
+    let props = build_props(r, node, matcher.as_ref().and_then(|m| m.request_regex()));
+    if props.is_none() {
+        ok = false;
+    }
+    let matcher = matcher?;
+    if !ok {
+        return None;
+    }
+    Some(Rule {
+        id,
+        matcher,
+        is_final,
+        props: props?,
+        location: node.first_location(),
+    })
+}
+
+/// The rule type is the value of `match` (or, in older files, of `match!type`).
+fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
+    r.used(node);
+    let mut kind = node.value().unwrap_or("").trim().to_string();
+    if kind.is_empty() {
+        if let Some(t) = r.str(node, "type") {
+            kind = t.trim().to_string();
+        }
+    }
+    match kind.as_str() {
+        "default" => Some(Match::Default),
+        "directory" => {
+            let Some(d) = r.str(node, "directory") else {
+                r.error(node, "a directory rule needs match!directory");
+                return None;
+            };
+            let d = d.trim();
+            if !d.starts_with('/') {
+                r.error(
+                    node,
+                    format!("a directory must start with '/', found {d:?}"),
+                );
+                return None;
+            }
+            let trimmed = d.trim_end_matches('/');
+            Some(Match::Directory(if trimmed.is_empty() {
+                "/".to_string()
+            } else {
+                trimmed.to_string()
+            }))
+        }
+        "extensions" => {
+            let Some(e) = r.child(node, "extensions") else {
+                r.error(node, "an extensions rule needs match!extensions");
+                return None;
+            };
+            let extensions: HashSet<String> = r
+                .list(e)
+                .into_iter()
+                .map(|x| x.trim_start_matches('.').to_string())
+                .collect();
+            if extensions.is_empty() {
+                r.error(e, "empty list of extensions");
+                return None;
+            }
+            Some(Match::Extensions {
+                extensions,
+                check_local_file: r.flag(node, "check_local_file", false),
+            })
+        }
+        "request" => regex_child(r, node, "request").map(Match::Request),
+        "header" => {
+            let Some(h) = r.str(node, "header") else {
+                r.error(node, "a header rule needs match!header (the header name)");
+                return None;
+            };
+            let name = match HeaderName::from_bytes(h.trim().as_bytes()) {
+                Ok(n) => n,
+                Err(_) => {
+                    r.error(node, format!("{h:?} is not a valid header name"));
+                    return None;
+                }
+            };
+            let provided = node.value().is_some_and(|v| !v.trim().is_empty())
+                && r.str(node, "type").is_some_and(|t| t.trim() == "provided");
+            let test = if provided {
+                HeaderTest::Provided
+            } else {
+                HeaderTest::Regex(regex_child(r, node, "match")?)
+            };
+            Some(Match::Header { name, test })
+        }
+        "exists" => {
+            let files: HashSet<String> = r
+                .child(node, "exists")
+                .map(|e| r.list(e))
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let any = r.flag(node, "match_any", false);
+            if files.is_empty() && !any {
+                r.error(
+                    node,
+                    "an exists rule needs a list of files (match!exists) or match!match_any = 1",
+                );
+                return None;
+            }
+            r.child(node, "match_index_files");
+            Some(Match::Exists {
+                files,
+                any,
+                only_files: r.flag(node, "match_only_files", true),
+                iocache: r.flag(node, "iocache", false),
+            })
+        }
+        "method" => {
+            let Some(m) = r.child(node, "method") else {
+                r.error(node, "a method rule needs match!method");
+                return None;
+            };
+            let mut methods = Vec::new();
+            for name in r.list(m) {
+                match Method::from_bytes(name.to_ascii_uppercase().as_bytes()) {
+                    Ok(method) => methods.push(method),
+                    Err(_) => {
+                        r.error(m, format!("{name:?} is not a valid method name"));
+                        return None;
+                    }
+                }
+            }
+            if methods.is_empty() {
+                r.error(m, "empty list of methods");
+                return None;
+            }
+            Some(Match::Method(methods))
+        }
+        "fullpath" => {
+            let Some(list) = r.child(node, "fullpath") else {
+                r.error(node, "a fullpath rule needs match!fullpath!N entries");
+                return None;
+            };
+            let mut paths = HashSet::new();
+            if let Some(v) = list.value() {
+                paths.extend(super::reader::split_list(v));
+            }
+            for (_, entry) in list.children() {
+                r.used(entry);
+                if let Some(v) = entry.value().map(str::trim).filter(|v| !v.is_empty()) {
+                    paths.insert(v.to_string());
+                }
+            }
+            if paths.is_empty() {
+                r.error(list, "empty list of paths");
+                return None;
+            }
+            Some(Match::Fullpath(paths))
+        }
+        "from" => {
+            let Some(f) = r.child(node, "from") else {
+                r.error(node, "a from rule needs match!from (addresses or subnets)");
+                return None;
+            };
+            let nets = nets(r, f)?;
+            Some(Match::From(nets))
+        }
+        "url_arg" => {
+            let arg = r
+                .str(node, "arg")
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty());
+            Some(Match::UrlArg {
+                arg,
+                regex: regex_child(r, node, "match")?,
+            })
+        }
+        "bind" => {
+            let Some(b) = r.child(node, "bind") else {
+                r.error(node, "a bind rule needs match!bind!N = listener id");
+                return None;
+            };
+            let mut ids = Vec::new();
+            let mut values: Vec<(&Node, String)> = Vec::new();
+            if let Some(v) = b.value() {
+                values.extend(super::reader::split_list(v).into_iter().map(|s| (b, s)));
+            }
+            for (_, entry) in b.children() {
+                r.used(entry);
+                if let Some(v) = entry.value() {
+                    values.push((entry, v.trim().to_string()));
+                }
+            }
+            for (n, v) in values {
+                match v.parse::<u64>() {
+                    Ok(id) if bind_ids.contains(&id) => ids.push(id),
+                    Ok(id) => {
+                        r.error(n, format!("there is no listener server!bind!{id}"));
+                        return None;
+                    }
+                    Err(_) => {
+                        r.error(n, format!("expected a listener number, found {v:?}"));
+                        return None;
+                    }
+                }
+            }
+            if ids.is_empty() {
+                r.error(b, "empty list of listeners");
+                return None;
+            }
+            Some(Match::Bind(ids))
+        }
+        "tls" => Some(Match::Tls),
+        "and" | "or" => {
+            let left = side(r, node, "left", bind_ids);
+            let right = side(r, node, "right", bind_ids);
+            let (left, right) = (Box::new(left?), Box::new(right?));
+            Some(if kind == "and" {
+                Match::And(left, right)
+            } else {
+                Match::Or(left, right)
+            })
+        }
+        "not" => Some(Match::Not(Box::new(side(r, node, "right", bind_ids)?))),
+        "" => {
+            r.error(node, "empty rule type");
+            None
+        }
+        "geoip" => {
+            r.error(node, "the geoip rule type is not available in Baton");
+            None
+        }
+        other => {
+            r.error(node, format!("unknown rule type {other:?}"));
+            None
+        }
+    }
+}
+
+fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Match> {
+    match r.child(node, name) {
+        Some(s) => build_match(r, s, bind_ids),
+        None => {
+            r.error(node, format!("this rule needs match!{name} (a nested rule)"));
+            None
+        }
+    }
+}
+
+fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
+    let Some(child) = r.child(node, name) else {
+        r.error(node, format!("this rule needs match!{name} (a regular expression)"));
+        return None;
+    };
+    let v = child.value().unwrap_or("");
+    match Regex::new(v) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            r.error(child, format!("invalid regular expression: {e}"));
+            None
+        }
+    }
+}
+
+fn nets(r: &Reader<'_>, node: &Node) -> Option<Vec<IpNet>> {
+    let mut nets = Vec::new();
+    let mut values: Vec<(&Node, String)> = r.list(node).into_iter().map(|v| (node, v)).collect();
+    for (_, entry) in node.children() {
+        r.used(entry);
+        for v in r.list(entry) {
+            values.push((entry, v));
+        }
+    }
+    for (n, v) in values {
+        match parse_net(&v) {
+            Some(net) => nets.push(net),
+            None => {
+                r.error(n, format!("expected an IP address or subnet, found {v:?}"));
+                return None;
+            }
+        }
+    }
+    if nets.is_empty() {
+        r.error(node, "empty list of addresses");
+        return None;
+    }
+    Some(nets)
+}
+
+fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<RuleProps> {
+    let mut ok = true;
+    let mut props = RuleProps::default();
+    if let Some(h) = r.child(node, "handler") {
+        match handler::build(r, h, rule_regex) {
+            Some(h) => props.handler = Some(Arc::new(h)),
+            None => ok = false,
+        }
+    }
+    for key in ["document_root", "directory_root"] {
+        if let Some(d) = r.child(node, key) {
+            match r.path(d) {
+                Some(p) => props.document_root = Some(p),
+                None => ok = false,
+            }
+        }
+    }
+    if let Some(a) = r.child(node, "allow_from") {
+        match nets(r, a) {
+            Some(n) => props.allow_from = Some(Arc::new(n)),
+            None => ok = false,
+        }
+    }
+    if let Some(s) = r.child(node, "only_secure") {
+        props.only_secure = r.bool(s);
+    }
+    if let Some(enc) = r.child(node, "encoder") {
+        for (name, e) in enc.children() {
+            r.used(e);
+            let v = e.value().unwrap_or("").trim().to_ascii_lowercase();
+            let policy = match v.as_str() {
+                "1" | "allow" => Some(true),
+                "0" | "forbid" => Some(false),
+                "" | "unset" => None,
+                _ => {
+                    r.error(e, format!("expected allow, forbid or unset, found {v:?}"));
+                    ok = false;
+                    None
+                }
+            };
+            match name {
+                "gzip" => props.encoders.gzip = policy,
+                "deflate" => props.encoders.deflate = policy,
+                other => {
+                    r.error(e, format!("unknown encoder {other:?} (expected gzip or deflate)"));
+                    ok = false;
+                }
+            }
+        }
+    }
+    if let Some(x) = r.child(node, "expiration") {
+        match expiration(r, x) {
+            Some(e) => props.expiration = e.map(Arc::new),
+            None => ok = false,
+        }
+    }
+    if let Some(ops) = r.child(node, "header_op") {
+        let (numbered, others) = ops.numbered();
+        for (name, other) in others {
+            r.error(other, format!("header operations must be numbered, found {name:?}"));
+            ok = false;
+        }
+        for (_, op) in numbered {
+            r.used(op);
+            match header_op(r, op) {
+                Some(o) => props.header_ops.push(o),
+                None => ok = false,
+            }
+        }
+    }
+    if let Some(t) = r.child(node, "timeout") {
+        match r.duration(t) {
+            Some(d) if !d.is_zero() => props.timeout = Some(d),
+            Some(_) => {
+                r.error(t, "a timeout must be at least one second");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(n) = r.child(node, "no_log") {
+        props.no_log = r.bool(n);
+    }
+    if let Some(a) = r.child(node, "auth") {
+        let name = a.value().unwrap_or("").trim();
+        r.error(
+            a,
+            format!(
+                "authentication (validator {name:?}) is not available in this version of Baton; refusing to serve the rule unprotected"
+            ),
+        );
+        r.ignore_tree(Some(a));
+        ok = false;
+    }
+    r.ignore_tree(node.child("flcache"));
+    ok.then_some(props)
+}
+
+fn expiration(r: &Reader<'_>, node: &Node) -> Option<Option<Expiration>> {
+    let kind = node.value().unwrap_or("").trim();
+    let time = match kind {
+        "" | "none" => ExpirationTime::None,
+        "epoch" => ExpirationTime::Epoch,
+        "max" => ExpirationTime::Max,
+        "time" => {
+            let Some(t) = r.child(node, "time") else {
+                r.error(node, "expiration = time needs expiration!time");
+                return None;
+            };
+            ExpirationTime::After(r.duration(t)?)
+        }
+        other => {
+            r.error(
+                node,
+                format!("expected epoch, max, time or none, found {other:?}"),
+            );
+            return None;
+        }
+    };
+    let mut directives: Vec<String> = Vec::new();
+    if let Some(c) = r.child(node, "caching") {
+        let v = c.value().unwrap_or("").trim();
+        match v {
+            "" => {}
+            "public" | "private" | "no-cache" => directives.push(v.to_string()),
+            other => {
+                r.error(
+                    c,
+                    format!("expected public, private or no-cache, found {other:?}"),
+                );
+                return None;
+            }
+        }
+        for flag in ["no-store", "no-transform", "must-revalidate", "proxy-revalidate"] {
+            if r.flag(c, flag, false) {
+                directives.push(flag.to_string());
+            }
+        }
+    }
+    match time {
+        ExpirationTime::After(d) => directives.push(format!("max-age={}", d.as_secs())),
+        ExpirationTime::Epoch => directives.push("max-age=0".to_string()),
+        ExpirationTime::Max => directives.push("max-age=315360000".to_string()),
+        ExpirationTime::None => {}
+    }
+    if time == ExpirationTime::None && directives.is_empty() {
+        return Some(None);
+    }
+    let cache_control = if directives.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&directives.join(", ")).ok()
+    };
+    Some(Some(Expiration {
+        time,
+        cache_control,
+    }))
+}
+
+fn header_op(r: &Reader<'_>, node: &Node) -> Option<HeaderOp> {
+    let kind = r.str(node, "type").unwrap_or("add").trim().to_string();
+    let Some(name) = r.str(node, "header") else {
+        r.error(node, "a header operation needs header_op!N!header");
+        return None;
+    };
+    let name = match HeaderName::from_bytes(name.trim().as_bytes()) {
+        Ok(n) => n,
+        Err(_) => {
+            r.error(node, format!("{name:?} is not a valid header name"));
+            return None;
+        }
+    };
+    match kind.as_str() {
+        "add" => {
+            let value = r.str(node, "value").unwrap_or("");
+            match HeaderValue::from_str(value) {
+                Ok(v) => Some(HeaderOp::Add(name, v)),
+                Err(_) => {
+                    r.error(node, format!("{value:?} is not a valid header value"));
+                    None
+                }
+            }
+        }
+        "del" => Some(HeaderOp::Del(name)),
+        other => {
+            r.error(node, format!("expected add or del, found {other:?}"));
+            None
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Built-in error pages: a short HTML page naming the status, used when the virtual server
+//! has no error handler for it (or the error handler's own page fails).
+
+use crate::http::body::{self, Body};
+use http::{header, HeaderValue, Method, Response, StatusCode};
+
+/// A complete error response for `status`.
+pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Response<Body> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let explanation = explanation(status);
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
+         <body><h1>{code} {reason}</h1>\n<p>{explanation}</p>\n<hr><address>{}</address></body></html>\n",
+        server.to_str().unwrap_or("Baton")
+    );
+    let len = html.len();
+    let body = if *method == Method::HEAD || !allows_body(status) {
+        body::empty()
+    } else {
+        body::full(html)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    if allows_body(status) {
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    resp
+}
+
+fn allows_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+fn explanation(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The request could not be understood by the server.",
+        401 => "This resource requires authentication.",
+        403 => "You are not allowed to access this resource.",
+        404 => "The requested URL was not found on this server.",
+        405 => "The method is not allowed for this resource.",
+        408 => "The server timed out waiting for the request.",
+        412 => "A precondition of the request was not met.",
+        413 => "The request body is too large.",
+        414 => "The request URL is too long.",
+        416 => "The requested range cannot be satisfied.",
+        426 => "This resource is only available over a secure connection.",
+        500 => "The server met an internal error and could not complete the request.",
+        501 => "The server does not implement this method.",
+        502 => "The server received an invalid response from an upstream server.",
+        503 => "The service is temporarily unavailable. Please try again later.",
+        504 => "An upstream server did not answer in time.",
+        505 => "The HTTP version of the request is not supported.",
+        _ => "The request could not be completed.",
+    }
+}

@@ -1,0 +1,363 @@
+//! The `file` handler (static content) and `common` (List & Send: files are sent,
+//! directories are listed).
+//!
+//! Files are streamed in fixed-size chunks, so a 1 GiB download costs the same memory as a
+//! 1 KiB one. Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple
+//! as multipart/byteranges, If-Range) follow RFC 9110.
+
+use super::{check_static_method, dirlist, moved_permanently, options_response, Ctx, HttpError, Outcome};
+use crate::config::{CommonOptions, FileOptions, IndexEntry};
+use crate::http::body::{self, Body};
+use crate::http::conditional::{self, Precondition, Validators};
+use crate::http::multipart::MultipartPlan;
+use crate::http::path::encode;
+use crate::http::range::{self, ByteRange, RangeRequest};
+use bytes::Bytes;
+use futures_util::stream;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use std::io::{self, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+/// Size of the chunks a file is read and sent in.
+const CHUNK: usize = 64 * 1024;
+
+/// Serves the request's file. With `common` set, directories are listed (or their index
+/// served) and path info may be split off.
+pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOptions>) -> Outcome {
+    if let Err(e) = check_static_method(ctx.method) {
+        return Outcome::Error(e);
+    }
+    let Some(local) = ctx.behavior.local_path(ctx.vserver, ctx.path) else {
+        return Outcome::error(StatusCode::NOT_FOUND);
+    };
+    let meta = match tokio::fs::metadata(&local).await {
+        Ok(m) => m,
+        Err(e) if is_not_found(&e) => {
+            if let Some(c) = common.filter(|c| c.allow_pathinfo) {
+                if let Some(out) = split_pathinfo(ctx, c).await {
+                    return out;
+                }
+            }
+            return Outcome::error(StatusCode::NOT_FOUND);
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Outcome::error(StatusCode::FORBIDDEN)
+        }
+        Err(e) => {
+            tracing::error!(path = %local.display(), error = %e, "cannot stat file");
+            return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
+    if !opts.symlinks {
+        if let Err(e) = check_no_symlink_escape(ctx, &local).await {
+            return Outcome::Error(e);
+        }
+    }
+    if meta.is_dir() {
+        return directory(ctx, &local, common).await;
+    }
+    if ctx.path.ends_with('/') {
+        // A file asked for as a directory.
+        return Outcome::error(StatusCode::NOT_FOUND);
+    }
+    if !meta.is_file() {
+        return Outcome::error(StatusCode::FORBIDDEN);
+    }
+    if *ctx.method == Method::OPTIONS {
+        return options_response();
+    }
+    send_file(ctx, &local, &meta).await
+}
+
+fn is_not_found(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+        || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+/// A directory: redirect to the slash form, else its index, else (for `common`) a listing.
+async fn directory(ctx: &Ctx<'_>, local: &Path, common: Option<&CommonOptions>) -> Outcome {
+    if !ctx.path.ends_with('/') {
+        let mut location = encode(&format!("{}/", ctx.path));
+        if let Some(q) = ctx.query {
+            location.push('?');
+            location.push_str(q);
+        }
+        return moved_permanently(&location);
+    }
+    for entry in &ctx.vserver.directory_index {
+        match entry {
+            IndexEntry::File(name) => {
+                let candidate = local.join(name);
+                if tokio::fs::metadata(&candidate)
+                    .await
+                    .is_ok_and(|m| m.is_file())
+                {
+                    return Outcome::Internal {
+                        path: format!("{}{}", ctx.path, name),
+                        query: ctx.query.map(str::to_string),
+                    };
+                }
+            }
+            IndexEntry::Url(url) => {
+                return Outcome::Internal {
+                    path: url.clone(),
+                    query: ctx.query.map(str::to_string),
+                };
+            }
+        }
+    }
+    match common {
+        Some(c) if c.allow_dirlist => dirlist::list(ctx, &c.dirlist, local).await,
+        _ => Outcome::error(StatusCode::FORBIDDEN),
+    }
+}
+
+/// `/docs/file.txt/extra`: when a leading part of the path is a file, serve that file
+/// (the rest is path info, which static content ignores).
+async fn split_pathinfo(ctx: &Ctx<'_>, _opts: &CommonOptions) -> Option<Outcome> {
+    let mut prefix = ctx.path.trim_end_matches('/');
+    while let Some((head, _)) = prefix.rsplit_once('/') {
+        if head.is_empty() {
+            break;
+        }
+        let local = ctx.behavior.local_path(ctx.vserver, head)?;
+        match tokio::fs::metadata(&local).await {
+            Ok(m) if m.is_file() => {
+                return Some(Outcome::Internal {
+                    path: head.to_string(),
+                    query: ctx.query.map(str::to_string),
+                })
+            }
+            Ok(_) => return None,
+            Err(_) => prefix = head,
+        }
+    }
+    None
+}
+
+/// With `symlinks = 0`: the resolved file must be the path itself, inside the document
+/// root, with no symbolic link on the way.
+async fn check_no_symlink_escape(ctx: &Ctx<'_>, local: &Path) -> Result<(), HttpError> {
+    let root = ctx
+        .behavior
+        .document_root
+        .or(ctx.vserver.document_root.as_deref())
+        .map(Path::to_path_buf);
+    let local = local.to_path_buf();
+    let ok = tokio::task::spawn_blocking(move || -> io::Result<bool> {
+        let Some(root) = root else { return Ok(false) };
+        let root = std::fs::canonicalize(root)?;
+        let real = std::fs::canonicalize(&local)?;
+        let lexical = match local.strip_prefix(&root) {
+            Ok(rest) => root.join(rest),
+            Err(_) => local.clone(),
+        };
+        Ok(real.starts_with(&root) && real == lexical)
+    })
+    .await;
+    match ok {
+        Ok(Ok(true)) => Ok(()),
+        _ => Err(HttpError::new(StatusCode::FORBIDDEN)),
+    }
+}
+
+async fn send_file(ctx: &Ctx<'_>, local: &Path, meta: &std::fs::Metadata) -> Outcome {
+    let len = meta.len();
+    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    let validators = Validators {
+        etag: conditional::make_etag(len, modified, meta.ino()),
+        last_modified: modified,
+    };
+    let mime = ctx.generation.config.mime.lookup(ctx.path);
+    let mut honor_range = true;
+    match conditional::evaluate(ctx.method, ctx.headers, &validators) {
+        Precondition::Proceed { honor_range: h } => honor_range = h,
+        Precondition::NotModified => {
+            let mut resp = Response::new(body::empty());
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            set_validators(resp.headers_mut(), &validators);
+            return Outcome::Response(resp);
+        }
+        Precondition::Failed => return Outcome::error(StatusCode::PRECONDITION_FAILED),
+    }
+    let content_type = mime
+        .as_ref()
+        .and_then(|m| HeaderValue::from_str(&m.content_type).ok());
+    let ranges = match ctx.headers.get(header::RANGE) {
+        Some(r) if honor_range && *ctx.method == Method::GET => match r.to_str() {
+            Ok(r) => range::parse_range(r, len),
+            Err(_) => RangeRequest::Full,
+        },
+        _ => RangeRequest::Full,
+    };
+    let head = *ctx.method == Method::HEAD;
+    let mut resp = match ranges {
+        RangeRequest::Unsatisfiable => {
+            return Outcome::Error(HttpError::new(StatusCode::RANGE_NOT_SATISFIABLE).with_header(
+                header::CONTENT_RANGE,
+                header_value(&range::unsatisfiable_content_range(len)),
+            ))
+        }
+        RangeRequest::Full => {
+            let body = if head || len == 0 {
+                body::empty()
+            } else {
+                match open_range(local, 0, len).await {
+                    Ok(b) => b,
+                    Err(e) => return io_failure(local, e),
+                }
+            };
+            let mut resp = Response::new(body);
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            if let Some(ct) = content_type {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            resp
+        }
+        RangeRequest::Partial(ranges) if ranges.len() == 1 => {
+            let r = ranges[0];
+            let body = match open_range(local, r.start, r.len()).await {
+                Ok(b) => b,
+                Err(e) => return io_failure(local, e),
+            };
+            let mut resp = Response::new(body);
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.len()));
+            h.insert(header::CONTENT_RANGE, header_value(&r.content_range(len)));
+            if let Some(ct) = content_type {
+                h.insert(header::CONTENT_TYPE, ct);
+            }
+            resp
+        }
+        RangeRequest::Partial(ranges) => {
+            let plan = MultipartPlan::new(
+                &ranges,
+                len,
+                mime.as_ref().map(|m| &*m.content_type),
+            );
+            let content_length = plan.content_length;
+            let content_type = header_value(&plan.content_type());
+            let body = match multipart_body(local, plan).await {
+                Ok(b) => b,
+                Err(e) => return io_failure(local, e),
+            };
+            let mut resp = Response::new(body);
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+            h.insert(header::CONTENT_TYPE, content_type);
+            resp
+        }
+    };
+    let h = resp.headers_mut();
+    set_validators(h, &validators);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(age) = mime.as_ref().and_then(|m| m.max_age) {
+        if let Ok(v) = HeaderValue::from_str(&format!("max-age={age}")) {
+            h.insert(header::CACHE_CONTROL, v);
+        }
+    }
+    Outcome::Response(resp)
+}
+
+fn set_validators(h: &mut http::HeaderMap, v: &Validators) {
+    h.insert(header::ETAG, header_value(&v.etag));
+    h.insert(
+        header::LAST_MODIFIED,
+        header_value(&conditional::http_date(v.last_modified)),
+    );
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn io_failure(local: &Path, e: io::Error) -> Outcome {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        return Outcome::error(StatusCode::FORBIDDEN);
+    }
+    if is_not_found(&e) {
+        return Outcome::error(StatusCode::NOT_FOUND);
+    }
+    tracing::error!(path = %local.display(), error = %e, "cannot open file");
+    Outcome::error(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A body streaming `len` bytes of the file from `start`.
+async fn open_range(local: &Path, start: u64, len: u64) -> io::Result<Body> {
+    let mut file = tokio::fs::File::open(local).await?;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start)).await?;
+    }
+    Ok(body::stream(ReaderStream::with_capacity(file.take(len), CHUNK)))
+}
+
+/// What a multipart body is made of, in order.
+enum Segment {
+    Bytes(Bytes),
+    Range(ByteRange),
+}
+
+struct MultipartState {
+    file: tokio::fs::File,
+    segments: std::vec::IntoIter<Segment>,
+    current: Option<(u64, u64)>,
+}
+
+/// A multipart/byteranges body read part by part, each range in chunks.
+async fn multipart_body(local: &Path, plan: MultipartPlan) -> io::Result<Body> {
+    let file = tokio::fs::File::open(local).await?;
+    let mut segments = Vec::with_capacity(plan.parts.len() * 2 + 1);
+    for (head, r) in plan.parts {
+        segments.push(Segment::Bytes(head));
+        segments.push(Segment::Range(r));
+    }
+    segments.push(Segment::Bytes(plan.trailer));
+    let state = MultipartState {
+        file,
+        segments: segments.into_iter(),
+        current: None,
+    };
+    Ok(body::stream(stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some((pos, remaining)) = st.current {
+                if remaining == 0 {
+                    st.current = None;
+                    continue;
+                }
+                let want = remaining.min(CHUNK as u64) as usize;
+                let mut buf = vec![0u8; want];
+                let read = async {
+                    st.file.seek(SeekFrom::Start(pos)).await?;
+                    st.file.read_exact(&mut buf).await
+                }
+                .await;
+                return match read {
+                    Ok(_) => {
+                        st.current = Some((pos + want as u64, remaining - want as u64));
+                        Some((Ok(Bytes::from(buf)), st))
+                    }
+                    Err(e) => {
+                        st.segments = Vec::new().into_iter();
+                        st.current = None;
+                        Some((Err(e), st))
+                    }
+                };
+            }
+            match st.segments.next()? {
+                Segment::Bytes(b) => return Some((Ok(b), st)),
+                Segment::Range(r) => st.current = Some((r.start, r.len())),
+            }
+        }
+    })))
+}
+
+/// The file a request path maps to, for handlers that only need the name.
+pub fn local_file(ctx: &Ctx<'_>) -> Option<PathBuf> {
+    ctx.behavior.local_path(ctx.vserver, ctx.path)
+}

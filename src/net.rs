@@ -1,0 +1,190 @@
+//! Listening sockets and the accept loop.
+//!
+//! Listeners know nothing of generations: a connection takes whatever generation is live
+//! for each request it carries (see `pipeline`), so a reload changes answers without
+//! touching sockets.
+
+use crate::config::Bind;
+use crate::http::first_line::{self, Prefixed, Verdict};
+use crate::pipeline::{self, ConnInfo};
+use crate::server::State;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socket2::{Domain, Socket, Type};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A bound listening socket and the `server!bind!N` it implements.
+pub struct Listener {
+    pub bind: Bind,
+    pub socket: TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Binds every listener, or fails naming the first address that could not be bound
+/// (nothing stays bound then).
+pub fn bind_all(binds: &[Bind], backlog: u32, ipv6: bool) -> io::Result<Vec<Listener>> {
+    let mut out = Vec::with_capacity(binds.len());
+    for b in binds {
+        let socket = bind_one(b, backlog, ipv6).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on {} (server!bind!{}): {e}",
+                    describe(b),
+                    b.id
+                ),
+            )
+        })?;
+        let addr = socket.local_addr()?;
+        out.push(Listener {
+            bind: b.clone(),
+            socket,
+            addr,
+        });
+    }
+    Ok(out)
+}
+
+fn describe(b: &Bind) -> String {
+    match b.interface {
+        Some(ip) => SocketAddr::new(ip, b.port).to_string(),
+        None => format!("port {}", b.port),
+    }
+}
+
+fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<TcpListener> {
+    let addr = match b.interface {
+        Some(ip) => SocketAddr::new(ip, b.port),
+        None if ipv6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), b.port),
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), b.port),
+    };
+    match listen(addr, backlog) {
+        Ok(l) => Ok(l),
+        // No IPv6 on this machine: every interface means every IPv4 interface.
+        Err(_) if b.interface.is_none() && ipv6 => listen(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), b.port),
+            backlog,
+        ),
+        Err(e) => Err(e),
+    }
+}
+
+fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts connections until `stop` turns true, serving each in its own task.
+pub async fn accept_loop(
+    listener: Listener,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let bind_id = listener.bind.id;
+    let tls = listener.bind.tls;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.socket.accept() => r,
+            _ = stop.changed() => break,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let local = stream.local_addr().unwrap_or(listener.addr);
+                let info = Arc::new(ConnInfo {
+                    remote,
+                    local,
+                    bind_id,
+                    tls,
+                    requests: AtomicU64::new(0),
+                });
+                let state = state.clone();
+                let stop = stop.clone();
+                state.connections.spawn(serve_connection(stream, info, state.clone(), stop));
+            }
+            Err(e) => {
+                // Out of file descriptors or a similar transient failure: back off a
+                // little instead of spinning, and keep listening.
+                tracing::error!(listener = %listener.addr, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    info: Arc<ConnInfo>,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let generation = state.current();
+    let settings = &generation.config.server;
+    let timeout = settings.timeout;
+    let keepalive = settings.keepalive;
+    let server_header = generation.server_header.clone();
+    drop(generation);
+
+    let first = tokio::time::timeout(timeout, first_line::read_first_line(&mut stream)).await;
+    let (buf, verdict) = match first {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) | Err(_) => return,
+    };
+    if buf.is_empty() {
+        return;
+    }
+    if verdict == Verdict::UnsupportedVersion {
+        let body = "<!DOCTYPE html>\n<html><head><title>505 HTTP Version Not Supported</title></head><body><h1>505 HTTP Version Not Supported</h1><p>This server speaks HTTP/1.0 and HTTP/1.1.</p></body></html>\n";
+        let head = format!(
+            "HTTP/1.1 505 HTTP Version Not Supported\r\nServer: {}\r\nDate: {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            server_header.to_str().unwrap_or("Baton"),
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+
+    let io = TokioIo::new(Prefixed::new(buf.freeze(), stream));
+    let svc_state = state.clone();
+    let service = service_fn(move |req| {
+        let generation = svc_state.current();
+        pipeline::handle(req, info.clone(), generation)
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(keepalive)
+        .header_read_timeout(timeout)
+        .pipeline_flush(true)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            // Let the request in flight finish; an idle connection closes now.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}

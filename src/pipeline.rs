@@ -1,0 +1,532 @@
+//! The flow of one request, from hyper's `Request` to the `Response` handed back:
+//!
+//! ```text
+//! parse target and host -> select virtual server -> evaluate rules -> access checks
+//!   -> handler (internal redirections evaluate the rules again, a bounded number of times)
+//!   -> error handler for error statuses -> transforms (headers, expiration, encoders)
+//!   -> Server / Connection headers -> access log when the body is done
+//! ```
+//!
+//! Nothing here may panic or `unwrap` on request data: every failure becomes a status
+//! code and, for server-side failures, a log line.
+
+use crate::config::{ErrorHandler, VServer};
+use crate::handlers::{self, error_page, Ctx, HttpError, Outcome};
+use crate::http::body::Body;
+use crate::http::counted::OnFinish;
+use crate::http::path::{decode_and_normalize, normalize};
+use crate::log::AccessRecord;
+use crate::rules::{self, Behavior, RequestFacts};
+use crate::snapshot::Generation;
+use crate::transform;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// How many times one request may be sent through the rules again (internal redirections,
+/// directory indexes, error pages) before it is answered with 500.
+pub const MAX_RESPINS: usize = 8;
+
+/// What the pipeline knows about the connection a request came on.
+pub struct ConnInfo {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    /// `server!bind!N` of the listener.
+    pub bind_id: u64,
+    pub tls: bool,
+    /// Requests seen on this connection so far.
+    pub requests: AtomicU64,
+}
+
+/// The service asks hyper to close the connection without an answer (the `drop` handler).
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the drop handler")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Answers one request with generation `gen`.
+pub async fn handle<B>(
+    req: Request<B>,
+    conn: Arc<ConnInfo>,
+    gen: Arc<Generation>,
+) -> Result<Response<Body>, DropConnection> {
+    let started = SystemTime::now();
+    let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let (parts, _body) = req.into_parts();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.to_string());
+
+    let mut close = false;
+    let parsed = parse_request(&parts.uri, &parts.headers, parts.version);
+    let (path, query, host) = match parsed {
+        Ok(p) => p,
+        Err(status) => {
+            // A malformed request: answer and close, the client's framing may be off too.
+            let mut resp = error_page::response(status, &parts.method, &gen.server_header);
+            finish_headers(&mut resp, &gen, true);
+            return Ok(resp);
+        }
+    };
+    let selected = gen
+        .hosts
+        .select(&gen.config.vservers, host.as_deref(), conn.local.ip());
+    let vserver = &gen.config.vservers[selected.index];
+
+    let mut state = Flow {
+        gen: &gen,
+        vserver,
+        conn: &conn,
+        host: host.as_deref(),
+        host_groups: &selected.host_groups,
+    };
+    let (mut resp, behavior, final_path) = state
+        .run(&parts.method, &parts.headers, path.clone(), query.clone())
+        .await?;
+
+    if let Some(b) = &behavior {
+        transform::apply(&mut resp, b, &parts.method, &parts.headers);
+    }
+    let settings = &gen.config.server;
+    if !vserver.keepalive
+        || (settings.keepalive_max_requests > 0 && nth >= settings.keepalive_max_requests)
+    {
+        close = true;
+    }
+    finish_headers(&mut resp, &gen, close);
+
+    let no_log = behavior.as_ref().is_some_and(|b| b.no_log);
+    if resp.status().is_server_error() {
+        if let Some(elog) = &gen.error_logs[selected.index] {
+            elog.log(
+                "error",
+                &format!(
+                    "{} {} from {} answered {}",
+                    parts.method,
+                    target,
+                    conn.remote.ip(),
+                    resp.status().as_u16()
+                ),
+            );
+        }
+    }
+    let Some(logger) = gen.access_logs[selected.index].as_ref().filter(|_| !no_log) else {
+        return Ok(resp);
+    };
+    // The access line is written when the body has been sent (or abandoned), with the
+    // number of bytes that actually went out.
+    let _ = logger;
+    let status = resp.status().as_u16();
+    let method = parts.method.to_string();
+    let version = version_str(parts.version);
+    let header = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (referer, user_agent, cookie, host_header) = (
+        header(header::REFERER),
+        header(header::USER_AGENT),
+        header(header::COOKIE),
+        header(header::HOST),
+    );
+    let index = selected.index;
+    let gen_for_log = gen.clone();
+    let conn_for_log = conn.clone();
+    let (resp_parts, body) = resp.into_parts();
+    let body = OnFinish::new(body, move |bytes| {
+        let Some(logger) = gen_for_log.access_logs[index].as_ref() else {
+            return;
+        };
+        let vserver = &gen_for_log.config.vservers[index];
+        logger.log(&AccessRecord {
+            remote: conn_for_log.remote.ip(),
+            local: conn_for_log.local,
+            tls: conn_for_log.tls,
+            time: started,
+            method: &method,
+            target: &target,
+            version,
+            path: &final_path,
+            original_path: &path,
+            query: query.as_deref(),
+            status,
+            bytes: Some(bytes),
+            user: None,
+            host: host_header.as_deref(),
+            referer: referer.as_deref(),
+            user_agent: user_agent.as_deref(),
+            cookie: cookie.as_deref(),
+            vserver: &vserver.nick,
+        });
+    });
+    Ok(Response::from_parts(resp_parts, OnFinish::boxed(body)))
+}
+
+fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
+}
+
+/// Path, query and host of a request, or the 4xx that it deserves.
+type Parsed = (String, Option<String>, Option<String>);
+
+fn parse_request(uri: &http::Uri, headers: &HeaderMap, version: Version) -> Result<Parsed, StatusCode> {
+    let path = decode_and_normalize(uri.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let query = uri.query().map(str::to_string);
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host_header = hosts.next();
+    if hosts.next().is_some() {
+        // RFC 9112 §3.2: more than one Host is a bad request.
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    // The authority of an absolute-form target wins over the Host header (RFC 9112 §3.2.2).
+    let raw_host = match uri.authority() {
+        Some(a) => Some(a.host().to_string()),
+        None => match host_header {
+            Some(h) => Some(
+                h.to_str()
+                    .map_err(|_| StatusCode::BAD_REQUEST)?
+                    .to_string(),
+            ),
+            None if version == Version::HTTP_11 => return Err(StatusCode::BAD_REQUEST),
+            None => None,
+        },
+    };
+    let host = match raw_host {
+        Some(h) => Some(clean_host(&h).ok_or(StatusCode::BAD_REQUEST)?),
+        None => None,
+    };
+    Ok((path, query, host.filter(|h| !h.is_empty())))
+}
+
+/// The host without port, lower case, without a trailing dot. `None` when malformed.
+fn clean_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        // [v6]:port
+        let end = rest.find(']')?;
+        let after = &rest[end + 1..];
+        if !(after.is_empty() || after.starts_with(':')) {
+            return None;
+        }
+        &raw[..end + 2]
+    } else {
+        match raw.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            Some(_) => return None,
+            None => raw,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let ok = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'));
+    ok.then(|| host.to_ascii_lowercase())
+}
+
+/// `Server`, and `Connection: close` when the connection ends after this response.
+fn finish_headers(resp: &mut Response<Body>, gen: &Generation, close: bool) {
+    let h = resp.headers_mut();
+    h.insert(header::SERVER, gen.server_header.clone());
+    if close {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+/// The per-request state the respin loop works with.
+struct Flow<'g> {
+    gen: &'g Generation,
+    vserver: &'g VServer,
+    conn: &'g ConnInfo,
+    host: Option<&'g str>,
+    host_groups: &'g [String],
+}
+
+type FlowResult<'g> = Result<(Response<Body>, Option<Behavior<'g>>, String), DropConnection>;
+
+impl<'g> Flow<'g> {
+    /// Evaluates and serves, following internal redirections; then the error handler.
+    async fn run(
+        &mut self,
+        method: &Method,
+        headers: &HeaderMap,
+        mut path: String,
+        mut query: Option<String>,
+    ) -> FlowResult<'g> {
+        let mut last_behavior = None;
+        for _ in 0..MAX_RESPINS {
+            let (outcome, behavior) = self.once(method, headers, &path, query.as_deref()).await;
+            last_behavior = Some(behavior);
+            match outcome {
+                Outcome::Response(resp) => return Ok((resp, last_behavior, path)),
+                Outcome::Internal { path: p, query: q } => match normalize(&p) {
+                    Ok(p) => {
+                        path = p;
+                        query = q;
+                    }
+                    Err(e) => {
+                        tracing::warn!(target = %p, error = %e, "invalid internal redirection");
+                        let resp = self
+                            .error(method, HttpError::new(StatusCode::INTERNAL_SERVER_ERROR), &path)
+                            .await;
+                        return Ok((resp, last_behavior, path));
+                    }
+                },
+                Outcome::Error(e) => {
+                    let resp = self.error(method, e, &path).await;
+                    return Ok((resp, last_behavior, path));
+                }
+                Outcome::Drop => return Err(DropConnection),
+            }
+        }
+        tracing::warn!(
+            vserver = %self.vserver.nick,
+            path = %path,
+            "too many internal redirections (more than {MAX_RESPINS}); answering 500"
+        );
+        let resp = self
+            .error(method, HttpError::new(StatusCode::INTERNAL_SERVER_ERROR), &path)
+            .await;
+        Ok((resp, last_behavior, path))
+    }
+
+    /// One evaluation of the rules and one handler run.
+    async fn once(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        path: &str,
+        query: Option<&str>,
+    ) -> (Outcome, Behavior<'g>) {
+        let facts = RequestFacts {
+            path,
+            query,
+            method,
+            headers,
+            remote: self.conn.remote.ip(),
+            bind_id: self.conn.bind_id,
+            tls: self.conn.tls,
+        };
+        let behavior = rules::evaluate(self.vserver, &facts);
+        if behavior.only_secure && !self.conn.tls {
+            let e = HttpError::new(StatusCode::UPGRADE_REQUIRED)
+                .with_header(header::UPGRADE, HeaderValue::from_static("TLS/1.3, HTTP/1.1"))
+                .with_header(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            return (Outcome::Error(e), behavior);
+        }
+        if let Some(nets) = behavior.allow_from {
+            let ip = crate::vhost::canonical(self.conn.remote.ip());
+            if !nets.iter().any(|n| n.contains(&ip)) {
+                return (Outcome::error(StatusCode::FORBIDDEN), behavior);
+            }
+        }
+        let Some(handler) = behavior.handler else {
+            tracing::warn!(
+                vserver = %self.vserver.nick,
+                path,
+                "no rule with a handler matched; add a default rule"
+            );
+            return (Outcome::error(StatusCode::INTERNAL_SERVER_ERROR), behavior);
+        };
+        let ctx = Ctx {
+            generation: self.gen,
+            vserver: self.vserver,
+            behavior: &behavior,
+            method,
+            headers,
+            path,
+            query,
+            host: self.host,
+            host_groups: self.host_groups,
+        };
+        let outcome = match behavior.timeout {
+            Some(limit) => match tokio::time::timeout(limit, handlers::serve(handler, &ctx)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::error(StatusCode::GATEWAY_TIMEOUT),
+            },
+            None => handlers::serve(handler, &ctx).await,
+        };
+        (outcome, behavior)
+    }
+
+    /// The answer for an error status: the virtual server's error handler if it has one
+    /// for this status, else the built-in page.
+    async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response<Body> {
+        let status = err.status;
+        let mut resp = match &self.vserver.error_handler {
+            Some(ErrorHandler::Redirect { by_status, default }) => {
+                match by_status.get(&status.as_u16()).or(default.as_ref()) {
+                    Some(t) if t.external => {
+                        // Temporary by nature: the error may be gone next time.
+                        match handlers::redirect(StatusCode::FOUND, &crate::http::path::encode_location(&t.url)) {
+                            Outcome::Response(r) => r,
+                            _ => self.builtin(status, method),
+                        }
+                    }
+                    Some(t) => self.error_page(method, &t.url, status).await,
+                    None => self.builtin(status, method),
+                }
+            }
+            Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => {
+                match self.closest(method, path).await {
+                    Some(r) => r,
+                    None => self.builtin(status, method),
+                }
+            }
+            _ => self.builtin(status, method),
+        };
+        for (name, value) in err.headers.iter() {
+            resp.headers_mut().insert(name, value.clone());
+        }
+        resp
+    }
+
+    fn builtin(&self, status: StatusCode, method: &Method) -> Response<Body> {
+        error_page::response(status, method, &self.gen.server_header)
+    }
+
+    /// Serves `url` of this virtual server as the page for `status`. The request is made
+    /// as a plain GET (or HEAD) without conditionals or ranges; if the page itself fails,
+    /// the built-in page is used.
+    async fn error_page(&self, method: &Method, url: &str, status: StatusCode) -> Response<Body> {
+        let page_method = if *method == Method::HEAD {
+            Method::HEAD
+        } else {
+            Method::GET
+        };
+        let headers = HeaderMap::new();
+        let (mut path, mut query) = match url.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (url.to_string(), None),
+        };
+        for _ in 0..MAX_RESPINS {
+            let Ok(p) = normalize(&path) else { break };
+            let (outcome, _) = self.once(&page_method, &headers, &p, query.as_deref()).await;
+            match outcome {
+                Outcome::Response(mut r) if r.status() == StatusCode::OK => {
+                    *r.status_mut() = status;
+                    r.headers_mut().remove(header::ETAG);
+                    r.headers_mut().remove(header::LAST_MODIFIED);
+                    r.headers_mut().remove(header::ACCEPT_RANGES);
+                    return r;
+                }
+                Outcome::Internal { path: p, query: q } => {
+                    path = p;
+                    query = q;
+                }
+                _ => break,
+            }
+        }
+        tracing::warn!(
+            vserver = %self.vserver.nick,
+            url,
+            "the error page for {} could not be served; using the built-in page",
+            status.as_u16()
+        );
+        self.builtin(status, method)
+    }
+
+    /// `error_nn`: the existing name closest to the missing one, in the same directory,
+    /// served in its place.
+    async fn closest(&self, method: &Method, path: &str) -> Option<Response<Body>> {
+        let (dir, name) = path.rsplit_once('/')?;
+        if name.is_empty() {
+            return None;
+        }
+        let dir_path = if dir.is_empty() { "/" } else { dir };
+        let facts_headers = HeaderMap::new();
+        let facts = RequestFacts {
+            path: dir_path,
+            query: None,
+            method,
+            headers: &facts_headers,
+            remote: self.conn.remote.ip(),
+            bind_id: self.conn.bind_id,
+            tls: self.conn.tls,
+        };
+        let local = rules::evaluate(self.vserver, &facts).local_path(self.vserver, dir_path)?;
+        let wanted = name.to_string();
+        let best = tokio::task::spawn_blocking(move || closest_name(&local, &wanted))
+            .await
+            .ok()??;
+        let candidate = format!("{dir}/{best}");
+        let (outcome, _) = self.once(method, &HeaderMap::new(), &candidate, None).await;
+        match outcome {
+            Outcome::Response(r) if r.status().is_success() => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The entry of `dir` with the smallest edit distance to `wanted`, if close enough to be
+/// what was meant (at most a third of the name's length, and at least one edit allowed).
+fn closest_name(dir: &std::path::Path, wanted: &str) -> Option<String> {
+    let limit = (wanted.chars().count() / 3).max(1);
+    let mut best: Option<(usize, String)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let d = edit_distance(&name, wanted);
+        if d <= limit && best.as_ref().is_none_or(|(bd, bn)| d < *bd || (d == *bd && name < *bn)) {
+            best = Some((d, name));
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_cleaned() {
+        assert_eq!(clean_host("Example.COM:8080").as_deref(), Some("example.com"));
+        assert_eq!(clean_host("example.com.").as_deref(), Some("example.com"));
+        assert_eq!(clean_host("[::1]:80").as_deref(), Some("[::1]"));
+        assert_eq!(clean_host("bad host"), None);
+        assert_eq!(clean_host("a:b"), None);
+        assert_eq!(clean_host("intranet_example").as_deref(), Some("intranet_example"));
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("index.html", "indx.html"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+}

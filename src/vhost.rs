@@ -1,0 +1,127 @@
+//! Virtual server selection: which virtual server answers a request.
+//!
+//! Cherokee's order, kept exactly: first every virtual server's host list in priority
+//! order, then every nickname in priority order, then `default`. Exact names go into a hash
+//! map so the cost of a lookup does not grow with the number of virtual servers that use
+//! plain names; only patterns (wildcards, regular expressions, addresses) are scanned, and
+//! only those of higher priority than the best exact match.
+
+use crate::config::{HostMatcher, VServer};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+pub struct HostIndex {
+    /// Lower-case exact name -> index (in priority order) of the first vserver listing it.
+    exact: HashMap<String, usize>,
+    /// (vserver index, matcher index) for every non-exact matcher, in priority order.
+    patterns: Vec<(usize, usize)>,
+    /// Lower-case nickname -> first vserver (in priority order) that matches by nickname.
+    nicks: HashMap<String, usize>,
+    default: usize,
+}
+
+/// The selected virtual server, with the groups of a regular expression host match (for
+/// `^1`… in redirections).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Selected {
+    pub index: usize,
+    pub host_groups: Vec<String>,
+}
+
+impl HostIndex {
+    pub fn new(vservers: &[VServer], default: usize) -> Self {
+        let mut exact = HashMap::new();
+        let mut patterns = Vec::new();
+        let mut nicks = HashMap::new();
+        for (i, v) in vservers.iter().enumerate() {
+            for (m, matcher) in v.hosts.iter().enumerate() {
+                match matcher {
+                    HostMatcher::Exact(name) => {
+                        exact.entry(name.clone()).or_insert(i);
+                    }
+                    _ => patterns.push((i, m)),
+                }
+            }
+            if v.match_nick {
+                nicks.entry(v.nick.to_ascii_lowercase()).or_insert(i);
+            }
+        }
+        HostIndex {
+            exact,
+            patterns,
+            nicks,
+            default,
+        }
+    }
+
+    /// `host` is the request's host without port, already lower-cased (absent for HTTP/1.0
+    /// requests without `Host`); `local` is the address the connection arrived on.
+    pub fn select(&self, vservers: &[VServer], host: Option<&str>, local: IpAddr) -> Selected {
+        let best_exact = host.and_then(|h| self.exact.get(h).copied());
+        for &(vi, mi) in &self.patterns {
+            if best_exact.is_some_and(|b| b <= vi) {
+                break;
+            }
+            let matcher = &vservers[vi].hosts[mi];
+            match matcher {
+                HostMatcher::Wildcard { regex, .. } => {
+                    if host.is_some_and(|h| regex.is_match(h)) {
+                        return Selected {
+                            index: vi,
+                            host_groups: Vec::new(),
+                        };
+                    }
+                }
+                HostMatcher::Regex(regex) => {
+                    if let Some(caps) = host.and_then(|h| regex.captures(h)) {
+                        let groups = caps
+                            .iter()
+                            .map(|m| m.map(|m| m.as_str().to_string()).unwrap_or_default())
+                            .collect();
+                        return Selected {
+                            index: vi,
+                            host_groups: groups,
+                        };
+                    }
+                }
+                HostMatcher::TargetIp(net) => {
+                    if net.contains(&canonical(local)) {
+                        return Selected {
+                            index: vi,
+                            host_groups: Vec::new(),
+                        };
+                    }
+                }
+                HostMatcher::Exact(_) => {}
+            }
+        }
+        if let Some(index) = best_exact {
+            return Selected {
+                index,
+                host_groups: Vec::new(),
+            };
+        }
+        if let Some(index) = host.and_then(|h| self.nicks.get(h).copied()) {
+            return Selected {
+                index,
+                host_groups: Vec::new(),
+            };
+        }
+        Selected {
+            index: self.default,
+            host_groups: Vec::new(),
+        }
+    }
+}
+
+/// An IPv4 address seen through an IPv6 socket (`::ffff:a.b.c.d`) as plain IPv4, so
+/// subnets written in IPv4 match it.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
