@@ -1,1 +1,4 @@
 //! Baton: a zero-downtime web server that reads Cherokee's `cherokee.conf`.
+
+pub mod handlers;
+pub mod http;

@@ -1,0 +1,3 @@
+//! Request handler building blocks.
+
+pub mod dirlist_render;
