@@ -687,4 +687,48 @@ mod tests {
         let o = ListingOptions::default();
         assert!(o.size && o.date && !o.user && !o.group);
     }
+
+    mod properties {
+        use super::*;
+        use percent_encoding::percent_decode_str;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn names_never_break_out(name in "\\PC{1,16}", is_dir in any::<bool>()) {
+                prop_assume!(is_listable(&name));
+                let mut entries = vec![DirEntry { is_dir, ..file(&name, 1, 0) }];
+                let html = render("/", &mut entries, &ListingOptions::default(), SortKey::Name, None);
+                let link = html.find("<tr class=").unwrap();
+                let row = &html[link..];
+                let row = &row[..row.find("</tr>").unwrap()];
+                // Exactly the markup we wrote: the escaped name cannot add tags or quotes.
+                prop_assert_eq!(row.matches('<').count(), 9);
+                let href_start = row.find("href=\"").unwrap() + 6;
+                let href = &row[href_start..];
+                let href = &href[..href.find('"').unwrap()];
+                prop_assert!(href.bytes().all(|b| b.is_ascii_alphanumeric()
+                    || b"-._~%/".contains(&b)));
+                let expected = if is_dir { format!("{name}/") } else { name.clone() };
+                prop_assert_eq!(percent_decode_str(href).decode_utf8().unwrap(), expected);
+            }
+
+            #[test]
+            fn human_size_never_panics(size in any::<u64>()) {
+                let s = human_size(size);
+                prop_assert!(!s.is_empty() && s.len() <= 5);
+            }
+
+            #[test]
+            fn format_date_shape(secs in 0u64..253_402_300_800) {
+                let s = format_date(UNIX_EPOCH + Duration::from_secs(secs));
+                prop_assert_eq!(s.len(), 16);
+                // Agrees with the IMF-fixdate formatter on the day of month and time.
+                let imf = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
+                prop_assert_eq!(&s[8..10], &imf[5..7]);
+                prop_assert_eq!(&s[11..16], &imf[17..22]);
+                prop_assert_eq!(&s[0..4], &imf[12..16]);
+            }
+        }
+    }
 }

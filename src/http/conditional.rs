@@ -765,4 +765,58 @@ mod tests {
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_millis(500)), -1);
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(2)), -2);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn never_panics(
+                values in proptest::collection::vec(
+                    (0usize..6, proptest::collection::vec(
+                        prop_oneof![Just(b'"'), Just(b','), Just(b'W'), Just(b'/'), Just(b' '),
+                                    Just(b'*'), Just(b'a'), 0x20u8..0x7f, 0x80u8..=0xff],
+                        0..24,
+                    )),
+                    0..6,
+                ),
+                secs in any::<u32>(),
+                method in prop_oneof![Just(Method::GET), Just(Method::HEAD), Just(Method::PUT)],
+            ) {
+                const NAMES: [&str; 6] =
+                    ["if-match", "if-none-match", "if-range", "if-modified-since",
+                     "if-unmodified-since", "range"];
+                let mut h = HeaderMap::new();
+                for (name, value) in &values {
+                    if let Ok(v) = HeaderValue::from_bytes(value) {
+                        h.append(NAMES[*name], v);
+                    }
+                }
+                let v = Validators {
+                    etag: ETAG.into(),
+                    last_modified: at(u64::from(secs)),
+                };
+                let _ = evaluate(&method, &h, &v);
+            }
+
+            #[test]
+            fn own_etag_always_matches(len in any::<u64>(), secs in 0u64..(1 << 40),
+                                       nanos in 0u32..1_000_000_000, inode in any::<u64>()) {
+                let mtime = UNIX_EPOCH + Duration::new(secs, nanos);
+                let v = Validators { etag: make_etag(len, mtime, inode), last_modified: mtime };
+                let h = headers(&[("if-none-match", v.etag.as_bytes())]);
+                prop_assert_eq!(evaluate(&Method::GET, &h, &v), Precondition::NotModified);
+                let h = headers(&[("if-match", v.etag.as_bytes()), ("range", b"bytes=0-0"),
+                                  ("if-range", v.etag.as_bytes())]);
+                prop_assert_eq!(evaluate(&Method::GET, &h, &v), PROCEED);
+            }
+
+            #[test]
+            fn http_date_round_trips(secs in 0u64..253_402_300_800) {
+                let t = at(secs);
+                prop_assert_eq!(httpdate::parse_http_date(&http_date(t)).ok(), Some(t));
+            }
+        }
+    }
 }

@@ -232,4 +232,31 @@ mod tests {
             assert!(seen.insert(b));
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn content_length_is_exact(
+                pairs in proptest::collection::vec((0u64..500, 0u64..500), 0..10),
+                content_type in proptest::option::of("[ -~\r\n]{0,30}"),
+            ) {
+                let file = vec![1u8; 500];
+                let ranges: Vec<ByteRange> = pairs
+                    .iter()
+                    .map(|&(a, b)| ByteRange { start: a.min(b), end: a.max(b) })
+                    .collect();
+                let plan = MultipartPlan::new(&ranges, 500, content_type.as_deref());
+                prop_assert_eq!(plan.content_length, assemble(&plan, &file).len() as u64);
+                for (header, _) in &plan.parts {
+                    let text = std::str::from_utf8(header).unwrap();
+                    // Leading CRLF, boundary line, optional type, range, blank line.
+                    let lines = text.matches("\r\n").count();
+                    prop_assert!(lines == 4 || lines == 5, "{:?}", text);
+                }
+            }
+        }
+    }
 }

@@ -448,4 +448,98 @@ mod tests {
             let _ = parse_range(h, u64::MAX);
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn spec_text(first: Option<u64>, last: Option<u64>) -> String {
+            match (first, last) {
+                (Some(f), Some(l)) => format!("{f}-{l}"),
+                (Some(f), None) => format!("{f}-"),
+                (None, Some(l)) => format!("-{l}"),
+                (None, None) => "-".to_string(),
+            }
+        }
+
+        /// The bytes a spec selects, computed the naive way.
+        fn model(first: Option<u64>, last: Option<u64>, len: u64, set: &mut [bool]) {
+            let (start, end) = match (first, last) {
+                (Some(f), Some(l)) => (f, l.min(len.saturating_sub(1))),
+                (Some(f), None) => (f, len.saturating_sub(1)),
+                (None, Some(n)) => (len.saturating_sub(n), len.saturating_sub(1)),
+                (None, None) => return,
+            };
+            if len == 0 || (first.is_none() && last == Some(0)) {
+                return;
+            }
+            let mut i = start;
+            while i <= end && i < len {
+                set[i as usize] = true;
+                i += 1;
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics(header in ".*", len in any::<u64>()) {
+                let _ = parse_range(&header, len);
+            }
+
+            #[test]
+            fn never_panics_on_range_like_input(
+                header in "(?i)bytes=[0-9 ,\\-]{0,40}",
+                len in prop_oneof![Just(0u64), 1u64..100, Just(u64::MAX)],
+            ) {
+                let _ = parse_range(&header, len);
+            }
+
+            #[test]
+            fn matches_naive_model(
+                specs in proptest::collection::vec(
+                    (proptest::option::of(0u64..300), proptest::option::of(0u64..300)),
+                    1..8,
+                ),
+                len in 0u64..250,
+            ) {
+                let valid = specs.iter().all(|&(f, l)| match (f, l) {
+                    (Some(f), Some(l)) => l >= f,
+                    (None, None) => false,
+                    _ => true,
+                });
+                let header = format!(
+                    "bytes={}",
+                    specs.iter().map(|&(f, l)| spec_text(f, l)).collect::<Vec<_>>().join(", ")
+                );
+                let result = parse_range(&header, len);
+                if !valid {
+                    prop_assert_eq!(result, RangeRequest::Full);
+                    return Ok(());
+                }
+                let mut expected = vec![false; len as usize];
+                for &(f, l) in &specs {
+                    model(f, l, len, &mut expected);
+                }
+                match result {
+                    RangeRequest::Full => prop_assert!(false, "valid header ignored"),
+                    RangeRequest::Unsatisfiable => {
+                        prop_assert!(expected.iter().all(|&b| !b));
+                    }
+                    RangeRequest::Partial(ranges) => {
+                        let mut got = vec![false; len as usize];
+                        for r in &ranges {
+                            prop_assert!(r.start <= r.end && r.end < len);
+                            for i in r.start..=r.end {
+                                got[i as usize] = true;
+                            }
+                        }
+                        for w in ranges.windows(2) {
+                            prop_assert!(w[0].end + 1 < w[1].start);
+                        }
+                        prop_assert_eq!(got, expected);
+                    }
+                }
+            }
+        }
+    }
 }
