@@ -1,1 +1,20 @@
-//! Baton: a zero-downtime web server that reads Cherokee's `cherokee.conf`.
+//! Baton: a web server that reads Cherokee's `cherokee.conf` and never drops a connection
+//! when its configuration changes.
+//!
+//! Data flows one way: configuration text -> key tree (`baton_conf`) -> typed model
+//! ([`config`]) -> compiled generation ([`snapshot`]) -> request pipeline ([`pipeline`]).
+
+pub mod cli;
+pub mod config;
+pub mod example;
+pub mod handlers;
+pub mod http;
+pub mod log;
+pub mod net;
+pub mod pipeline;
+pub mod privileges;
+pub mod rules;
+pub mod server;
+pub mod snapshot;
+pub mod transform;
+pub mod vhost;

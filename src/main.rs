@@ -1,1 +1,5 @@
-fn main() {}
+//! The `baton` command. Everything is in the library; see `baton::cli`.
+
+fn main() {
+    std::process::exit(baton::cli::main());
+}

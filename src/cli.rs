@@ -1,0 +1,239 @@
+//! The command line: Cherokee's flags (`-C`, `-p`, `-r`, `-t`, `-i`, `-V`, `-d`).
+
+use crate::config::{self, Config, LoadResult};
+use crate::example;
+use crate::server::{self, RunOptions};
+use clap::Parser;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "baton",
+    version,
+    about = "A web server that reads Cherokee's cherokee.conf and never drops a connection",
+    long_about = "Without arguments, Baton serves its bundled example site on http://127.0.0.1:8080/ \
+                  from an embedded default configuration."
+)]
+pub struct Args {
+    /// Configuration file (cherokee.conf format).
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Listen on this TCP port instead of the configured ones (0: any free port).
+    #[arg(short = 'p', long = "port", value_name = "N")]
+    pub port: Option<u16>,
+    /// Serve this directory with default settings; the configuration file is ignored.
+    #[arg(short = 'r', long = "documentroot", value_name = "DIR")]
+    pub document_root: Option<PathBuf>,
+    /// Check the configuration, print every problem, and exit (non-zero on errors).
+    #[arg(short = 't', long = "test")]
+    pub test: bool,
+    /// Print information about this build of the server and exit.
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
+    /// Run in the background once the server is ready.
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+}
+
+/// Environment variable through which a detached child reports readiness to its parent.
+const READY_FD_ENV: &str = "BATON_READY_FD";
+
+pub fn main() -> i32 {
+    let args = Args::parse();
+    init_tracing();
+    if args.info {
+        print_info();
+        return 0;
+    }
+    let (name, loaded) = match load(&args) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("baton: {msg}");
+            return 1;
+        }
+    };
+    let errors = loaded.errors().count();
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    if args.test {
+        if errors == 0 {
+            println!(
+                "{name}: configuration OK ({} warning{})",
+                loaded.warnings().count(),
+                if loaded.warnings().count() == 1 { "" } else { "s" }
+            );
+            return 0;
+        }
+        eprintln!("{name}: {errors} error{} found", if errors == 1 { "" } else { "s" });
+        return 1;
+    }
+    let Ok((mut config, _)) = loaded.into_result() else {
+        eprintln!("baton: {name}: {errors} error{}; not starting", if errors == 1 { "" } else { "s" });
+        return 1;
+    };
+    if let Some(port) = args.port {
+        override_port(&mut config, port);
+    }
+    if args.detach {
+        return detach();
+    }
+    run(config)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The configuration to run, and a name for it in messages.
+fn load(args: &Args) -> Result<(String, LoadResult), String> {
+    if let Some(root) = &args.document_root {
+        if !root.is_dir() {
+            return Err(format!("{} is not a directory", root.display()));
+        }
+        let root = std::fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let text = example::document_root_config(&root, args.port.unwrap_or(8080));
+        return Ok(("-r".into(), config::load_str("<document root>", &text)));
+    }
+    if let Some(path) = &args.config {
+        return Ok((path.display().to_string(), config::load_file(path)));
+    }
+    let dir = example::site_dir();
+    example::unpack(&dir).map_err(|e| format!("cannot unpack the example site in {}: {e}", dir.display()))?;
+    let text = example::config_for(&dir);
+    Ok((
+        "<embedded default>".into(),
+        config::load_str("<embedded default>", &text),
+    ))
+}
+
+/// `-p`: one listener on this port, on the first listener's interface.
+fn override_port(config: &mut Config, port: u16) {
+    let binds = &mut config.server.binds;
+    binds.truncate(1);
+    if let Some(b) = binds.first_mut() {
+        b.port = port;
+    }
+}
+
+fn run(config: Config) -> i32 {
+    let threads = config
+        .server
+        .thread_number
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("baton: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let on_ready = ready_reporter();
+    runtime.block_on(server::run(config, RunOptions { on_ready }))
+}
+
+/// In a detached child: the pipe to tell the parent we are ready (or why we are not).
+fn ready_reporter() -> Option<Box<dyn FnOnce(Result<(), String>) + Send>> {
+    let fd: i32 = std::env::var(READY_FD_ENV).ok()?.parse().ok()?;
+    std::env::remove_var(READY_FD_ENV);
+    Some(Box::new(move |result| {
+        // SAFETY: the parent passed us this descriptor for this single message; we own it.
+        let mut pipe = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let msg = match result {
+            Ok(()) => "ok\n".to_string(),
+            Err(e) => format!("{e}\n"),
+        };
+        let _ = pipe.write_all(msg.as_bytes());
+    }))
+}
+
+/// `-d`: start the same command again without `-d`, in a new session, and wait until it
+/// reports that it is serving (or why it could not).
+fn detach() -> i32 {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        eprintln!("baton: cannot create a pipe: {}", std::io::Error::last_os_error());
+        return 1;
+    }
+    let (read_fd, write_fd) = (fds[0], fds[1]);
+    // SAFETY: read_fd is ours; the child must not inherit it.
+    unsafe { libc::fcntl(read_fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("baton: cannot find my own executable: {e}");
+            return 1;
+        }
+    };
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "-d" && a != "--detach")
+        .collect();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args)
+        .env(READY_FD_ENV, write_fd.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn();
+    // SAFETY: our copy of the write end is no longer needed.
+    unsafe { libc::close(write_fd) };
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("baton: cannot start in the background: {e}");
+            return 1;
+        }
+    };
+    // SAFETY: read_fd is ours and closed by File's drop.
+    let mut pipe = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(read_fd) };
+    let mut answer = String::new();
+    let _ = pipe.read_to_string(&mut answer);
+    match answer.trim() {
+        "ok" => {
+            println!("baton: running in the background (pid {})", child.id());
+            0
+        }
+        "" => {
+            eprintln!("baton: the background server exited before it was ready");
+            1
+        }
+        err => {
+            eprintln!("baton: {err}");
+            1
+        }
+    }
+}
+
+fn print_info() {
+    println!("Baton {}", env!("CARGO_PKG_VERSION"));
+    println!("  configuration format: cherokee.conf (Cherokee 1.x key tree)");
+    println!("  handlers:  common, file, dirlist, redir, custom_error, empty_gif, drop");
+    println!("  rules:     default, directory, extensions, request, header, exists, method,");
+    println!("             fullpath, from, url_arg, bind, tls, and, or, not");
+    println!("  encoders:  gzip, deflate");
+    println!("  loggers:   combined, ncsa, custom (file, stderr, syslog, exec)");
+    println!("  protocols: HTTP/1.0, HTTP/1.1");
+    println!("  example site: {}", example::site_dir().display());
+}

@@ -1,0 +1,624 @@
+//! MIME type table: maps file extensions to `Content-Type` values and
+//! optional `Cache-Control: max-age` settings.
+//!
+//! The built-in data comes from `mime_guess`. Because that crate does not
+//! expose its table for enumeration, [`MimeTable::new`] precomputes entries
+//! for a broad list of common web extensions; a lookup of any other
+//! extension falls back to `mime_guess` (a static, lock-free search) and
+//! allocates only when the resulting type has never been seen by the table.
+//! Configuration (`mime!TYPE!extensions`, `mime!TYPE!max_age` in
+//! cherokee.conf) overrides the built-in data; later settings win.
+//!
+//! Documented choice: types are returned exactly as the table gives them;
+//! no `charset` parameter is ever added, because files on disk may be in
+//! any encoding.
+//!
+//! This module must never panic on any path, never take a lock on lookup,
+//! and never return a type that is invalid as a header value (configured
+//! types with control characters are rejected).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the table knows about one extension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MimeInfo {
+    /// The `Content-Type` value, e.g. `text/html`.
+    pub content_type: Arc<str>,
+    /// `Cache-Control: max-age` in seconds, when configured for this type.
+    pub max_age: Option<u64>,
+}
+
+/// Extensions precomputed from `mime_guess` when a table is built.
+const COMMON_EXTENSIONS: &[&str] = &[
+    // Text and markup
+    "html",
+    "htm",
+    "xhtml",
+    "shtml",
+    "css",
+    "js",
+    "mjs",
+    "cjs",
+    "json",
+    "map",
+    "jsonld",
+    "xml",
+    "xsl",
+    "xslt",
+    "dtd",
+    "rss",
+    "atom",
+    "txt",
+    "text",
+    "log",
+    "csv",
+    "tsv",
+    "md",
+    "markdown",
+    "rtf",
+    "ics",
+    "vcf",
+    "vtt",
+    "srt",
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "conf",
+    "sh",
+    "py",
+    "c",
+    "h",
+    "cpp",
+    "hpp",
+    "java",
+    "rs",
+    "go",
+    "php",
+    "pl",
+    "rb",
+    "lua",
+    "sql",
+    "diff",
+    "patch",
+    "appcache",
+    "manifest",
+    "webmanifest",
+    "tex",
+    "asc",
+    "sig",
+    // Images
+    "png",
+    "jpg",
+    "jpeg",
+    "jpe",
+    "gif",
+    "bmp",
+    "ico",
+    "cur",
+    "svg",
+    "svgz",
+    "webp",
+    "avif",
+    "tif",
+    "tiff",
+    "psd",
+    "heic",
+    "heif",
+    "jxl",
+    "apng",
+    // Fonts
+    "woff",
+    "woff2",
+    "ttf",
+    "otf",
+    "eot",
+    "ttc",
+    // Audio
+    "mp3",
+    "ogg",
+    "oga",
+    "opus",
+    "wav",
+    "flac",
+    "aac",
+    "m4a",
+    "mid",
+    "midi",
+    "weba",
+    "aif",
+    "aiff",
+    // Video
+    "mp4",
+    "m4v",
+    "webm",
+    "ogv",
+    "mkv",
+    "avi",
+    "mov",
+    "wmv",
+    "flv",
+    "mpeg",
+    "mpg",
+    "3gp",
+    "ts",
+    "m3u8",
+    "mpd",
+    // Archives and binaries
+    "zip",
+    "gz",
+    "tgz",
+    "bz2",
+    "xz",
+    "zst",
+    "7z",
+    "rar",
+    "tar",
+    "jar",
+    "war",
+    "deb",
+    "rpm",
+    "dmg",
+    "iso",
+    "img",
+    "exe",
+    "msi",
+    "dll",
+    "bin",
+    "apk",
+    "wasm",
+    "swf",
+    "class",
+    // Documents
+    "pdf",
+    "ps",
+    "eps",
+    "epub",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "ppt",
+    "pptx",
+    "odt",
+    "ods",
+    "odp",
+    "odg",
+    "mobi",
+    // Misc
+    "torrent",
+    "crt",
+    "cer",
+    "pem",
+    "der",
+    "p12",
+    "pfx",
+    "gpx",
+    "kml",
+    "kmz",
+    "geojson",
+];
+
+/// Extension → MIME type table with configuration overrides.
+#[derive(Clone, Debug)]
+pub struct MimeTable {
+    /// Lowercase extension → entry. Contains the precomputed built-ins and
+    /// every configured extension.
+    by_ext: HashMap<Box<str>, MimeInfo>,
+    /// Lowercase MIME type → configured max-age, also applied to types found
+    /// through the `mime_guess` fallback.
+    max_ages: HashMap<Box<str>, u64>,
+    /// Lowercase MIME type → shared string, so lookups through the fallback
+    /// do not allocate for known types.
+    interned: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Default for MimeTable {
+    /// Same as [`MimeTable::new`]: the built-in table.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether a configured MIME type is acceptable as a `Content-Type` value:
+/// visible ASCII (spaces allowed inside, for parameters), with a `/`.
+fn valid_type(mime: &str) -> bool {
+    !mime.is_empty()
+        && mime.contains('/')
+        && mime
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+}
+
+/// Normalise a configured extension: trim, drop leading dots, lowercase.
+fn normalise_ext(ext: &str) -> Option<String> {
+    let ext = ext.trim().trim_start_matches('.');
+    if ext.is_empty() || ext.contains('/') {
+        None
+    } else {
+        Some(ext.to_ascii_lowercase())
+    }
+}
+
+/// The extension of the last path segment, if any. A leading dot (as in
+/// `.htaccess`) does not start an extension.
+fn extension(path: &str) -> Option<&str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let (stem, ext) = name.rsplit_once('.')?;
+    if stem.is_empty() || ext.is_empty() {
+        None
+    } else {
+        Some(ext)
+    }
+}
+
+impl MimeTable {
+    /// The built-in table derived from `mime_guess`.
+    pub fn new() -> Self {
+        let mut table = MimeTable {
+            by_ext: HashMap::with_capacity(COMMON_EXTENSIONS.len() * 2),
+            max_ages: HashMap::new(),
+            interned: HashMap::new(),
+        };
+        for &ext in COMMON_EXTENSIONS {
+            if let Some(mime) = mime_guess::from_ext(ext).first_raw() {
+                let content_type = table.intern(mime);
+                table.by_ext.insert(
+                    ext.into(),
+                    MimeInfo {
+                        content_type,
+                        max_age: None,
+                    },
+                );
+            }
+        }
+        table
+    }
+
+    /// The shared string for a MIME type, creating it when new.
+    fn intern(&mut self, mime: &str) -> Arc<str> {
+        let key = mime.to_ascii_lowercase();
+        if let Some(existing) = self.interned.get(key.as_str()) {
+            if &**existing == mime {
+                return existing.clone();
+            }
+        }
+        let shared: Arc<str> = Arc::from(mime);
+        self.interned.insert(key.into_boxed_str(), shared.clone());
+        shared
+    }
+
+    /// Map `extensions` to `mime` (cherokee.conf `mime!TYPE!extensions`).
+    /// Extensions are case-insensitive, may carry a leading dot, and
+    /// override any earlier mapping. An invalid type is ignored.
+    pub fn set(&mut self, mime: &str, extensions: &[&str]) {
+        let mime = mime.trim();
+        if !valid_type(mime) {
+            return;
+        }
+        let content_type = self.intern(mime);
+        let max_age = self
+            .max_ages
+            .get(mime.to_ascii_lowercase().as_str())
+            .copied();
+        for ext in extensions {
+            if let Some(ext) = normalise_ext(ext) {
+                self.by_ext.insert(
+                    ext.into_boxed_str(),
+                    MimeInfo {
+                        content_type: content_type.clone(),
+                        max_age,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Set the `max-age` for every extension of `mime` (cherokee.conf
+    /// `mime!TYPE!max_age`), including extensions mapped later. The type is
+    /// compared case-insensitively.
+    pub fn set_max_age(&mut self, mime: &str, seconds: u64) {
+        let mime = mime.trim();
+        self.max_ages
+            .insert(mime.to_ascii_lowercase().into_boxed_str(), seconds);
+        for info in self.by_ext.values_mut() {
+            if info.content_type.eq_ignore_ascii_case(mime) {
+                info.max_age = Some(seconds);
+            }
+        }
+    }
+
+    /// The type of `path`, by the extension of its last segment
+    /// (case-insensitive). `None` when there is no extension or it is
+    /// unknown.
+    pub fn lookup(&self, path: &str) -> Option<MimeInfo> {
+        let ext = extension(path)?;
+        let lowered;
+        let key = if ext.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = ext.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            ext
+        };
+        if let Some(info) = self.by_ext.get(key) {
+            return Some(info.clone());
+        }
+        let mime = mime_guess::from_ext(key).first_raw()?;
+        let content_type = match self.interned.get(mime) {
+            Some(shared) => shared.clone(),
+            None => Arc::from(mime),
+        };
+        let max_age = if self.max_ages.is_empty() {
+            None
+        } else {
+            self.max_ages
+                .get(mime.to_ascii_lowercase().as_str())
+                .copied()
+        };
+        Some(MimeInfo {
+            content_type,
+            max_age,
+        })
+    }
+}
+
+/// Whether a response of this `Content-Type` is worth compressing: text,
+/// JSON, JavaScript, XML (including SVG), WebAssembly and a few uncompressed
+/// binary formats. Already compressed formats (most images, audio, video,
+/// archives, WOFF fonts) are not. Parameters such as `charset` are ignored.
+pub fn is_compressible(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some((top, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    if sub.ends_with("+json") || sub.ends_with("+xml") || sub.ends_with("+text") {
+        return true;
+    }
+    match top {
+        // Server-sent events must be flushed as they are produced.
+        "text" => sub != "event-stream",
+        "application" => matches!(
+            sub,
+            "json"
+                | "javascript"
+                | "x-javascript"
+                | "ecmascript"
+                | "xml"
+                | "xml-dtd"
+                | "wasm"
+                | "rtf"
+                | "x-sh"
+                | "x-csh"
+                | "x-tex"
+                | "x-latex"
+                | "postscript"
+                | "x-httpd-php"
+                | "manifest+json"
+                | "vnd.ms-fontobject"
+                | "x-font-ttf"
+                | "x-font-otf"
+                | "font-sfnt"
+                | "x-yaml"
+                | "yaml"
+                | "toml"
+                | "sql"
+                | "graphql"
+                | "x-ndjson"
+                | "ndjson"
+        ),
+        "image" => matches!(
+            sub,
+            "bmp" | "x-icon" | "vnd.microsoft.icon" | "x-ms-bmp" | "tiff"
+        ),
+        "font" => matches!(sub, "ttf" | "otf" | "sfnt" | "collection"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ct(table: &MimeTable, path: &str) -> Option<String> {
+        table.lookup(path).map(|i| i.content_type.to_string())
+    }
+
+    #[test]
+    fn builtin_types() {
+        let t = MimeTable::new();
+        assert_eq!(ct(&t, "/index.html").as_deref(), Some("text/html"));
+        assert_eq!(ct(&t, "style.css").as_deref(), Some("text/css"));
+        assert_eq!(ct(&t, "/a/b/photo.jpg").as_deref(), Some("image/jpeg"));
+        assert_eq!(ct(&t, "x.png").as_deref(), Some("image/png"));
+        assert_eq!(ct(&t, "x.json").as_deref(), Some("application/json"));
+        assert_eq!(ct(&t, "x.svg").as_deref(), Some("image/svg+xml"));
+        assert_eq!(ct(&t, "x.wasm").as_deref(), Some("application/wasm"));
+        assert_eq!(ct(&t, "x.pdf").as_deref(), Some("application/pdf"));
+        assert_eq!(ct(&t, "notes.txt").as_deref(), Some("text/plain"));
+        // No charset is added.
+        assert!(!ct(&t, "a.html").unwrap().contains("charset"));
+    }
+
+    #[test]
+    fn default_is_builtin_table() {
+        assert_eq!(
+            ct(&MimeTable::default(), "a.html").as_deref(),
+            Some("text/html")
+        );
+    }
+
+    #[test]
+    fn all_precomputed_extensions_agree_with_mime_guess() {
+        let t = MimeTable::new();
+        for ext in COMMON_EXTENSIONS {
+            let expected = mime_guess::from_ext(ext).first_raw();
+            assert_eq!(
+                ct(&t, &format!("f.{ext}")).as_deref(),
+                expected,
+                "extension {ext}"
+            );
+        }
+    }
+
+    #[test]
+    fn case_insensitive_lookup() {
+        let t = MimeTable::new();
+        assert_eq!(ct(&t, "/IMG.JPG").as_deref(), Some("image/jpeg"));
+        assert_eq!(ct(&t, "Page.HtMl").as_deref(), Some("text/html"));
+    }
+
+    #[test]
+    fn extension_of_last_segment_only() {
+        let t = MimeTable::new();
+        assert_eq!(ct(&t, "/dir.html/readme"), None);
+        assert_eq!(
+            ct(&t, "/archive.tar.gz").as_deref(),
+            ct(&t, "x.gz").as_deref()
+        );
+        assert_eq!(ct(&t, "/dir/"), None);
+        assert_eq!(ct(&t, "/.html"), None);
+        assert_eq!(ct(&t, "/file."), None);
+        assert_eq!(ct(&t, ""), None);
+        assert_eq!(ct(&t, "."), None);
+        assert_eq!(ct(&t, "/a/Makefile"), None);
+    }
+
+    #[test]
+    fn unknown_extension() {
+        let t = MimeTable::new();
+        assert_eq!(ct(&t, "file.definitely-not-a-type"), None);
+        assert_eq!(ct(&t, "file.é"), None);
+    }
+
+    #[test]
+    fn fallback_to_mime_guess_for_uncommon_extensions() {
+        let t = MimeTable::new();
+        assert!(!t.by_ext.contains_key("dwg"));
+        let expected = mime_guess::from_ext("dwg").first_raw();
+        assert!(expected.is_some());
+        assert_eq!(ct(&t, "drawing.DWG").as_deref(), expected);
+    }
+
+    #[test]
+    fn fallback_reuses_shared_strings() {
+        let t = MimeTable::new();
+        // "jfif" is not precomputed but maps to a type that is.
+        if let Some(mime) = mime_guess::from_ext("jfif").first_raw() {
+            if let Some(shared) = t.interned.get(mime) {
+                let info = t.lookup("a.jfif").unwrap();
+                assert!(Arc::ptr_eq(&info.content_type, shared));
+            }
+        }
+    }
+
+    #[test]
+    fn configuration_overrides() {
+        let mut t = MimeTable::new();
+        t.set("text/x-custom", &["html", " .Foo ", "", "."]);
+        assert_eq!(ct(&t, "a.html").as_deref(), Some("text/x-custom"));
+        assert_eq!(ct(&t, "a.foo").as_deref(), Some("text/x-custom"));
+        assert_eq!(ct(&t, "a.FOO").as_deref(), Some("text/x-custom"));
+        // Later wins.
+        t.set("application/x-other", &["foo"]);
+        assert_eq!(ct(&t, "a.foo").as_deref(), Some("application/x-other"));
+        // Other built-ins untouched.
+        assert_eq!(ct(&t, "a.css").as_deref(), Some("text/css"));
+    }
+
+    #[test]
+    fn invalid_configured_types_are_ignored() {
+        let mut t = MimeTable::new();
+        t.set("text/html\r\nX-Evil: 1", &["html"]);
+        t.set("", &["html"]);
+        t.set("nonsense", &["html"]);
+        assert_eq!(ct(&t, "a.html").as_deref(), Some("text/html"));
+    }
+
+    #[test]
+    fn configured_type_with_parameters_kept_verbatim() {
+        let mut t = MimeTable::new();
+        t.set("text/plain; charset=iso-8859-1", &["latin"]);
+        assert_eq!(
+            ct(&t, "a.latin").as_deref(),
+            Some("text/plain; charset=iso-8859-1")
+        );
+    }
+
+    #[test]
+    fn max_age() {
+        let mut t = MimeTable::new();
+        assert_eq!(t.lookup("a.png").unwrap().max_age, None);
+        t.set_max_age("image/png", 3600);
+        assert_eq!(t.lookup("a.png").unwrap().max_age, Some(3600));
+        assert_eq!(t.lookup("a.jpg").unwrap().max_age, None);
+        // Case-insensitive type, later wins.
+        t.set_max_age("IMAGE/PNG", 60);
+        assert_eq!(t.lookup("a.PNG").unwrap().max_age, Some(60));
+        // Applies to extensions mapped afterwards.
+        t.set("image/png", &["pong"]);
+        assert_eq!(t.lookup("x.pong").unwrap().max_age, Some(60));
+        // And to types only reached through the fallback.
+        if let Some(mime) = mime_guess::from_ext("dwg").first_raw() {
+            t.set_max_age(mime, 5);
+            assert_eq!(t.lookup("x.dwg").unwrap().max_age, Some(5));
+        }
+        // Max age for a configured type set before its extensions.
+        t.set_max_age("text/x-new", 9);
+        t.set("text/x-new", &["new"]);
+        assert_eq!(t.lookup("a.new").unwrap().max_age, Some(9));
+    }
+
+    #[test]
+    fn lookups_share_the_string() {
+        let t = MimeTable::new();
+        let a = t.lookup("a.html").unwrap();
+        let b = t.lookup("b.HTM").unwrap();
+        assert!(Arc::ptr_eq(&a.content_type, &b.content_type));
+    }
+
+    #[test]
+    fn compressible() {
+        for yes in [
+            "text/html",
+            "text/plain; charset=utf-8",
+            "TEXT/CSS",
+            "text/javascript",
+            "application/javascript",
+            "application/json",
+            "application/ld+json",
+            "application/xml",
+            "application/atom+xml",
+            "image/svg+xml",
+            "application/wasm",
+            "image/x-icon",
+            "font/ttf",
+        ] {
+            assert!(is_compressible(yes), "{yes}");
+        }
+        for no in [
+            "image/png",
+            "image/jpeg",
+            "image/webp",
+            "video/mp4",
+            "audio/mpeg",
+            "application/zip",
+            "application/gzip",
+            "application/x-7z-compressed",
+            "application/pdf",
+            "application/octet-stream",
+            "font/woff2",
+            "text/event-stream",
+            "",
+            "garbage",
+            ";",
+        ] {
+            assert!(!is_compressible(no), "{no}");
+        }
+    }
+}
