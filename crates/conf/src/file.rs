@@ -1,0 +1,808 @@
+//! One configuration file, kept line by line for lossless editing.
+//!
+//! `cherokee.conf` is maintained by an administration tool as well as by
+//! hand. When the tool changes one value, the operator expects to see exactly
+//! that one line change in `diff` and version control: comments, blank lines,
+//! spacing, line endings and the order of keys must all survive. So a
+//! [`ConfFile`] does not turn the text into a tree and print the tree back;
+//! it keeps every line as written (with its line ending), remembers where the
+//! key and value sit inside each line, and edits only the lines concerned.
+//! Lines that are not understood are kept verbatim too, so that even a broken
+//! file writes back unchanged.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::Diagnostic;
+use crate::key::{
+    common_segments, in_tree, key_problem, writable_key_problem, writable_value_problem,
+};
+use crate::location::Location;
+
+/// The byte-order mark some editors put at the start of a file. It is kept
+/// as part of the first line's text but is not part of its key.
+const BOM: char = '\u{feff}';
+
+/// How a line ends. Only the last line of a file may have no ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    None,
+    Lf,
+    CrLf,
+}
+
+impl Ending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ending::None => "",
+            Ending::Lf => "\n",
+            Ending::CrLf => "\r\n",
+        }
+    }
+}
+
+/// A byte range inside a line's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn of(self, text: &str) -> &str {
+        text.get(self.start..self.end).unwrap_or("")
+    }
+}
+
+/// What a line is, once read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Blank,
+    Comment,
+    Entry {
+        key: Span,
+        value: Span,
+    },
+    /// Not understood; kept verbatim and reported when parsed.
+    Invalid,
+}
+
+/// A line's text (without its ending): either still a slice of the text the
+/// file was parsed from (no allocation per line for big files), or rewritten.
+#[derive(Clone, Debug)]
+enum Text {
+    Source(Span),
+    Owned(String),
+}
+
+#[derive(Clone, Debug)]
+struct Line {
+    text: Text,
+    ending: Ending,
+    kind: Kind,
+}
+
+impl Line {
+    /// A rewritten line, classified afresh from its text.
+    fn owned(text: String, ending: Ending) -> Line {
+        let (kind, _) = classify(&text);
+        Line {
+            text: Text::Owned(text),
+            ending,
+            kind,
+        }
+    }
+}
+
+/// One key/value line of a file, as returned by [`ConfFile::entries`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The key, trimmed (`vserver!1!nick`).
+    pub key: &'a str,
+    /// The value, trimmed; may be empty.
+    pub value: &'a str,
+    /// The 1-based line number in the file as it is now.
+    pub line: u32,
+}
+
+/// One configuration file kept line by line, so that it writes back
+/// byte-identically when nothing changed and edits touch only the lines they
+/// change (comments, blank lines and order are kept).
+#[derive(Clone, Debug)]
+pub struct ConfFile {
+    path: Arc<PathBuf>,
+    source: String,
+    lines: Vec<Line>,
+    /// The ending given to new lines: the one the file already uses.
+    newline: Ending,
+}
+
+/// Works out what a line is. Returns the kind and, for a line that is not
+/// understood, the key (if any) and what is wrong. A leading byte-order mark
+/// (normally only on the first line) is not part of the key.
+fn classify(text: &str) -> (Kind, Option<(String, String)>) {
+    let body_start = if text.starts_with(BOM) {
+        BOM.len_utf8()
+    } else {
+        0
+    };
+    let body = &text[body_start..];
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return (Kind::Blank, None);
+    }
+    if trimmed.starts_with('#') {
+        return (Kind::Comment, None);
+    }
+    let Some(eq) = body.find('=') else {
+        let message = format!(
+            "expected `key = value` (or a `#` comment), found `{}`",
+            excerpt(trimmed)
+        );
+        return (Kind::Invalid, Some((String::new(), message)));
+    };
+    let raw_key = &body[..eq];
+    let key_lead = raw_key.len() - raw_key.trim_start().len();
+    let key_text = raw_key.trim();
+    let key_start = body_start + key_lead;
+    let key = Span {
+        start: key_start,
+        end: key_start + key_text.len(),
+    };
+    if let Some(problem) = key_problem(key_text) {
+        return (
+            Kind::Invalid,
+            Some((key_text.to_owned(), problem.to_owned())),
+        );
+    }
+    let raw_value = &body[eq + 1..];
+    let value_lead = raw_value.len() - raw_value.trim_start().len();
+    let value_start = body_start + eq + 1 + value_lead;
+    let value = Span {
+        start: value_start,
+        end: value_start + raw_value.trim().len(),
+    };
+    (Kind::Entry { key, value }, None)
+}
+
+/// The start of a long line, for messages.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// A line number as `u32`, saturating (no file has four billion lines, but
+/// input must never make us panic).
+fn line_number(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+impl ConfFile {
+    /// An empty file that will be written to `path`.
+    pub fn new(path: impl Into<PathBuf>) -> ConfFile {
+        ConfFile {
+            path: Arc::new(path.into()),
+            source: String::new(),
+            lines: Vec::new(),
+            newline: Ending::Lf,
+        }
+    }
+
+    /// Reads `text` as the content of the file at `path`. Never fails: lines
+    /// that are not understood are kept verbatim and reported as errors, and
+    /// keys written more than once within the file are reported as warnings.
+    pub fn parse(path: impl Into<PathBuf>, text: &str) -> (ConfFile, Vec<Diagnostic>) {
+        let path = Arc::new(path.into());
+        let mut lines = Vec::with_capacity(text.len() / 32 + 1);
+        let mut diagnostics = Vec::new();
+        let mut newline = None;
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        let mut offset = 0;
+        for raw in text.split_inclusive('\n') {
+            let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
+                (body, Ending::CrLf)
+            } else if let Some(body) = raw.strip_suffix('\n') {
+                (body, Ending::Lf)
+            } else {
+                (raw, Ending::None)
+            };
+            if newline.is_none() && ending != Ending::None {
+                newline = Some(ending);
+            }
+            let index = lines.len();
+            let line = line_number(index);
+            let (kind, problem) = classify(body);
+            if let Some((key, message)) = problem {
+                let location = Location::new(path.clone(), line);
+                diagnostics.push(Diagnostic::error(Some(location), key, message));
+            }
+            if let Kind::Entry { key, .. } = kind {
+                let key = key.of(body);
+                // `include` may legitimately be written many times.
+                let repeatable = key == crate::include::INCLUDE_KEY;
+                if let Some(earlier) = seen.insert(key, line).filter(|_| !repeatable) {
+                    let location = Location::new(path.clone(), line);
+                    diagnostics.push(Diagnostic::warning(
+                        Some(location),
+                        key,
+                        format!("also set at line {earlier}; this later value wins"),
+                    ));
+                }
+            }
+            lines.push(Line {
+                text: Text::Source(Span {
+                    start: offset,
+                    end: offset + body.len(),
+                }),
+                ending,
+                kind,
+            });
+            offset += raw.len();
+        }
+        let file = ConfFile {
+            path,
+            source: text.to_owned(),
+            lines,
+            newline: newline.unwrap_or(Ending::Lf),
+        };
+        (file, diagnostics)
+    }
+
+    /// Reads and parses the file at `path`. A file that is not valid UTF-8
+    /// is refused (`InvalidData`) rather than silently altered.
+    pub fn load(path: &Path) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
+        let bytes = std::fs::read(path)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: not valid UTF-8 text (at byte {})",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        Ok(ConfFile::parse(path, &text))
+    }
+
+    /// Writes the file back to its path: to a temporary file beside it
+    /// first, then renamed over it, so a crash never leaves half a file.
+    pub fn save(&self) -> io::Result<()> {
+        let path = self.path();
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".baton-tmp");
+        let tmp = path.with_file_name(name);
+        std::fs::write(&tmp, self.to_text())?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// The path the file was read from (and is written back to).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path, shared, as used in [`Location`]s.
+    pub fn shared_path(&self) -> &Arc<PathBuf> {
+        &self.path
+    }
+
+    /// The location of a 1-based line of this file.
+    pub fn location(&self, line: u32) -> Location {
+        Location::new(self.path.clone(), line)
+    }
+
+    /// How many lines the file has.
+    pub fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    fn text_of<'a>(&'a self, line: &'a Line) -> &'a str {
+        match &line.text {
+            Text::Source(span) => span.of(&self.source),
+            Text::Owned(text) => text,
+        }
+    }
+
+    /// The text, byte-identical to what was parsed if nothing was edited.
+    pub fn to_text(&self) -> String {
+        let mut out = String::with_capacity(self.source.len() + 64);
+        for line in &self.lines {
+            out.push_str(self.text_of(line));
+            out.push_str(line.ending.as_str());
+        }
+        out
+    }
+
+    fn entry_at(&self, index: usize) -> Option<Entry<'_>> {
+        let line = self.lines.get(index)?;
+        match line.kind {
+            Kind::Entry { key, value } => {
+                let text = self.text_of(line);
+                Some(Entry {
+                    key: key.of(text),
+                    value: value.of(text),
+                    line: line_number(index),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The `key = value` lines, in file order (duplicates included).
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        (0..self.lines.len()).filter_map(move |i| self.entry_at(i))
+    }
+
+    /// The value of `key`; when written more than once, the last one wins.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        (0..self.lines.len())
+            .rev()
+            .filter_map(|i| self.entry_at(i))
+            .find(|e| e.key == key)
+            .map(|e| e.value)
+    }
+
+    /// Index of the last line whose key is `key`.
+    fn last_index_of(&self, key: &str) -> Option<usize> {
+        (0..self.lines.len())
+            .rev()
+            .find(|&i| self.entry_at(i).is_some_and(|e| e.key == key))
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// An existing key has its (last) line's value replaced in place; the
+    /// key, the spacing around `=` and the line ending stay as they were.
+    /// A new key is written as `key = value` right after the last line whose
+    /// key shares the most leading segments with it (so `vserver!10!nick`
+    /// lands inside `vserver!10`'s block), or at the end of the file if no
+    /// key shares any.
+    ///
+    /// Fails, changing nothing, if the key is malformed or the value could
+    /// not be read back unchanged (line breaks, surrounding whitespace).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if let Some(problem) = writable_key_problem(key) {
+            return Err(format!("cannot set `{key}`: {problem}"));
+        }
+        if let Some(problem) = writable_value_problem(value) {
+            return Err(format!("cannot set `{key}`: {problem}"));
+        }
+        if let Some(index) = self.last_index_of(key) {
+            let line = &self.lines[index];
+            let Kind::Entry { value: old, .. } = line.kind else {
+                return Ok(());
+            };
+            let text = self.text_of(line);
+            if old.of(text) == value {
+                return Ok(());
+            }
+            let before = &text[..old.start];
+            let mut new = if value.is_empty() {
+                before.trim_end().to_owned()
+            } else {
+                let mut s = before.to_owned();
+                // "key =" with nothing after the `=`: keep the spaced layout.
+                if before.ends_with(" =") || before.ends_with("\t=") {
+                    s.push(' ');
+                }
+                s
+            };
+            new.push_str(value);
+            if !value.is_empty() {
+                new.push_str(&text[old.end..]);
+            }
+            let ending = line.ending;
+            self.lines[index] = Line::owned(new, ending);
+            return Ok(());
+        }
+        let mut best = (0, None);
+        for entry in self.entries() {
+            let shared = common_segments(entry.key, key);
+            if shared > 0 && shared >= best.0 {
+                best = (shared, Some(entry.line as usize));
+            }
+        }
+        let at = best.1.unwrap_or(self.lines.len());
+        let text = format!("{key} = {value}").trim_end().to_owned();
+        self.insert_lines(at, vec![text]);
+        Ok(())
+    }
+
+    /// Inserts new lines before index `at` (`at == len` appends), giving
+    /// them the file's line ending. If the file had no final newline, it
+    /// still has none afterwards.
+    fn insert_lines(&mut self, at: usize, texts: Vec<String>) {
+        if texts.is_empty() {
+            return;
+        }
+        let at = at.min(self.lines.len());
+        let newline = self.newline;
+        let mut new: Vec<Line> = texts.into_iter().map(|t| Line::owned(t, newline)).collect();
+        if at == self.lines.len() {
+            if let Some(last) = self.lines.last_mut() {
+                if last.ending == Ending::None {
+                    last.ending = newline;
+                    if let Some(l) = new.last_mut() {
+                        l.ending = Ending::None;
+                    }
+                }
+            }
+        }
+        self.lines.splice(at..at, new);
+    }
+
+    /// Removes the key/value lines whose key satisfies `pred`; returns how
+    /// many. If the file had no final newline, it still has none afterwards.
+    fn remove_entries(&mut self, pred: impl Fn(&str) -> bool) -> usize {
+        let keep: Vec<bool> = (0..self.lines.len())
+            .map(|i| !self.entry_at(i).is_some_and(|e| pred(e.key)))
+            .collect();
+        let removed = keep.iter().filter(|k| !**k).count();
+        if removed == 0 {
+            return 0;
+        }
+        let no_final_newline = self.lines.last().is_some_and(|l| l.ending == Ending::None);
+        let last_removed = keep.last() == Some(&false);
+        let mut flags = keep.into_iter();
+        self.lines.retain(|_| flags.next().unwrap_or(true));
+        if no_final_newline && last_removed {
+            if let Some(last) = self.lines.last_mut() {
+                last.ending = Ending::None;
+            }
+        }
+        removed
+    }
+
+    /// Removes every line whose key is exactly `key`; says whether there was any.
+    pub fn unset(&mut self, key: &str) -> bool {
+        self.remove_entries(|k| k == key) > 0
+    }
+
+    /// Removes `prefix` and every `prefix!...` key (whole segments only);
+    /// returns how many lines were removed. An empty prefix removes nothing.
+    pub fn unset_tree(&mut self, prefix: &str) -> usize {
+        self.remove_entries(|k| in_tree(k, prefix))
+    }
+
+    /// The text of entry line `index` with its key's leading `from` replaced by `to`.
+    fn rekeyed(&self, index: usize, from: &str, to: &str) -> Option<String> {
+        let line = self.lines.get(index)?;
+        let Kind::Entry { key, .. } = line.kind else {
+            return None;
+        };
+        let text = self.text_of(line);
+        let old_key = key.of(text);
+        if !in_tree(old_key, from) {
+            return None;
+        }
+        let mut new = String::with_capacity(text.len() + to.len());
+        new.push_str(&text[..key.start]);
+        new.push_str(to);
+        new.push_str(&old_key[from.len()..]);
+        new.push_str(&text[key.end..]);
+        Some(new)
+    }
+
+    /// Renames the subtree `from` to `to` in place: every key that is `from`
+    /// or starts with `from!` (whole segments only: `vserver!1` does not
+    /// touch `vserver!10`) gets the prefix replaced; the rest of each line is
+    /// kept. Returns how many lines changed; 0 if `to` is not a valid key.
+    /// Keys already under `to` are left alone (the caller decides whether
+    /// to clear them first).
+    pub fn rename_tree(&mut self, from: &str, to: &str) -> usize {
+        if from.is_empty() || writable_key_problem(to).is_some() || from == to {
+            return 0;
+        }
+        let mut changed = 0;
+        for index in 0..self.lines.len() {
+            if let Some(text) = self.rekeyed(index, from, to) {
+                let ending = self.lines[index].ending;
+                self.lines[index] = Line::owned(text, ending);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Copies the subtree `from` to `to`: every `from` / `from!...` line is
+    /// copied with the prefix replaced, and the copies are inserted together
+    /// right after the last line of `from`'s subtree. Returns how many lines
+    /// were added; 0 if `to` is not a valid key.
+    pub fn copy_tree(&mut self, from: &str, to: &str) -> usize {
+        if from.is_empty() || writable_key_problem(to).is_some() {
+            return 0;
+        }
+        let mut copies = Vec::new();
+        let mut last = None;
+        for index in 0..self.lines.len() {
+            if let Some(text) = self.rekeyed(index, from, to) {
+                copies.push(text);
+                last = Some(index);
+            }
+        }
+        let Some(last) = last else {
+            return 0;
+        };
+        let count = copies.len();
+        self.insert_lines(last + 1, copies);
+        count
+    }
+
+    /// The distinct keys that are `prefix` or lie below it, in the order
+    /// first written. An empty prefix lists every key.
+    pub fn keys_under(&self, prefix: &str) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.entries()
+            .filter(|e| prefix.is_empty() || in_tree(e.key, prefix))
+            .filter(|e| seen.insert(e.key))
+            .map(|e| e.key.to_owned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Severity;
+
+    fn parse(text: &str) -> ConfFile {
+        let (file, diagnostics) = ConfFile::parse("t.conf", text);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        file
+    }
+
+    fn entries(file: &ConfFile) -> Vec<(String, String, u32)> {
+        file.entries()
+            .map(|e| (e.key.to_owned(), e.value.to_owned(), e.line))
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_byte_identically() {
+        for text in [
+            "",
+            "\n",
+            "a = 1",
+            "a = 1\n",
+            "a = 1\r\nb=2\r\n",
+            "a = 1\r\nb = 2",
+            "# comment\n\n   \n  key!x   =   spaced value   \n\tk\t=\tv\t\n",
+            "mixed = 1\r\nendings = 2\nlast = 3\r\n",
+            "\u{feff}bom!key = 1\n",
+            "bad line\nk = v = w # not a comment\n!bad = 1\n",
+            "\r\n\r\n",
+            "lone\rcarriage = 1\n",
+        ] {
+            let (file, _) = ConfFile::parse("t.conf", text);
+            assert_eq!(file.to_text(), text);
+        }
+    }
+
+    #[test]
+    fn reads_keys_and_values() {
+        let file = parse(
+            "# head\nserver!bind!1!port = 80\r\n\n  vserver!1!nick=default  \nx!y =\nurl = a=b!c # d\n",
+        );
+        assert_eq!(
+            entries(&file),
+            vec![
+                ("server!bind!1!port".into(), "80".into(), 2),
+                ("vserver!1!nick".into(), "default".into(), 4),
+                ("x!y".into(), "".into(), 5),
+                ("url".into(), "a=b!c # d".into(), 6),
+            ]
+        );
+        assert_eq!(file.get("x!y"), Some(""));
+        assert_eq!(file.get("nope"), None);
+        assert_eq!(file.line_count(), 6);
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_part_of_the_key() {
+        let file = parse("\u{feff}a!b = 1\n");
+        assert_eq!(file.get("a!b"), Some("1"));
+    }
+
+    #[test]
+    fn reports_bad_lines_with_line_numbers() {
+        let text = "ok = 1\nno equals here\n = empty key\na!!b = 1\nwith space = 1\n!lead = 1\ntrail! = 1\n";
+        let (file, diagnostics) = ConfFile::parse("dir/t.conf", text);
+        let lines: Vec<u32> = diagnostics
+            .iter()
+            .map(|d| d.location.as_ref().unwrap().line)
+            .collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6, 7]);
+        assert!(diagnostics.iter().all(|d| d.severity == Severity::Error));
+        assert_eq!(
+            diagnostics[0].to_string(),
+            "dir/t.conf:2: error: expected `key = value` (or a `#` comment), found `no equals here`"
+        );
+        assert_eq!(diagnostics[3].key, "with space");
+        assert!(diagnostics[3].message.contains("whitespace"));
+        assert_eq!(entries(&file).len(), 1);
+        assert_eq!(file.to_text(), text);
+    }
+
+    #[test]
+    fn long_bad_lines_are_shortened_in_messages() {
+        let line = "x".repeat(500);
+        let (_, diagnostics) = ConfFile::parse("t.conf", &line);
+        assert!(diagnostics[0].message.len() < 120);
+        assert!(diagnostics[0].message.contains("..."));
+    }
+
+    #[test]
+    fn duplicates_warn_naming_both_lines_and_last_wins() {
+        let (file, diagnostics) = ConfFile::parse("t.conf", "a = 1\nb = 2\na = 3\n");
+        assert_eq!(file.get("a"), Some("3"));
+        assert_eq!(diagnostics.len(), 1);
+        let d = &diagnostics[0];
+        assert_eq!(d.severity, Severity::Warning);
+        assert_eq!(d.key, "a");
+        assert_eq!(d.location.as_ref().unwrap().line, 3);
+        assert!(d.message.contains("line 1"), "{}", d.message);
+    }
+
+    #[test]
+    fn set_replaces_in_place_keeping_layout() {
+        let mut file = parse("# c\n  a!b   =   old  \r\nz = 1\n");
+        file.set("a!b", "new value").unwrap();
+        assert_eq!(file.to_text(), "# c\n  a!b   =   new value  \r\nz = 1\n");
+        file.set("a!b", "").unwrap();
+        assert_eq!(file.to_text(), "# c\n  a!b   =\r\nz = 1\n");
+        file.set("a!b", "again").unwrap();
+        assert_eq!(file.to_text(), "# c\n  a!b   = again\r\nz = 1\n");
+        let mut compact = parse("k=\n");
+        compact.set("k", "v").unwrap();
+        assert_eq!(compact.to_text(), "k=v\n");
+    }
+
+    #[test]
+    fn set_changes_the_last_duplicate() {
+        let (mut file, _) = ConfFile::parse("t.conf", "a = 1\na = 2\n");
+        file.set("a", "3").unwrap();
+        assert_eq!(file.to_text(), "a = 1\na = 3\n");
+        assert_eq!(file.get("a"), Some("3"));
+    }
+
+    #[test]
+    fn set_inserts_new_keys_inside_their_block() {
+        let mut file = parse(
+            "server!port = 80\n\n# vs 1\nvserver!1!nick = one\nvserver!1!rule!1!match = default\n\n# vs 10\nvserver!10!nick = ten\nvserver!10!rule!5!match = default\n\n# end\n",
+        );
+        file.set("vserver!1!document_root", "/www").unwrap();
+        file.set("vserver!10!rule!5!handler", "file").unwrap();
+        file.set("server!timeout", "15").unwrap();
+        file.set("icons!default", "x.png").unwrap();
+        assert_eq!(
+            file.to_text(),
+            "server!port = 80\nserver!timeout = 15\n\n# vs 1\nvserver!1!nick = one\nvserver!1!rule!1!match = default\nvserver!1!document_root = /www\n\n# vs 10\nvserver!10!nick = ten\nvserver!10!rule!5!match = default\nvserver!10!rule!5!handler = file\n\n# end\nicons!default = x.png\n"
+        );
+    }
+
+    #[test]
+    fn set_keeps_line_endings_and_missing_final_newline() {
+        let mut file = parse("a = 1\r\nb = 2");
+        file.set("c", "3").unwrap();
+        assert_eq!(file.to_text(), "a = 1\r\nb = 2\r\nc = 3");
+        file.set("a!x", "4").unwrap();
+        assert_eq!(file.to_text(), "a = 1\r\na!x = 4\r\nb = 2\r\nc = 3");
+        let mut empty = parse("");
+        empty.set("k", "").unwrap();
+        assert_eq!(empty.to_text(), "k =\n");
+        let mut comment_only = parse("# only a comment");
+        comment_only.set("k", "v").unwrap();
+        assert_eq!(comment_only.to_text(), "# only a comment\nk = v");
+    }
+
+    #[test]
+    fn set_refuses_what_would_not_read_back() {
+        let mut file = parse("a = 1\n");
+        for key in ["", "a b", "a!!b", "a=b", "#a", "a!"] {
+            assert!(file.set(key, "v").is_err(), "{key:?}");
+        }
+        for value in ["a\nb", " lead", "trail ", "cr\r"] {
+            assert!(file.set("a", value).is_err(), "{value:?}");
+        }
+        assert_eq!(file.to_text(), "a = 1\n");
+    }
+
+    #[test]
+    fn unset_removes_every_occurrence_only() {
+        let (mut file, _) = ConfFile::parse("t.conf", "# keep\na = 1\nab = 2\na = 3\na!b = 4\n");
+        assert!(file.unset("a"));
+        assert!(!file.unset("a"));
+        assert_eq!(file.to_text(), "# keep\nab = 2\na!b = 4\n");
+    }
+
+    #[test]
+    fn unset_keeps_missing_final_newline() {
+        let mut file = parse("a = 1\nb = 2");
+        assert!(file.unset("b"));
+        assert_eq!(file.to_text(), "a = 1");
+        assert!(file.unset("a"));
+        assert_eq!(file.to_text(), "");
+    }
+
+    #[test]
+    fn unset_tree_uses_whole_segments() {
+        let mut file = parse(
+            "vserver!1 = x\n# one\nvserver!1!nick = a\nvserver!10!nick = b\nvserver!1!rule!1!match = d\nvserver!100 = y\n",
+        );
+        assert_eq!(file.unset_tree("vserver!1"), 3);
+        assert_eq!(
+            file.to_text(),
+            "# one\nvserver!10!nick = b\nvserver!100 = y\n"
+        );
+        assert_eq!(file.unset_tree(""), 0);
+        assert_eq!(file.unset_tree("nothing"), 0);
+    }
+
+    #[test]
+    fn rename_tree_rewrites_keys_in_place() {
+        let mut file = parse(
+            "# rules\nvserver!1!rule!1!match = default\n  vserver!1!rule!1!handler   =  file\r\nvserver!1!rule!10!match = x\nvserver!1!rule!1 = top\n",
+        );
+        assert_eq!(
+            file.rename_tree("vserver!1!rule!1", "vserver!1!rule!200"),
+            3
+        );
+        assert_eq!(
+            file.to_text(),
+            "# rules\nvserver!1!rule!200!match = default\n  vserver!1!rule!200!handler   =  file\r\nvserver!1!rule!10!match = x\nvserver!1!rule!200 = top\n"
+        );
+        assert_eq!(file.rename_tree("vserver!1!rule!200", "bad key"), 0);
+        assert_eq!(file.rename_tree("", "x"), 0);
+        assert_eq!(file.get("vserver!1!rule!200!handler"), Some("file"));
+    }
+
+    #[test]
+    fn copy_tree_inserts_after_the_block() {
+        let mut file = parse(
+            "vserver!1!nick = one\n# inside\nvserver!1!rule!1!match = default\nvserver!10!nick = ten\n# tail",
+        );
+        assert_eq!(file.copy_tree("vserver!1", "vserver!2"), 2);
+        assert_eq!(
+            file.to_text(),
+            "vserver!1!nick = one\n# inside\nvserver!1!rule!1!match = default\nvserver!2!nick = one\nvserver!2!rule!1!match = default\nvserver!10!nick = ten\n# tail"
+        );
+        assert_eq!(file.copy_tree("missing", "x"), 0);
+        assert_eq!(file.copy_tree("vserver!1", "bad!"), 0);
+        let mut last = parse("a!x = 1\na!y = 2");
+        assert_eq!(last.copy_tree("a", "b"), 2);
+        assert_eq!(last.to_text(), "a!x = 1\na!y = 2\nb!x = 1\nb!y = 2");
+    }
+
+    #[test]
+    fn keys_under_lists_distinct_keys_in_order() {
+        let (file, _) = ConfFile::parse(
+            "t.conf",
+            "vserver!1 = a\nvserver!1!nick = b\nvserver!10!nick = c\nvserver!1!nick = d\nserver!x = 1\n",
+        );
+        assert_eq!(
+            file.keys_under("vserver!1"),
+            vec!["vserver!1", "vserver!1!nick"]
+        );
+        assert_eq!(file.keys_under("").len(), 4);
+        assert!(file.keys_under("nothing").is_empty());
+    }
+
+    #[test]
+    fn edits_after_edits_stay_consistent() {
+        let mut file = parse("a!b = 1\n");
+        file.set("a!b", "2").unwrap();
+        assert_eq!(file.rename_tree("a", "c"), 1);
+        assert_eq!(file.get("c!b"), Some("2"));
+        assert_eq!(file.copy_tree("c", "d"), 1);
+        file.set("d!b", "3").unwrap();
+        assert_eq!(file.to_text(), "c!b = 2\nd!b = 3\n");
+        let (reparsed, diagnostics) = ConfFile::parse("t.conf", &file.to_text());
+        assert!(diagnostics.is_empty());
+        assert_eq!(entries(&reparsed), entries(&file));
+    }
+}
