@@ -1,1 +1,2 @@
 //! Baton: a zero-downtime web server that reads Cherokee's `cherokee.conf`.
+pub mod log;
