@@ -62,15 +62,25 @@ pub fn main() -> i32 {
             println!(
                 "{name}: configuration OK ({} warning{})",
                 loaded.warnings().count(),
-                if loaded.warnings().count() == 1 { "" } else { "s" }
+                if loaded.warnings().count() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             );
             return 0;
         }
-        eprintln!("{name}: {errors} error{} found", if errors == 1 { "" } else { "s" });
+        eprintln!(
+            "{name}: {errors} error{} found",
+            if errors == 1 { "" } else { "s" }
+        );
         return 1;
     }
     let Ok((mut config, _)) = loaded.into_result() else {
-        eprintln!("baton: {name}: {errors} error{}; not starting", if errors == 1 { "" } else { "s" });
+        eprintln!(
+            "baton: {name}: {errors} error{}; not starting",
+            if errors == 1 { "" } else { "s" }
+        );
         return 1;
     };
     if let Some(port) = args.port {
@@ -106,7 +116,8 @@ fn load(args: &Args) -> Result<(String, LoadResult), String> {
         return Ok((path.display().to_string(), config::load_file(path)));
     }
     let dir = example::site_dir();
-    example::unpack(&dir).map_err(|e| format!("cannot unpack the example site in {}: {e}", dir.display()))?;
+    example::unpack(&dir)
+        .map_err(|e| format!("cannot unpack the example site in {}: {e}", dir.display()))?;
     let text = example::config_for(&dir);
     Ok((
         "<embedded default>".into(),
@@ -164,7 +175,10 @@ fn detach() -> i32 {
     let mut fds = [0i32; 2];
     // SAFETY: fds has room for the two descriptors.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        eprintln!("baton: cannot create a pipe: {}", std::io::Error::last_os_error());
+        eprintln!(
+            "baton: cannot create a pipe: {}",
+            std::io::Error::last_os_error()
+        );
         return 1;
     }
     let (read_fd, write_fd) = (fds[0], fds[1]);

@@ -11,10 +11,22 @@ pub const DEFAULT_CONFIG: &str = include_str!("../example/baton.conf");
 const SITE: &[(&str, &[u8])] = &[
     ("index.html", include_bytes!("../example/site/index.html")),
     ("style.css", include_bytes!("../example/site/style.css")),
-    ("docs/getting-started.txt", include_bytes!("../example/site/docs/getting-started.txt")),
-    ("docs/maintenance-recipe.txt", include_bytes!("../example/site/docs/maintenance-recipe.txt")),
-    ("maintenance/index.html", include_bytes!("../example/site/maintenance/index.html")),
-    ("errors/404.html", include_bytes!("../example/site/errors/404.html")),
+    (
+        "docs/getting-started.txt",
+        include_bytes!("../example/site/docs/getting-started.txt"),
+    ),
+    (
+        "docs/maintenance-recipe.txt",
+        include_bytes!("../example/site/docs/maintenance-recipe.txt"),
+    ),
+    (
+        "maintenance/index.html",
+        include_bytes!("../example/site/maintenance/index.html"),
+    ),
+    (
+        "errors/404.html",
+        include_bytes!("../example/site/errors/404.html"),
+    ),
 ];
 
 /// Where the example site is unpacked: a per-user directory under the runtime or

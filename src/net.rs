@@ -90,11 +90,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 }
 
 /// Accepts connections until `stop` turns true, serving each in its own task.
-pub async fn accept_loop(
-    listener: Listener,
-    state: Arc<State>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn accept_loop(listener: Listener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
     let bind_id = listener.bind.id;
     let tls = listener.bind.tls;
     loop {
@@ -114,7 +110,9 @@ pub async fn accept_loop(
                 });
                 let state = state.clone();
                 let stop = stop.clone();
-                state.connections.spawn(serve_connection(stream, info, state.clone(), stop));
+                state
+                    .connections
+                    .spawn(serve_connection(stream, info, state.clone(), stop));
             }
             Err(e) => {
                 // Out of file descriptors or a similar transient failure: back off a

@@ -189,7 +189,11 @@ fn version_str(v: Version) -> &'static str {
 /// Path, query and host of a request, or the 4xx that it deserves.
 type Parsed = (String, Option<String>, Option<String>);
 
-fn parse_request(uri: &http::Uri, headers: &HeaderMap, version: Version) -> Result<Parsed, StatusCode> {
+fn parse_request(
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    version: Version,
+) -> Result<Parsed, StatusCode> {
     let path = decode_and_normalize(uri.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
     let query = uri.query().map(str::to_string);
     let mut hosts = headers.get_all(header::HOST).iter();
@@ -202,11 +206,7 @@ fn parse_request(uri: &http::Uri, headers: &HeaderMap, version: Version) -> Resu
     let raw_host = match uri.authority() {
         Some(a) => Some(a.host().to_string()),
         None => match host_header {
-            Some(h) => Some(
-                h.to_str()
-                    .map_err(|_| StatusCode::BAD_REQUEST)?
-                    .to_string(),
-            ),
+            Some(h) => Some(h.to_str().map_err(|_| StatusCode::BAD_REQUEST)?.to_string()),
             None if version == Version::HTTP_11 => return Err(StatusCode::BAD_REQUEST),
             None => None,
         },
@@ -286,7 +286,11 @@ impl<'g> Flow<'g> {
                     Err(e) => {
                         tracing::warn!(target = %p, error = %e, "invalid internal redirection");
                         let resp = self
-                            .error(method, HttpError::new(StatusCode::INTERNAL_SERVER_ERROR), &path)
+                            .error(
+                                method,
+                                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR),
+                                &path,
+                            )
                             .await;
                         return Ok((resp, last_behavior, path));
                     }
@@ -304,7 +308,11 @@ impl<'g> Flow<'g> {
             "too many internal redirections (more than {MAX_RESPINS}); answering 500"
         );
         let resp = self
-            .error(method, HttpError::new(StatusCode::INTERNAL_SERVER_ERROR), &path)
+            .error(
+                method,
+                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR),
+                &path,
+            )
             .await;
         Ok((resp, last_behavior, path))
     }
@@ -329,7 +337,10 @@ impl<'g> Flow<'g> {
         let behavior = rules::evaluate(self.vserver, &facts);
         if behavior.only_secure && !self.conn.tls {
             let e = HttpError::new(StatusCode::UPGRADE_REQUIRED)
-                .with_header(header::UPGRADE, HeaderValue::from_static("TLS/1.3, HTTP/1.1"))
+                .with_header(
+                    header::UPGRADE,
+                    HeaderValue::from_static("TLS/1.3, HTTP/1.1"),
+                )
                 .with_header(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             return (Outcome::Error(e), behavior);
         }
@@ -359,10 +370,12 @@ impl<'g> Flow<'g> {
             host_groups: self.host_groups,
         };
         let outcome = match behavior.timeout {
-            Some(limit) => match tokio::time::timeout(limit, handlers::serve(handler, &ctx)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::error(StatusCode::GATEWAY_TIMEOUT),
-            },
+            Some(limit) => {
+                match tokio::time::timeout(limit, handlers::serve(handler, &ctx)).await {
+                    Ok(o) => o,
+                    Err(_) => Outcome::error(StatusCode::GATEWAY_TIMEOUT),
+                }
+            }
             None => handlers::serve(handler, &ctx).await,
         };
         (outcome, behavior)
@@ -377,7 +390,10 @@ impl<'g> Flow<'g> {
                 match by_status.get(&status.as_u16()).or(default.as_ref()) {
                     Some(t) if t.external => {
                         // Temporary by nature: the error may be gone next time.
-                        match handlers::redirect(StatusCode::FOUND, &crate::http::path::encode_location(&t.url)) {
+                        match handlers::redirect(
+                            StatusCode::FOUND,
+                            &crate::http::path::encode_location(&t.url),
+                        ) {
                             Outcome::Response(r) => r,
                             _ => self.builtin(status, method),
                         }
@@ -420,7 +436,9 @@ impl<'g> Flow<'g> {
         };
         for _ in 0..MAX_RESPINS {
             let Ok(p) = normalize(&path) else { break };
-            let (outcome, _) = self.once(&page_method, &headers, &p, query.as_deref()).await;
+            let (outcome, _) = self
+                .once(&page_method, &headers, &p, query.as_deref())
+                .await;
             match outcome {
                 Outcome::Response(mut r) if r.status() == StatusCode::OK => {
                     *r.status_mut() = status;
@@ -488,7 +506,11 @@ fn closest_name(dir: &std::path::Path, wanted: &str) -> Option<String> {
             continue;
         }
         let d = edit_distance(&name, wanted);
-        if d <= limit && best.as_ref().is_none_or(|(bd, bn)| d < *bd || (d == *bd && name < *bn)) {
+        if d <= limit
+            && best
+                .as_ref()
+                .is_none_or(|(bd, bn)| d < *bd || (d == *bd && name < *bn))
+        {
             best = Some((d, name));
         }
     }
@@ -515,12 +537,18 @@ mod tests {
 
     #[test]
     fn hosts_are_cleaned() {
-        assert_eq!(clean_host("Example.COM:8080").as_deref(), Some("example.com"));
+        assert_eq!(
+            clean_host("Example.COM:8080").as_deref(),
+            Some("example.com")
+        );
         assert_eq!(clean_host("example.com.").as_deref(), Some("example.com"));
         assert_eq!(clean_host("[::1]:80").as_deref(), Some("[::1]"));
         assert_eq!(clean_host("bad host"), None);
         assert_eq!(clean_host("a:b"), None);
-        assert_eq!(clean_host("intranet_example").as_deref(), Some("intranet_example"));
+        assert_eq!(
+            clean_host("intranet_example").as_deref(),
+            Some("intranet_example")
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn drop_to(user: Option<&str>, group: Option<&str>) -> io::Result<()> {
     };
     if let Some(gid) = gid {
         // SAFETY: plain system calls with integer arguments.
-        if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 || unsafe { libc::setgid(gid) } != 0 {
+        if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 || unsafe { libc::setgid(gid) } != 0
+        {
             return Err(io::Error::last_os_error());
         }
     }
@@ -43,13 +44,24 @@ fn lookup_user(name: &str) -> io::Result<(libc::uid_t, libc::gid_t)> {
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the duration of the call.
-    let rc = unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc == 0 && !result.is_null() {
         return Ok((pwd.pw_uid, pwd.pw_gid));
     }
     match name.parse::<libc::uid_t>() {
         Ok(uid) => Ok((uid, uid)),
-        Err(_) => Err(io::Error::new(io::ErrorKind::NotFound, format!("no user named {name:?}"))),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no user named {name:?}"),
+        )),
     }
 }
 
@@ -59,7 +71,15 @@ fn lookup_group(name: &str) -> io::Result<libc::gid_t> {
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: all pointers are valid for the duration of the call.
-    let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc == 0 && !result.is_null() {
         return Ok(grp.gr_gid);
     }
@@ -68,5 +88,8 @@ fn lookup_group(name: &str) -> io::Result<libc::gid_t> {
 }
 
 fn invalid(name: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, format!("invalid name {name:?}"))
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("invalid name {name:?}"),
+    )
 }

@@ -154,8 +154,7 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
             };
             extensions.contains(ext)
                 && (!check_local_file
-                    || b.local_path(vserver, req.path)
-                        .is_some_and(|p| p.is_file()))
+                    || b.local_path(vserver, req.path).is_some_and(|p| p.is_file()))
         }
         Match::Request(re) => match req.query {
             Some(q) => re.is_match(&format!("{}?{}", req.path, q)),
@@ -165,9 +164,7 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
             let mut values = req.headers.get_all(name).iter().peekable();
             match test {
                 HeaderTest::Provided => values.peek().is_some(),
-                HeaderTest::Regex(re) => values.any(|v| {
-                    v.to_str().is_ok_and(|s| re.is_match(s))
-                }),
+                HeaderTest::Regex(re) => values.any(|v| v.to_str().is_ok_and(|s| re.is_match(s))),
             }
         }
         Match::Exists {

@@ -88,11 +88,18 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
     announce(&listeners);
     let mut accept_tasks = Vec::new();
     for l in listeners {
-        accept_tasks.push(tokio::spawn(net::accept_loop(l, state.clone(), stop_rx.clone())));
+        accept_tasks.push(tokio::spawn(net::accept_loop(
+            l,
+            state.clone(),
+            stop_rx.clone(),
+        )));
     }
     ready(&mut opts, Ok(()));
 
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(t), Ok(i)) => (t, i),
         _ => {
             eprintln!("baton: cannot install signal handlers");

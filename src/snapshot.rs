@@ -52,7 +52,10 @@ impl Generation {
                     let sink = sinks
                         .get_or_open(target(&a.target), a.buffer_size)
                         .map_err(|e| {
-                            format!("vserver {}: cannot open access log {:?}: {e}", v.nick, a.target)
+                            format!(
+                                "vserver {}: cannot open access log {:?}: {e}",
+                                v.nick, a.target
+                            )
                         })?;
                     Some(AccessLogger::new(format, sink))
                 }

@@ -15,7 +15,12 @@ use tokio_util::io::{ReaderStream, StreamReader};
 /// Bodies smaller than this are not worth compressing.
 const MIN_COMPRESS: u64 = 256;
 
-pub fn apply(resp: &mut Response<Body>, b: &Behavior<'_>, method: &Method, req_headers: &HeaderMap) {
+pub fn apply(
+    resp: &mut Response<Body>,
+    b: &Behavior<'_>,
+    method: &Method,
+    req_headers: &HeaderMap,
+) {
     expiration(resp, b);
     encode(resp, b, method, req_headers);
     header_ops(resp.headers_mut(), &b.header_ops);
@@ -145,7 +150,11 @@ fn choose(req: &HeaderMap, allowed: &[Coding]) -> Option<Coding> {
             let mut parts = item.split(';');
             let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = parts
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             if q <= 0.0 {
                 continue;
@@ -178,10 +187,16 @@ mod tests {
     fn codings_are_chosen_by_preference() {
         let both = [Coding::Gzip, Coding::Deflate];
         assert_eq!(choose(&accept("gzip, deflate"), &both), Some(Coding::Gzip));
-        assert_eq!(choose(&accept("deflate;q=1, gzip;q=0.5"), &both), Some(Coding::Deflate));
+        assert_eq!(
+            choose(&accept("deflate;q=1, gzip;q=0.5"), &both),
+            Some(Coding::Deflate)
+        );
         assert_eq!(choose(&accept("gzip;q=0"), &[Coding::Gzip]), None);
         assert_eq!(choose(&accept("br"), &both), None);
         assert_eq!(choose(&HeaderMap::new(), &both), None);
-        assert_eq!(choose(&accept("*"), &[Coding::Deflate]), Some(Coding::Deflate));
+        assert_eq!(
+            choose(&accept("*"), &[Coding::Deflate]),
+            Some(Coding::Deflate)
+        );
     }
 }

@@ -160,7 +160,10 @@ pub fn build(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<
                 return None;
             };
             let code = r.number(e)?;
-            match u16::try_from(code).ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+            match u16::try_from(code)
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+            {
                 Some(s) if (200..600).contains(&s.as_u16()) => Some(HandlerConfig::CustomError(s)),
                 _ => {
                     r.error(e, format!("{code} is not an HTTP status code (200-599)"));
@@ -223,7 +226,10 @@ fn redir(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<Redi
     if let Some(list) = r.child(node, "rewrite") {
         let (numbered, others) = list.numbered();
         for (name, other) in others {
-            r.error(other, format!("rewrite entries must be numbered, found {name:?}"));
+            r.error(
+                other,
+                format!("rewrite entries must be numbered, found {name:?}"),
+            );
             ok = false;
         }
         for (_, entry) in numbered {

@@ -62,7 +62,10 @@ impl LoadResult {
     }
     /// The model, or every error as one message (for logs and the reload caller).
     pub fn into_result(self) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let has_error = self.diagnostics.iter().any(|d| d.severity == Severity::Error);
+        let has_error = self
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error);
         match self.config {
             Some(config) if !has_error => Ok((config, self.diagnostics)),
             _ => Err(self.diagnostics),

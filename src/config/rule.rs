@@ -28,11 +28,7 @@ pub struct Rule {
 impl Rule {
     pub fn needs_document_root(&self) -> bool {
         self.props.document_root.is_none()
-            && self
-                .props
-                .handler
-                .as_ref()
-                .is_some_and(|h| h.uses_files())
+            && self.props.handler.as_ref().is_some_and(|h| h.uses_files())
     }
 }
 
@@ -166,7 +162,10 @@ pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Optio
     let (numbered, others) = node.numbered();
     let mut ok = true;
     for (name, other) in others {
-        r.error(other, format!("rule priorities must be numbers, found {name:?}"));
+        r.error(
+            other,
+            format!("rule priorities must be numbers, found {name:?}"),
+        );
         ok = false;
     }
     let mut rules = Vec::new();
@@ -189,7 +188,10 @@ pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Optio
 fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule> {
     let mut ok = true;
     let Some(mnode) = r.child(node, "match") else {
-        r.error(node, "a rule needs a match (rule!N!match = default, directory, …)");
+        r.error(
+            node,
+            "a rule needs a match (rule!N!match = default, directory, …)",
+        );
         return None;
     };
     let matcher = build_match(r, mnode, bind_ids);
@@ -432,7 +434,10 @@ fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Mat
     match r.child(node, name) {
         Some(s) => build_match(r, s, bind_ids),
         None => {
-            r.error(node, format!("this rule needs match!{name} (a nested rule)"));
+            r.error(
+                node,
+                format!("this rule needs match!{name} (a nested rule)"),
+            );
             None
         }
     }
@@ -440,7 +445,10 @@ fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Mat
 
 fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
     let Some(child) = r.child(node, name) else {
-        r.error(node, format!("this rule needs match!{name} (a regular expression)"));
+        r.error(
+            node,
+            format!("this rule needs match!{name} (a regular expression)"),
+        );
         return None;
     };
     let v = child.value().unwrap_or("");
@@ -522,7 +530,10 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
                 "gzip" => props.encoders.gzip = policy,
                 "deflate" => props.encoders.deflate = policy,
                 other => {
-                    r.error(e, format!("unknown encoder {other:?} (expected gzip or deflate)"));
+                    r.error(
+                        e,
+                        format!("unknown encoder {other:?} (expected gzip or deflate)"),
+                    );
                     ok = false;
                 }
             }
@@ -537,7 +548,10 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
     if let Some(ops) = r.child(node, "header_op") {
         let (numbered, others) = ops.numbered();
         for (name, other) in others {
-            r.error(other, format!("header operations must be numbered, found {name:?}"));
+            r.error(
+                other,
+                format!("header operations must be numbered, found {name:?}"),
+            );
             ok = false;
         }
         for (_, op) in numbered {
@@ -611,7 +625,12 @@ fn expiration(r: &Reader<'_>, node: &Node) -> Option<Option<Expiration>> {
                 return None;
             }
         }
-        for flag in ["no-store", "no-transform", "must-revalidate", "proxy-revalidate"] {
+        for flag in [
+            "no-store",
+            "no-transform",
+            "must-revalidate",
+            "proxy-revalidate",
+        ] {
             if r.flag(c, flag, false) {
                 directives.push(flag.to_string());
             }

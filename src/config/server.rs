@@ -110,7 +110,10 @@ pub fn build(r: &Reader<'_>, node: Option<&Node>) -> Option<ServerSettings> {
     if let Some(b) = r.child(node, "bind") {
         let (numbered, others) = b.numbered();
         for (name, other) in others {
-            r.error(other, format!("listener ids must be numbers, found {name:?}"));
+            r.error(
+                other,
+                format!("listener ids must be numbers, found {name:?}"),
+            );
             ok = false;
         }
         for (id, bind) in numbered {
@@ -196,11 +199,17 @@ pub fn build(r: &Reader<'_>, node: Option<&Node>) -> Option<ServerSettings> {
     }
     if let Some(c) = r.child(node, "chroot") {
         if r.bool(c) == Some(true) {
-            r.warn(c, "chroot is not supported by Baton; the server runs unjailed");
+            r.warn(
+                c,
+                "chroot is not supported by Baton; the server runs unjailed",
+            );
         }
     }
     if let Some(u) = r.child(node, "unix_socket") {
-        r.warn(u, "listening on a Unix socket is not supported yet; ignored");
+        r.warn(
+            u,
+            "listening on a Unix socket is not supported yet; ignored",
+        );
     }
     ok.then_some(settings)
 }

@@ -263,7 +263,10 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
         }
     };
     if let Some(u) = r.child(node, "user_dir") {
-        r.warn(u, "personal web directories (user_dir) are not supported; ignored");
+        r.warn(
+            u,
+            "personal web directories (user_dir) are not supported; ignored",
+        );
         r.ignore_tree(Some(u));
     }
     let rules = match rule::build_all(r, node.child("rule"), bind_ids) {
@@ -485,7 +488,10 @@ fn build_logger(r: &Reader<'_>, node: &Node) -> Result<Loggers, ()> {
         "ncsa" => LogFormatConfig::Ncsa,
         "custom" => {
             let Some(t) = r.str(l, "access_template") else {
-                r.error(l, "the custom logger needs a template (logger!access_template)");
+                r.error(
+                    l,
+                    "the custom logger needs a template (logger!access_template)",
+                );
                 return Err(());
             };
             if let Err(e) = crate::log::Template::parse(t) {
@@ -519,7 +525,10 @@ fn build_logger(r: &Reader<'_>, node: &Node) -> Result<Loggers, ()> {
             })
         }
         None => {
-            r.warn(l, "a logger without an access target (logger!access!type) logs nothing");
+            r.warn(
+                l,
+                "a logger without an access target (logger!access!type) logs nothing",
+            );
             None
         }
     };
@@ -550,7 +559,10 @@ fn build_target(r: &Reader<'_>, node: &Node) -> Result<Option<LogTarget>, ()> {
             }
         },
         "" => {
-            r.error(node, "a log target needs a type (file, stderr, syslog or exec)");
+            r.error(
+                node,
+                "a log target needs a type (file, stderr, syslog or exec)",
+            );
             Err(())
         }
         other => {
@@ -583,10 +595,7 @@ mod tests {
 
     #[test]
     fn subnets_in_every_notation() {
-        assert_eq!(
-            parse_net("127.0.0.0/255.0.0.0"),
-            parse_net("127.0.0.0/8")
-        );
+        assert_eq!(parse_net("127.0.0.0/255.0.0.0"), parse_net("127.0.0.0/8"));
         assert!(parse_net("::1").is_some());
         assert!(parse_net("10.0.0.1").is_some());
         assert!(parse_net("10.0.0.0/255.0.255.0").is_none());

@@ -5,7 +5,9 @@
 //! 1 KiB one. Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple
 //! as multipart/byteranges, If-Range) follow RFC 9110.
 
-use super::{check_static_method, dirlist, moved_permanently, options_response, Ctx, HttpError, Outcome};
+use super::{
+    check_static_method, dirlist, moved_permanently, options_response, Ctx, HttpError, Outcome,
+};
 use crate::config::{CommonOptions, FileOptions, IndexEntry};
 use crate::http::body::{self, Body};
 use crate::http::conditional::{self, Precondition, Validators};
@@ -73,8 +75,10 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
 }
 
 fn is_not_found(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
-        || e.raw_os_error() == Some(libc::ENOTDIR)
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
 /// A directory: redirect to the slash form, else its index, else (for `common`) a listing.
@@ -172,9 +176,8 @@ async fn send_file(ctx: &Ctx<'_>, local: &Path, meta: &std::fs::Metadata) -> Out
         last_modified: modified,
     };
     let mime = ctx.generation.config.mime.lookup(ctx.path);
-    let mut honor_range = true;
-    match conditional::evaluate(ctx.method, ctx.headers, &validators) {
-        Precondition::Proceed { honor_range: h } => honor_range = h,
+    let honor_range = match conditional::evaluate(ctx.method, ctx.headers, &validators) {
+        Precondition::Proceed { honor_range } => honor_range,
         Precondition::NotModified => {
             let mut resp = Response::new(body::empty());
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -182,7 +185,7 @@ async fn send_file(ctx: &Ctx<'_>, local: &Path, meta: &std::fs::Metadata) -> Out
             return Outcome::Response(resp);
         }
         Precondition::Failed => return Outcome::error(StatusCode::PRECONDITION_FAILED),
-    }
+    };
     let content_type = mime
         .as_ref()
         .and_then(|m| HeaderValue::from_str(&m.content_type).ok());
@@ -196,10 +199,12 @@ async fn send_file(ctx: &Ctx<'_>, local: &Path, meta: &std::fs::Metadata) -> Out
     let head = *ctx.method == Method::HEAD;
     let mut resp = match ranges {
         RangeRequest::Unsatisfiable => {
-            return Outcome::Error(HttpError::new(StatusCode::RANGE_NOT_SATISFIABLE).with_header(
-                header::CONTENT_RANGE,
-                header_value(&range::unsatisfiable_content_range(len)),
-            ))
+            return Outcome::Error(
+                HttpError::new(StatusCode::RANGE_NOT_SATISFIABLE).with_header(
+                    header::CONTENT_RANGE,
+                    header_value(&range::unsatisfiable_content_range(len)),
+                ),
+            )
         }
         RangeRequest::Full => {
             let body = if head || len == 0 {
@@ -235,11 +240,7 @@ async fn send_file(ctx: &Ctx<'_>, local: &Path, meta: &std::fs::Metadata) -> Out
             resp
         }
         RangeRequest::Partial(ranges) => {
-            let plan = MultipartPlan::new(
-                &ranges,
-                len,
-                mime.as_ref().map(|m| &*m.content_type),
-            );
+            let plan = MultipartPlan::new(&ranges, len, mime.as_ref().map(|m| &*m.content_type));
             let content_length = plan.content_length;
             let content_type = header_value(&plan.content_type());
             let body = match multipart_body(local, plan).await {
@@ -294,7 +295,10 @@ async fn open_range(local: &Path, start: u64, len: u64) -> io::Result<Body> {
     if start > 0 {
         file.seek(SeekFrom::Start(start)).await?;
     }
-    Ok(body::stream(ReaderStream::with_capacity(file.take(len), CHUNK)))
+    Ok(body::stream(ReaderStream::with_capacity(
+        file.take(len),
+        CHUNK,
+    )))
 }
 
 /// What a multipart body is made of, in order.

@@ -29,7 +29,12 @@ pub fn serve(ctx: &Ctx<'_>, opts: &RedirOptions) -> Outcome {
                 }
                 None => continue,
             },
-            None => expand(&rw.substring, &[subject.as_str()], ctx.host_groups, ctx.host),
+            None => expand(
+                &rw.substring,
+                &[subject.as_str()],
+                ctx.host_groups,
+                ctx.host,
+            ),
         };
         return if rw.external {
             moved_permanently(&encode_location(&target))
@@ -60,7 +65,12 @@ fn internal(ctx: &Ctx<'_>, target: &str) -> Outcome {
 }
 
 /// Expands `$N`, `^N` and `${host}` in a substitution.
-pub fn expand(template: &str, groups: &[&str], host_groups: &[String], host: Option<&str>) -> String {
+pub fn expand(
+    template: &str,
+    groups: &[&str],
+    host_groups: &[String],
+    host: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let bytes = template.as_bytes();
     let mut i = 0;
@@ -97,7 +107,12 @@ mod tests {
     fn substitutions_expand() {
         let hg = vec!["www.example.com".to_string(), "example".to_string()];
         assert_eq!(
-            expand("/photo?id=$1&h=${host}&d=^1", &["/p/12", "12"], &hg, Some("example.com")),
+            expand(
+                "/photo?id=$1&h=${host}&d=^1",
+                &["/p/12", "12"],
+                &hg,
+                Some("example.com")
+            ),
             "/photo?id=12&h=example.com&d=example"
         );
         assert_eq!(expand("/a$9b", &["x"], &[], None), "/ab");

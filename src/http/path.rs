@@ -143,10 +143,7 @@ mod tests {
 
     #[test]
     fn decoding_happens_once() {
-        assert_eq!(
-            decode_and_normalize("/%252e%252e/x").unwrap(),
-            "/%2e%2e/x"
-        );
+        assert_eq!(decode_and_normalize("/%252e%252e/x").unwrap(), "/%2e%2e/x");
         assert_eq!(decode_and_normalize("/a%20b").unwrap(), "/a b");
     }
 

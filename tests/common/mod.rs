@@ -1,0 +1,334 @@
+//! Test harness: the real `baton` binary on a free loopback port, with a generated
+//! configuration and document root, plus a raw-socket client for what an HTTP library
+//! would not send.
+//!
+//! Readiness is a condition, never a sleep: the server prints one line per listener and
+//! then `baton: ready`, and `Server::start` waits for that line.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long to wait for the server to report readiness before failing the test.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `baton` and its temporary directory.
+pub struct Server {
+    child: Child,
+    /// Listener addresses by `server!bind!N`.
+    pub listeners: Vec<(u64, SocketAddr)>,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    stdout_rest: Option<mpsc::Receiver<String>>,
+}
+
+impl Server {
+    /// Starts baton on `config`, in which `%ROOT%` is replaced by a fresh temporary
+    /// directory (create files there with [`Server::write`] before or after start: the
+    /// directory exists before the server starts; use [`Server::start_with`] to prepare
+    /// files first).
+    pub fn start(config: &str) -> Server {
+        Self::start_with(config, |_| {})
+    }
+
+    /// Like `start`, calling `prepare` with the temporary directory before the server
+    /// starts.
+    pub fn start_with(config: &str, prepare: impl FnOnce(&Path)) -> Server {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        prepare(dir.path());
+        let text = config.replace("%ROOT%", &dir.path().to_string_lossy());
+        let config_path = dir.path().join("cherokee.conf");
+        std::fs::write(&config_path, text).expect("write configuration");
+        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("-C")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start baton");
+        Self::wait_ready(child, dir, config_path)
+    }
+
+    /// Starts baton with arbitrary arguments (for `-r`, `-p`…).
+    pub fn start_args(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start baton");
+        let config_path = dir.path().join("none");
+        Self::wait_ready(child, dir, config_path)
+    }
+
+    fn wait_ready(mut child: Child, dir: tempfile::TempDir, config_path: PathBuf) -> Server {
+        let stdout: ChildStdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut listeners = Vec::new();
+        loop {
+            match rx.recv_timeout(START_LIMIT) {
+                Ok(line) => {
+                    if line.starts_with("baton: ready") {
+                        break;
+                    }
+                    if let Some(rest) = line.strip_prefix("baton: listening on http://") {
+                        let (addr, bind) =
+                            rest.split_once("/ (server!bind!").expect("listener line");
+                        let addr = addr.replace("localhost", "127.0.0.1");
+                        let id: u64 = bind.trim_end_matches(')').parse().expect("bind id");
+                        listeners.push((id, addr.parse().expect("listener address")));
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    panic!("baton did not become ready (exit status {status:?})");
+                }
+            }
+        }
+        Server {
+            child,
+            listeners,
+            dir,
+            config_path,
+            stdout_rest: Some(rx),
+        }
+    }
+
+    /// The first listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.listeners[0].1
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr(), path)
+    }
+
+    /// Writes a file under the temporary directory, creating parent directories.
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        write_file(self.dir.path(), rel, content)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with a valid pid and signal number.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the server to exit and returns its exit code.
+    pub fn wait_exit(mut self) -> Option<i32> {
+        let status = self.child.wait().ok()?;
+        status.code()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn write_file(root: &Path, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+    let path = root.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create directories");
+    }
+    std::fs::write(&path, content).expect("write file");
+    path
+}
+
+/// A parsed HTTP/1.x response read from a raw socket.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub version: String,
+    /// Header names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw connection: write exactly the bytes you want, read responses one by one.
+pub struct Raw {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        self.stream.write_all(bytes.as_ref()).expect("write");
+    }
+
+    /// Reads one response to a request with method `method` (HEAD responses have no body).
+    pub fn read_response_for(&mut self, method: &str) -> Option<RawResponse> {
+        let head_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i;
+            }
+            if !self.fill() {
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
+        self.buf.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next()?;
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next()?.to_string();
+        let status: u16 = parts.next()?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let mut resp = RawResponse {
+            status,
+            version,
+            headers,
+            body: Vec::new(),
+        };
+        let no_body =
+            method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+        if no_body {
+            return Some(resp);
+        }
+        if resp
+            .header("transfer-encoding")
+            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find(&self.buf, b"\r\n") {
+                        break i;
+                    }
+                    if !self.fill() {
+                        return None;
+                    }
+                };
+                let size_line = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
+                self.buf.drain(..line_end + 2);
+                let size = usize::from_str_radix(size_line.split(';').next()?.trim(), 16).ok()?;
+                while self.buf.len() < size + 2 {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
+                resp.body.extend_from_slice(&self.buf[..size]);
+                self.buf.drain(..size + 2);
+                if size == 0 {
+                    return Some(resp);
+                }
+            }
+        } else if let Some(len) = resp
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+        {
+            while self.buf.len() < len {
+                if !self.fill() {
+                    return None;
+                }
+            }
+            resp.body = self.buf.drain(..len).collect();
+        } else {
+            while self.fill() {}
+            resp.body = std::mem::take(&mut self.buf);
+        }
+        Some(resp)
+    }
+
+    pub fn read_response(&mut self) -> Option<RawResponse> {
+        self.read_response_for("GET")
+    }
+
+    /// True when the server closed the connection (EOF with nothing more to read).
+    pub fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill()
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One request on a fresh connection; returns the response.
+pub fn raw_request(addr: SocketAddr, request: &str) -> RawResponse {
+    let mut c = Raw::connect(addr);
+    c.send(request);
+    let method = request.split(' ').next().unwrap_or("GET").to_string();
+    c.read_response_for(&method).expect("a response")
+}
+
+/// A GET with a Host header, on a fresh connection.
+pub fn get(addr: SocketAddr, host: &str, path: &str) -> RawResponse {
+    raw_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// A GET with extra header lines (each "Name: value").
+pub fn get_with(addr: SocketAddr, host: &str, path: &str, headers: &[&str]) -> RawResponse {
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    raw_request(addr, &req)
+}
