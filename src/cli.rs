@@ -2,7 +2,7 @@
 
 use crate::config::{self, Config, LoadResult};
 use crate::example;
-use crate::server::{self, RunOptions};
+use crate::server::{self, ReadyCallback, RunOptions};
 use clap::Parser;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -155,7 +155,7 @@ fn run(config: Config) -> i32 {
 }
 
 /// In a detached child: the pipe to tell the parent we are ready (or why we are not).
-fn ready_reporter() -> Option<Box<dyn FnOnce(Result<(), String>) + Send>> {
+fn ready_reporter() -> Option<ReadyCallback> {
     let fd: i32 = std::env::var(READY_FD_ENV).ok()?.parse().ok()?;
     std::env::remove_var(READY_FD_ENV);
     Some(Box::new(move |result| {

@@ -31,11 +31,14 @@ impl State {
 /// How long a stop (SIGTERM) waits for requests in flight before exiting anyway.
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Told once whether the server came up (and if not, why).
+pub type ReadyCallback = Box<dyn FnOnce(Result<(), String>) + Send>;
+
 /// Options of one run that do not come from the configuration file.
 pub struct RunOptions {
     /// Called once every listener is bound and the server accepts, with a line per
     /// listener (for `-d`, which reports readiness to the parent process).
-    pub on_ready: Option<Box<dyn FnOnce(Result<(), String>) + Send>>,
+    pub on_ready: Option<ReadyCallback>,
 }
 
 /// Serves `config` until a stop signal. Returns the process exit status.
@@ -130,6 +133,9 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
             );
         }
     }
+    // Every access line of the requests served reaches its file before the process ends.
+    let generation = state.current();
+    let _ = tokio::time::timeout(Duration::from_secs(5), generation.sinks.flush_all()).await;
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
