@@ -10,12 +10,13 @@
 //! Lines that are not understood are kept verbatim too, so that even a broken
 //! file writes back unchanged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
+use crate::hash::FxHashMap;
 use crate::key::{
     common_segments, in_tree, key_problem, writable_key_problem, writable_value_problem,
 };
@@ -197,11 +198,21 @@ impl ConfFile {
     /// that are not understood are kept verbatim and reported as errors, and
     /// keys written more than once within the file are reported as warnings.
     pub fn parse(path: impl Into<PathBuf>, text: &str) -> (ConfFile, Vec<Diagnostic>) {
-        let path = Arc::new(path.into());
+        ConfFile::parse_with(path.into(), text, true)
+    }
+
+    /// [`ConfFile::parse`], optionally without looking for repeated keys
+    /// (when the caller builds a tree, which finds them anyway).
+    pub(crate) fn parse_with(
+        path: PathBuf,
+        text: &str,
+        check_duplicates: bool,
+    ) -> (ConfFile, Vec<Diagnostic>) {
+        let path = Arc::new(path);
         let mut lines = Vec::with_capacity(text.len() / 32 + 1);
         let mut diagnostics = Vec::new();
         let mut newline = None;
-        let mut seen: HashMap<&str, u32> = HashMap::new();
+        let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
         let mut offset = 0;
         for raw in text.split_inclusive('\n') {
             let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
@@ -224,7 +235,7 @@ impl ConfFile {
             if let Kind::Entry { key, .. } = kind {
                 let key = key.of(body);
                 // `include` may legitimately be written many times.
-                let repeatable = key == crate::include::INCLUDE_KEY;
+                let repeatable = !check_duplicates || key == crate::include::INCLUDE_KEY;
                 if let Some(earlier) = seen.insert(key, line).filter(|_| !repeatable) {
                     let location = Location::new(path.clone(), line);
                     diagnostics.push(Diagnostic::warning(
@@ -256,6 +267,14 @@ impl ConfFile {
     /// Reads and parses the file at `path`. A file that is not valid UTF-8
     /// is refused (`InvalidData`) rather than silently altered.
     pub fn load(path: &Path) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
+        ConfFile::load_with(path, true)
+    }
+
+    /// [`ConfFile::load`], optionally without looking for repeated keys.
+    pub(crate) fn load_with(
+        path: &Path,
+        check_duplicates: bool,
+    ) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
         let bytes = std::fs::read(path)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             io::Error::new(
@@ -267,7 +286,11 @@ impl ConfFile {
                 ),
             )
         })?;
-        Ok(ConfFile::parse(path, &text))
+        Ok(ConfFile::parse_with(
+            path.to_path_buf(),
+            &text,
+            check_duplicates,
+        ))
     }
 
     /// Writes the file back to its path: to a temporary file beside it

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
 use crate::file::ConfFile;
+use crate::location::Location;
 use crate::tree::Node;
 
 /// The key that includes other files. It is consumed: it never appears in
@@ -59,21 +60,23 @@ type Includes = Vec<HashMap<u32, Vec<usize>>>;
 /// Only a failure to read the main file is an `Err`; an include that cannot
 /// be read is an error [`Diagnostic`] at the include line.
 pub fn load(path: &Path) -> io::Result<Loaded> {
-    let (main, diagnostics) = ConfFile::load(path)?;
+    let (main, diagnostics) = ConfFile::load_with(path, false)?;
     Ok(load_from(main, diagnostics))
 }
 
 /// Like [`load`], for a main file already in memory. Includes are read from
 /// disk, relative to the directory of `path`.
 pub fn load_str(path: impl Into<PathBuf>, text: &str) -> Loaded {
-    let (main, diagnostics) = ConfFile::parse(path, text);
+    let (main, diagnostics) = ConfFile::parse_with(path.into(), text, false);
     load_from(main, diagnostics)
 }
 
 fn load_from(main: ConfFile, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     let mut files = vec![main];
     let includes = read_includes(&mut files, &mut diagnostics);
-    let (root, more) = build(&files, &includes);
+    // The files were parsed without looking for repeated keys: the tree
+    // reports them all, within and across files.
+    let (root, more) = build(&files, &includes, true);
     diagnostics.extend(more);
     Loaded {
         files,
@@ -149,7 +152,7 @@ fn read_includes(files: &mut Vec<ConfFile>, diagnostics: &mut Vec<Diagnostic>) -
                     targets.push(index);
                     continue;
                 }
-                match ConfFile::load(&path) {
+                match ConfFile::load_with(&path, false) {
                     Ok((file, found)) => {
                         diagnostics.extend(found);
                         seen.insert(key, files.len());
@@ -258,14 +261,21 @@ pub fn tree_from_files(files: &[ConfFile]) -> (Node, Vec<Diagnostic>) {
         }
         includes.push(resolved);
     }
-    let (root, more) = build(files, &includes);
+    let (root, more) = build(files, &includes, false);
     diagnostics.extend(more);
     (root, diagnostics)
 }
 
 /// Step two: merges the files into one tree, following include lines.
-fn build(files: &[ConfFile], includes: &Includes) -> (Node, Vec<Diagnostic>) {
+/// Repeated keys are reported when set in different files, and also within
+/// one file if `same_file_duplicates`.
+fn build(
+    files: &[ConfFile],
+    includes: &Includes,
+    same_file_duplicates: bool,
+) -> (Node, Vec<Diagnostic>) {
     let mut builder = Builder {
+        same_file_duplicates,
         files,
         includes,
         root: Node::root(),
@@ -282,6 +292,7 @@ fn build(files: &[ConfFile], includes: &Includes) -> (Node, Vec<Diagnostic>) {
 }
 
 struct Builder<'a> {
+    same_file_duplicates: bool,
     files: &'a [ConfFile],
     includes: &'a Includes,
     root: Node,
@@ -292,6 +303,21 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Reports `key`, set at `previous`, being set again at `location`.
+    fn repeated(&mut self, key: &str, previous: Location, location: Location) {
+        let message = if previous.file != location.file {
+            format!("also set at {previous}; this value, read later, wins")
+        } else if self.same_file_duplicates && previous.line != location.line {
+            format!("also set at line {}; this later value wins", previous.line)
+        } else {
+            // The same line read twice (a file included twice), or a repeat
+            // within one file that `ConfFile::parse` already reported.
+            return;
+        };
+        self.diagnostics
+            .push(Diagnostic::warning(Some(location), key, message));
+    }
+
     fn walk(&mut self, index: usize) {
         let Some(file) = self.files.get(index) else {
             return;
@@ -302,14 +328,7 @@ impl Builder<'_> {
             let location = file.location(entry.line);
             if entry.key != INCLUDE_KEY {
                 if let Some(previous) = self.root.insert(entry.key, entry.value, location.clone()) {
-                    // Same-file repeats are reported when the file is parsed.
-                    if previous.file != location.file {
-                        self.diagnostics.push(Diagnostic::warning(
-                            Some(location),
-                            entry.key,
-                            format!("also set at {previous}; this value, read later, wins"),
-                        ));
-                    }
+                    self.repeated(entry.key, previous, location);
                 }
                 continue;
             }

@@ -12,32 +12,92 @@
 //! Large nodes (thousands of virtual servers or rules) get a hash index so
 //! that building the tree stays linear in the number of lines.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
+use crate::hash::FxHashMap;
 use crate::key::numeric_segment;
 use crate::location::Location;
 
 /// Nodes with more children than this get a hash index for lookups.
 const INDEX_THRESHOLD: usize = 8;
 
+/// A segment held in a child index, sharing its node's text.
+#[derive(Clone)]
+struct SegmentKey {
+    text: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl SegmentKey {
+    fn as_str(&self) -> &str {
+        self.text.get(self.start..self.end).unwrap_or("")
+    }
+}
+
+impl Borrow<str> for SegmentKey {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for SegmentKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SegmentKey {}
+
+impl Hash for SegmentKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must hash exactly like the `str` it borrows as.
+        self.as_str().hash(state)
+    }
+}
+
 /// One node of the merged key tree: an optional value with the location that
 /// set it, and children in first-seen order.
-#[derive(Clone, Default)]
+///
+/// To keep big trees cheap, a node does not own its key: every node created
+/// by one line shares that line's text (the key followed by the value), and
+/// refers to the prefix that is its own path. A node with a value holds the
+/// text of the line that set it, whose key is exactly the node's path.
+#[derive(Clone)]
 pub struct Node {
-    path: Box<str>,
-    /// Where this node's own segment starts in `path`.
+    /// Starts with this node's path; if `has_value`, the value follows it.
+    text: Arc<str>,
+    path_end: usize,
+    /// Where this node's own segment starts in the path.
     segment_start: usize,
-    value: Option<Box<str>>,
+    has_value: bool,
     location: Option<Location>,
     /// The first line that set this key or anything below it.
     first: Option<Location>,
     children: Vec<Node>,
     /// Segment -> position in `children`, for nodes with many children.
-    /// Boxed on purpose: most nodes have none, and a bare `HashMap` would
-    /// make every node five words bigger.
+    /// Boxed on purpose: most nodes have none, and a bare map would make
+    /// every node several words bigger.
     #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<Box<str>, usize>>>,
+    index: Option<Box<FxHashMap<SegmentKey, usize>>>,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            text: Arc::from(""),
+            path_end: 0,
+            segment_start: 0,
+            has_value: false,
+            location: None,
+            first: None,
+            children: Vec::new(),
+            index: None,
+        }
+    }
 }
 
 impl Node {
@@ -48,17 +108,23 @@ impl Node {
 
     /// The full key of this node (`vserver!1!rule`); `""` for the root.
     pub fn path(&self) -> &str {
-        &self.path
+        self.text.get(..self.path_end).unwrap_or("")
     }
 
     /// The last segment of the key (`rule` for `vserver!1!rule`); `""` for the root.
     pub fn segment(&self) -> &str {
-        self.path.get(self.segment_start..).unwrap_or("")
+        self.text
+            .get(self.segment_start..self.path_end)
+            .unwrap_or("")
     }
 
     /// The value, if this key itself was written.
     pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
+        if self.has_value {
+            self.text.get(self.path_end..)
+        } else {
+            None
+        }
     }
 
     /// Where the value was written (the last time, if written more than once).
@@ -123,40 +189,55 @@ impl Node {
 
     /// Whether the node has neither a value nor children.
     pub fn is_empty(&self) -> bool {
-        self.value.is_none() && self.children.is_empty()
+        !self.has_value && self.children.is_empty()
     }
 
-    /// The child named `segment`, created (last, with no value) if missing.
-    fn child_or_insert(&mut self, segment: &str) -> &mut Node {
+    /// The child whose path is `text[..path_end]` (its segment starting at
+    /// `segment_start`), created (last, with no value) if missing. `text`
+    /// starts with this node's path.
+    fn child_or_insert(
+        &mut self,
+        text: &Arc<str>,
+        segment_start: usize,
+        path_end: usize,
+    ) -> &mut Node {
+        let segment = text.get(segment_start..path_end).unwrap_or("");
         let index = match self.find(segment) {
             Some(i) => i,
             None => {
-                let path = if self.path.is_empty() {
-                    segment.to_owned()
-                } else {
-                    let mut p = String::with_capacity(self.path.len() + 1 + segment.len());
-                    p.push_str(&self.path);
-                    p.push('!');
-                    p.push_str(segment);
-                    p
-                };
-                let child = Node {
-                    segment_start: path.len() - segment.len(),
-                    path: path.into_boxed_str(),
-                    ..Node::default()
-                };
                 let i = self.children.len();
-                self.children.push(child);
+                if self.children.is_empty() {
+                    // Most nodes have a single child: do not reserve four.
+                    self.children.reserve_exact(1);
+                }
+                self.children.push(Node {
+                    text: text.clone(),
+                    path_end,
+                    segment_start,
+                    ..Node::default()
+                });
                 match &mut self.index {
                     Some(index) => {
-                        index.insert(segment.into(), i);
+                        let key = SegmentKey {
+                            text: text.clone(),
+                            start: segment_start,
+                            end: path_end,
+                        };
+                        index.insert(key, i);
                     }
                     None if self.children.len() > INDEX_THRESHOLD => {
                         let index = self
                             .children
                             .iter()
                             .enumerate()
-                            .map(|(i, c)| (Box::from(c.segment()), i))
+                            .map(|(i, c)| {
+                                let key = SegmentKey {
+                                    text: c.text.clone(),
+                                    start: c.segment_start,
+                                    end: c.path_end,
+                                };
+                                (key, i)
+                            })
                             .collect();
                         self.index = Some(Box::new(index));
                     }
@@ -168,21 +249,31 @@ impl Node {
         &mut self.children[index]
     }
 
-    /// Sets `key` (relative to this node, `!`-separated, assumed valid) to
-    /// `value`, written at `location`. Returns where it was set before, if it
-    /// was: the new value wins.
+    /// Sets `key` (relative to the root, `!`-separated) to `value`, written
+    /// at `location`. Returns where it was set before, if it was: the new
+    /// value wins. Call this on the root.
     pub fn insert(&mut self, key: &str, value: &str, location: Location) -> Option<Location> {
+        let mut text = String::with_capacity(key.len() + value.len());
+        text.push_str(key);
+        text.push_str(value);
+        let text: Arc<str> = Arc::from(text);
         let mut node = self;
+        let mut segment_start = 0;
         for segment in key.split('!') {
             if node.first.is_none() {
                 node.first = Some(location.clone());
             }
-            node = node.child_or_insert(segment);
+            let path_end = segment_start + segment.len();
+            node = node.child_or_insert(&text, segment_start, path_end);
+            segment_start = path_end + 1;
         }
         if node.first.is_none() {
             node.first = Some(location.clone());
         }
-        node.value = Some(value.into());
+        // The key of this line is exactly the node's path.
+        node.text = text;
+        node.path_end = key.len();
+        node.has_value = true;
         node.location.replace(location)
     }
 
