@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::Diagnostic;
 use crate::file::ConfFile;
 use crate::location::Location;
-use crate::tree::Node;
+use crate::tree::{Inserter, Node};
 
 /// The key that includes other files. It is consumed: it never appears in
 /// the merged tree.
@@ -275,6 +275,7 @@ fn build(
     same_file_duplicates: bool,
 ) -> (Node, Vec<Diagnostic>) {
     let mut builder = Builder {
+        inserter: Inserter::default(),
         same_file_duplicates,
         files,
         includes,
@@ -292,6 +293,7 @@ fn build(
 }
 
 struct Builder<'a> {
+    inserter: Inserter,
     same_file_duplicates: bool,
     files: &'a [ConfFile],
     includes: &'a Includes,
@@ -327,7 +329,10 @@ impl Builder<'_> {
         for entry in file.entries() {
             let location = file.location(entry.line);
             if entry.key != INCLUDE_KEY {
-                if let Some(previous) = self.root.insert(entry.key, entry.value, location.clone()) {
+                if let Some(previous) =
+                    self.inserter
+                        .insert(&mut self.root, entry.key, entry.value, location.clone())
+                {
                     self.repeated(entry.key, previous, location);
                 }
                 continue;
