@@ -180,8 +180,13 @@ fn canonical(path: &Path) -> PathBuf {
 /// of a directory sorted by name (plus the subdirectories found there, which
 /// are not read).
 fn list_target(target: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    if !std::fs::metadata(target)?.is_dir() {
+    let metadata = std::fs::metadata(target)?;
+    if metadata.is_file() {
         return Ok((vec![target.to_path_buf()], Vec::new()));
+    }
+    if !metadata.is_dir() {
+        // A device or pipe could block forever or never end.
+        return Err(io::Error::other("not a regular file or directory"));
     }
     let mut found = Vec::new();
     for entry in std::fs::read_dir(target)? {
@@ -195,10 +200,12 @@ fn list_target(target: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for (_, path) in found {
-        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            dirs.push(path);
-        } else {
-            files.push(path);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => dirs.push(path),
+            Ok(m) if !m.is_file() => {} // devices, pipes, sockets
+            // Regular files, and entries we cannot even inspect (reading
+            // them reports why).
+            _ => files.push(path),
         }
     }
     Ok((files, dirs))
