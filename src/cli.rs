@@ -2,7 +2,7 @@
 
 use crate::config::{self, Config, LoadResult};
 use crate::example;
-use crate::server::{self, ReadyCallback, RunOptions};
+use crate::lifecycle::{self, ReadyCallback, RunOptions};
 use clap::Parser;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -34,6 +34,47 @@ pub struct Args {
     /// Run in the background once the server is ready.
     #[arg(short = 'd', long = "detach")]
     pub detach: bool,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Commands for a running server, sent through its control socket.
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// Show the running server: generation, uptime, listeners, connections, requests.
+    Status(ControlArgs),
+    /// Apply the configuration file again (graceful restart, or --hard).
+    Reload {
+        #[command(flatten)]
+        control: ControlArgs,
+        /// Hard restart: close every connection accepted before the new configuration.
+        #[arg(long)]
+        hard: bool,
+    },
+    /// Stop the server, letting requests in flight finish (or --now).
+    Stop {
+        #[command(flatten)]
+        control: ControlArgs,
+        /// Close every connection at once.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Reopen the log files (after rotating them).
+    ReopenLogs(ControlArgs),
+}
+
+/// How to find the running server.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ControlArgs {
+    /// The server's configuration file (its control socket is found from it).
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The control socket, when it cannot be found from the configuration.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Environment variable through which a detached child reports readiness to its parent.
@@ -42,6 +83,9 @@ const READY_FD_ENV: &str = "BATON_READY_FD";
 pub fn main() -> i32 {
     let args = Args::parse();
     init_tracing();
+    if let Some(cmd) = &args.command {
+        return crate::command::run(cmd, args.config.as_deref());
+    }
     if args.info {
         print_info();
         return 0;
@@ -84,7 +128,7 @@ pub fn main() -> i32 {
         return 1;
     };
     if let Some(port) = args.port {
-        server::override_port(&mut config, port);
+        lifecycle::override_port(&mut config, port);
     }
     if args.detach {
         return detach();
@@ -107,6 +151,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -150,7 +195,7 @@ fn run(config: Config, opts: RunOptions) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(server::run(config, opts))
+    runtime.block_on(lifecycle::run(config, opts))
 }
 
 /// In a detached child: the pipe to tell the parent we are ready (or why we are not).

@@ -5,16 +5,19 @@
 //! ([`config`]) -> compiled generation ([`snapshot`]) -> request pipeline ([`pipeline`]).
 
 pub mod cli;
+pub mod command;
 pub mod config;
+pub mod control;
 pub mod example;
 pub mod handlers;
 pub mod http;
+pub mod lifecycle;
 pub mod log;
 pub mod net;
 pub mod pipeline;
 pub mod privileges;
 pub mod rules;
-pub mod server;
 pub mod snapshot;
+pub mod stats;
 pub mod transform;
 pub mod vhost;

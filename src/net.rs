@@ -6,8 +6,8 @@
 
 use crate::config::Bind;
 use crate::http::first_line::{self, Prefixed, Verdict};
+use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo};
-use crate::server::State;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -113,6 +113,8 @@ pub async fn accept_loop(
                     bind_id: bind_id.load(Ordering::Relaxed),
                     tls,
                     requests: AtomicU64::new(0),
+                    active: AtomicU64::new(0),
+                    stats: state.stats.clone(),
                 });
                 let task = serve_connection(stream, info, state.clone());
                 state.connections.spawn(task);
@@ -131,10 +133,12 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
     let _ = stream.set_nodelay(true);
     let mut stop = state.shutdown.subscribe();
     let mut hard = state.hard_close.subscribe();
+    let mut drain = state.drain_close.subscribe();
     let generation = state.current();
     // The generation live when the connection was accepted: a hard restart to a newer one
     // closes it.
     let born = generation.id;
+    let _registered = state.stats.connection(born);
     let settings = &generation.config.server;
     let timeout = settings.timeout;
     let keepalive = settings.keepalive;
@@ -165,9 +169,10 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
 
     let io = TokioIo::new(Prefixed::new(buf.freeze(), stream));
     let svc_state = state.clone();
+    let svc_info = info.clone();
     let service = service_fn(move |req| {
         let generation = svc_state.current();
-        pipeline::handle(req, info.clone(), generation)
+        pipeline::handle(req, svc_info.clone(), generation)
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -183,6 +188,13 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 return;
+            }
+            changed = drain.changed() => {
+                let active = info.active.load(Ordering::Relaxed);
+                if changed.is_err() || (active != 0 && active < *drain.borrow()) {
+                    // Drain deadline: the request still on an old generation is cut.
+                    return;
+                }
             }
             changed = hard.changed() => {
                 if changed.is_err() || *hard.borrow() > born {

@@ -18,6 +18,7 @@ use crate::http::path::{decode_and_normalize, normalize};
 use crate::log::AccessRecord;
 use crate::rules::{self, Behavior, RequestFacts};
 use crate::snapshot::Generation;
+use crate::stats::Stats;
 use crate::transform;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use std::net::SocketAddr;
@@ -38,6 +39,10 @@ pub struct ConnInfo {
     pub tls: bool,
     /// Requests seen on this connection so far.
     pub requests: AtomicU64,
+    /// The generation of the request in progress (0: none). A drain deadline closes
+    /// connections whose request is still on a generation older than the live one.
+    pub active: AtomicU64,
+    pub stats: Arc<Stats>,
 }
 
 /// The service asks hyper to close the connection without an answer (the `drop` handler).
@@ -53,6 +58,9 @@ impl std::fmt::Display for DropConnection {
 impl std::error::Error for DropConnection {}
 
 /// Answers one request with generation `gen`.
+///
+/// The response body keeps `gen` alive until it has been sent: a request that started on
+/// a generation finishes on it, and an old generation is freed when its last body ends.
 pub async fn handle<B>(
     req: Request<B>,
     conn: Arc<ConnInfo>,
@@ -60,14 +68,10 @@ pub async fn handle<B>(
 ) -> Result<Response<Body>, DropConnection> {
     let started = SystemTime::now();
     let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    conn.stats.count_request();
+    conn.active.store(gen.id, Ordering::Relaxed);
     let (parts, _body) = req.into_parts();
-    let target = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| parts.uri.to_string());
 
-    let mut close = false;
     let parsed = parse_request(&parts.uri, &parts.headers, parts.version);
     let (path, query, host) = match parsed {
         Ok(p) => p,
@@ -75,6 +79,7 @@ pub async fn handle<B>(
             // A malformed request: answer and close, the client's framing may be off too.
             let mut resp = error_page::response(status, &parts.method, &gen.server_header);
             finish_headers(&mut resp, &gen, true);
+            conn.active.store(0, Ordering::Relaxed);
             return Ok(resp);
         }
     };
@@ -83,29 +88,32 @@ pub async fn handle<B>(
         .select(&gen.config.vservers, host.as_deref(), conn.local.ip());
     let vserver = &gen.config.vservers[selected.index];
 
-    let mut state = Flow {
+    let mut flow = Flow {
         gen: &gen,
         vserver,
         conn: &conn,
         host: host.as_deref(),
         host_groups: &selected.host_groups,
     };
-    let (mut resp, behavior, final_path) = state
+    let outcome = flow
         .run(&parts.method, &parts.headers, path.clone(), query.clone())
-        .await?;
+        .await;
+    let (mut resp, behavior, final_path) = match outcome {
+        Ok(r) => r,
+        Err(drop) => {
+            conn.active.store(0, Ordering::Relaxed);
+            return Err(drop);
+        }
+    };
 
     if let Some(b) = &behavior {
         transform::apply(&mut resp, b, &parts.method, &parts.headers);
     }
     let settings = &gen.config.server;
-    if !vserver.keepalive
-        || (settings.keepalive_max_requests > 0 && nth >= settings.keepalive_max_requests)
-    {
-        close = true;
-    }
+    let close = !vserver.keepalive
+        || (settings.keepalive_max_requests > 0 && nth >= settings.keepalive_max_requests);
     finish_headers(&mut resp, &gen, close);
 
-    let no_log = behavior.as_ref().is_some_and(|b| b.no_log);
     if resp.status().is_server_error() {
         if let Some(elog) = &gen.error_logs[selected.index] {
             elog.log(
@@ -113,65 +121,112 @@ pub async fn handle<B>(
                 &format!(
                     "{} {} from {} answered {}",
                     parts.method,
-                    target,
+                    parts.uri,
                     conn.remote.ip(),
                     resp.status().as_u16()
                 ),
             );
         }
     }
-    if no_log || gen.access_logs[selected.index].is_none() {
-        return Ok(resp);
-    }
-    // The access line is written when the body has been sent (or abandoned), with the
-    // number of bytes that actually went out.
-    let status = resp.status().as_u16();
-    let method = parts.method.to_string();
-    let version = version_str(parts.version);
-    let header = |name: header::HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (referer, user_agent, cookie, host_header) = (
-        header(header::REFERER),
-        header(header::USER_AGENT),
-        header(header::COOKIE),
-        header(header::HOST),
-    );
+    let log = (!behavior.as_ref().is_some_and(|b| b.no_log)
+        && gen.access_logs[selected.index].is_some())
+    .then(|| {
+        LogLine::new(
+            &parts,
+            started,
+            resp.status().as_u16(),
+            path,
+            final_path,
+            query,
+        )
+    });
     let index = selected.index;
-    let gen_for_log = gen.clone();
-    let conn_for_log = conn.clone();
+    let conn_done = conn.clone();
     let (resp_parts, body) = resp.into_parts();
     let body = OnFinish::new(body, move |bytes| {
-        let Some(logger) = gen_for_log.access_logs[index].as_ref() else {
-            return;
-        };
-        let vserver = &gen_for_log.config.vservers[index];
-        logger.log(&AccessRecord {
-            remote: conn_for_log.remote.ip(),
-            local: conn_for_log.local,
-            tls: conn_for_log.tls,
-            time: started,
-            method: &method,
-            target: &target,
-            version,
-            path: &final_path,
-            original_path: &path,
-            query: query.as_deref(),
-            status,
-            bytes: Some(bytes),
-            user: None,
-            host: host_header.as_deref(),
-            referer: referer.as_deref(),
-            user_agent: user_agent.as_deref(),
-            cookie: cookie.as_deref(),
-            vserver: &vserver.nick,
-        });
+        conn_done.active.store(0, Ordering::Relaxed);
+        if let (Some(line), Some(logger)) = (log, gen.access_logs[index].as_ref()) {
+            line.write(logger, &conn_done, &gen.config.vservers[index].nick, bytes);
+        }
     });
     Ok(Response::from_parts(resp_parts, OnFinish::boxed(body)))
+}
+
+/// What the access log needs of a request, kept until its body has been sent (the line
+/// is written then, with the number of bytes that actually went out).
+struct LogLine {
+    started: SystemTime,
+    method: String,
+    target: String,
+    version: &'static str,
+    status: u16,
+    path: String,
+    final_path: String,
+    query: Option<String>,
+    referer: Option<String>,
+    user_agent: Option<String>,
+    cookie: Option<String>,
+    host: Option<String>,
+}
+
+impl LogLine {
+    fn new(
+        parts: &http::request::Parts,
+        started: SystemTime,
+        status: u16,
+        path: String,
+        final_path: String,
+        query: Option<String>,
+    ) -> LogLine {
+        let header = |name: header::HeaderName| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        LogLine {
+            started,
+            method: parts.method.to_string(),
+            target: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| parts.uri.to_string()),
+            version: version_str(parts.version),
+            status,
+            path,
+            final_path,
+            query,
+            referer: header(header::REFERER),
+            user_agent: header(header::USER_AGENT),
+            cookie: header(header::COOKIE),
+            host: header(header::HOST),
+        }
+    }
+
+    fn write(&self, logger: &crate::log::AccessLogger, conn: &ConnInfo, vserver: &str, bytes: u64) {
+        logger.log(&AccessRecord {
+            remote: conn.remote.ip(),
+            local: conn.local,
+            tls: conn.tls,
+            time: self.started,
+            method: &self.method,
+            target: &self.target,
+            version: self.version,
+            path: &self.final_path,
+            original_path: &self.path,
+            query: self.query.as_deref(),
+            status: self.status,
+            bytes: Some(bytes),
+            user: None,
+            host: self.host.as_deref(),
+            referer: self.referer.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            cookie: self.cookie.as_deref(),
+            vserver,
+        });
+    }
 }
 
 fn version_str(v: Version) -> &'static str {

@@ -56,6 +56,34 @@ pub struct ServerSettings {
     pub thread_number: Option<usize>,
     pub listen_queue: u32,
     pub ipv6: bool,
+    /// After a graceful restart, requests still running on an older generation this long
+    /// afterwards are cut (`server!drain_timeout`; Baton extension). `None`: no limit.
+    pub drain_timeout: Option<Duration>,
+    /// The control socket (`server!control_socket`; Baton extension). `None`: the default
+    /// place, see [`ServerSettings::control_socket_path`].
+    pub control_socket: Option<PathBuf>,
+}
+
+impl ServerSettings {
+    /// Where the control socket lives: the configured path, else beside the pid file,
+    /// else in the user's runtime directory.
+    pub fn control_socket_path(&self) -> PathBuf {
+        if let Some(p) = &self.control_socket {
+            return p.clone();
+        }
+        if let Some(pid) = &self.pid_file {
+            return pid.with_extension("sock");
+        }
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        if uid == 0 {
+            return PathBuf::from("/run/baton.sock");
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+            Some(dir) if dir.is_dir() => dir.join("baton.sock"),
+            _ => std::env::temp_dir().join(format!("baton-{uid}.sock")),
+        }
+    }
 }
 
 /// Keys Cherokee understands that tune its own event loop or modules; Baton has no use for
@@ -93,6 +121,8 @@ pub fn build(r: &Reader<'_>, node: Option<&Node>) -> Option<ServerSettings> {
         thread_number: None,
         listen_queue: 1024,
         ipv6: true,
+        drain_timeout: None,
+        control_socket: None,
     };
     let Some(node) = node else {
         settings.binds.push(Bind {
@@ -196,6 +226,16 @@ pub fn build(r: &Reader<'_>, node: Option<&Node>) -> Option<ServerSettings> {
     }
     if let Some(v) = r.child(node, "ipv6") {
         settings.ipv6 = r.bool(v).unwrap_or(true);
+    }
+    if let Some(t) = r.child(node, "drain_timeout") {
+        match r.duration(t) {
+            Some(d) if d.is_zero() => settings.drain_timeout = None,
+            Some(d) => settings.drain_timeout = Some(d),
+            None => ok = false,
+        }
+    }
+    if let Some(p) = r.child(node, "control_socket") {
+        settings.control_socket = r.path(p);
     }
     if let Some(c) = r.child(node, "chroot") {
         if r.bool(c) == Some(true) {

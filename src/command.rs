@@ -1,0 +1,162 @@
+//! `baton status | reload | stop | reopen-logs`: talk to a running server through its
+//! control socket, print the answer for people (or as JSON), exit non-zero on failure.
+
+use crate::cli::{Cmd, ControlArgs};
+use crate::config::{self, ServerSettings};
+use crate::control::{self, Reply, Request, Status};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long to wait for the server's answer (a reload reads and compiles the whole
+/// configuration).
+const ANSWER_LIMIT: Duration = Duration::from_secs(120);
+
+pub fn run(cmd: &Cmd, top_config: Option<&Path>) -> i32 {
+    let (control, request) = match cmd {
+        Cmd::Status(c) => (c, Request::Status),
+        Cmd::Reload { control, hard } => (control, Request::Reload { hard: *hard }),
+        Cmd::Stop { control, now } => (control, Request::Stop { graceful: !now }),
+        Cmd::ReopenLogs(c) => (c, Request::ReopenLogs),
+    };
+    let config_path = control.config.as_deref().or(top_config);
+    // A reload is checked here first, so the operator sees every problem with its line
+    // before anything is sent (the server checks again: the file may change meanwhile).
+    if matches!(request, Request::Reload { .. }) {
+        if let Some(path) = config_path {
+            let loaded = config::load_file(path);
+            let errors: Vec<String> = loaded.errors().map(|d| d.to_string()).collect();
+            if !errors.is_empty() {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!(
+                    "baton: {} has {} error{}; the running server was not asked to reload",
+                    path.display(),
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                );
+                return 1;
+            }
+        }
+    }
+    let socket = match socket_path(control, config_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("baton: {e}");
+            return 1;
+        }
+    };
+    let reply = match control::call(&socket, &request, ANSWER_LIMIT) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("baton: {e}");
+            return 1;
+        }
+    };
+    print_reply(control, &reply);
+    if reply.ok {
+        0
+    } else {
+        1
+    }
+}
+
+fn socket_path(control: &ControlArgs, config_path: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(s) = &control.socket {
+        return Ok(s.clone());
+    }
+    match config_path {
+        Some(path) => {
+            let loaded = config::load_file(path);
+            match loaded.config {
+                Some(c) => Ok(c.server.control_socket_path()),
+                None => {
+                    // The file has errors (a status or stop must still work): read only
+                    // the keys that say where the socket is.
+                    let tree = baton_conf::load(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let pick = |k: &str| tree.root.get_value(k).map(PathBuf::from);
+                    let settings_like = (pick("server!control_socket"), pick("server!pid_file"));
+                    Ok(match settings_like {
+                        (Some(s), _) => s,
+                        (None, Some(pid)) => pid.with_extension("sock"),
+                        (None, None) => default_settings().control_socket_path(),
+                    })
+                }
+            }
+        }
+        None => Ok(default_settings().control_socket_path()),
+    }
+}
+
+fn default_settings() -> ServerSettings {
+    config::load_str("<none>", "vserver!1!nick = default\n")
+        .config
+        .map(|c| c.server)
+        .expect("the minimal configuration is valid")
+}
+
+fn print_reply(control: &ControlArgs, reply: &Reply) {
+    if control.json {
+        match serde_json::to_string_pretty(reply) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("baton: {e}"),
+        }
+        return;
+    }
+    if let Some(status) = &reply.status {
+        print_status(status);
+        return;
+    }
+    if reply.ok {
+        println!("baton: {}", reply.message);
+    } else {
+        eprintln!("baton: {}", reply.message);
+        for e in reply.errors.iter().skip(1) {
+            eprintln!("{e}");
+        }
+    }
+}
+
+fn print_status(s: &Status) {
+    let up = s.uptime_seconds;
+    println!(
+        "Baton {} (pid {}), up {}h{:02}m{:02}s",
+        s.version,
+        s.pid,
+        up / 3600,
+        up / 60 % 60,
+        up % 60
+    );
+    println!(
+        "generation {} is live; configuration {}",
+        s.generation,
+        s.config.as_deref().unwrap_or("(embedded)")
+    );
+    for l in &s.listeners {
+        println!("listening on {} (server!bind!{})", l.address, l.bind);
+    }
+    let by_gen: Vec<String> = s
+        .connections_by_generation
+        .iter()
+        .map(|(g, n)| format!("{n} accepted under generation {g}"))
+        .collect();
+    println!(
+        "connections: {} open{}",
+        s.connections_open,
+        if by_gen.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_gen.join(", "))
+        }
+    );
+    println!("requests: {} served", s.requests_total);
+    for g in s.generations.iter().filter(|g| !g.live) {
+        println!(
+            "older generation {} still serving {} request{}",
+            g.id,
+            g.requests_in_flight,
+            if g.requests_in_flight == 1 { "" } else { "s" }
+        );
+    }
+}

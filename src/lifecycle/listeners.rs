@@ -1,0 +1,104 @@
+//! The listeners being accepted on, reconciled by address on reload: a listener whose
+//! interface and port did not change keeps its socket (so no connection is ever refused
+//! while a reload happens), new ones are bound before the new generation goes live, and
+//! removed ones stop accepting while their open connections are served to the end.
+
+use super::State;
+use crate::config;
+use crate::net::{self, Listener};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The configured identity of a listener: a reload keeps the socket of a listener whose
+/// interface and port did not change.
+pub type ListenKey = (Option<IpAddr>, u16);
+
+struct Running {
+    key: ListenKey,
+    addr: std::net::SocketAddr,
+    bind_id: Arc<AtomicU64>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The listeners being accepted on, reconciled by address on reload.
+#[derive(Default)]
+pub struct ListenerSet {
+    running: Vec<Running>,
+}
+
+impl ListenerSet {
+    pub fn start(&mut self, listeners: Vec<Listener>, state: &Arc<State>) {
+        for l in listeners {
+            let key = (l.bind.interface, l.bind.port);
+            let addr = l.addr;
+            let bind_id = Arc::new(AtomicU64::new(l.bind.id));
+            let (stop, stop_rx) = watch::channel(false);
+            let task = tokio::spawn(net::accept_loop(l, bind_id.clone(), state.clone(), stop_rx));
+            self.running.push(Running {
+                key,
+                addr,
+                bind_id,
+                stop,
+                task,
+            });
+        }
+    }
+
+    /// Binds the listeners `binds` has and this set has not; nothing changes on error
+    /// (the new sockets are closed when dropped).
+    pub fn prepare(
+        &self,
+        binds: &[config::Bind],
+        backlog: u32,
+        ipv6: bool,
+    ) -> std::io::Result<Vec<Listener>> {
+        let new: Vec<config::Bind> = binds
+            .iter()
+            .filter(|b| !self.running.iter().any(|r| r.key == (b.interface, b.port)))
+            .cloned()
+            .collect();
+        net::bind_all(&new, backlog, ipv6)
+    }
+
+    /// Starts the prepared listeners, renumbers kept ones, and stops the ones `binds` no
+    /// longer has (their open connections are served to the end).
+    pub fn commit(&mut self, prepared: Vec<Listener>, binds: &[config::Bind], state: &Arc<State>) {
+        self.running.retain(
+            |r| match binds.iter().find(|b| (b.interface, b.port) == r.key) {
+                Some(b) => {
+                    r.bind_id.store(b.id, Ordering::Relaxed);
+                    true
+                }
+                None => {
+                    let _ = r.stop.send(true);
+                    tracing::info!(port = r.key.1, "listener removed: no longer accepting");
+                    false
+                }
+            },
+        );
+        self.start(prepared, state);
+    }
+
+    pub async fn stop_all(self) {
+        for r in &self.running {
+            let _ = r.stop.send(true);
+        }
+        for r in self.running {
+            let _ = r.task.await;
+        }
+    }
+}
+
+impl ListenerSet {
+    /// The bound addresses, by `server!bind!N`.
+    pub fn addresses(&self) -> Vec<(u64, std::net::SocketAddr)> {
+        self.running
+            .iter()
+            .map(|r| (r.bind_id.load(Ordering::Relaxed), r.addr))
+            .collect()
+    }
+}

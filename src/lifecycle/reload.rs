@@ -1,0 +1,109 @@
+//! Applying a configuration to the running server: read and validate, bind new
+//! listeners, build the generation aside, swap. Any failure before the swap leaves the
+//! running generation untouched and is reported (file:line and key) to whoever asked.
+
+use super::listeners::ListenerSet;
+use super::{override_port, say, RunOptions, State};
+use crate::config::{self, Severity};
+use crate::control::Reply;
+use crate::snapshot::Generation;
+use std::sync::Arc;
+
+pub async fn reload(
+    state: &Arc<State>,
+    set: &mut ListenerSet,
+    opts: &RunOptions,
+    hard: bool,
+) -> Reply {
+    let kind = if hard { "hard" } else { "graceful" };
+    let refuse = |message: String, errors: Vec<String>| {
+        tracing::error!(
+            "{kind} restart refused: {message}; generation {} keeps serving",
+            state.current().id
+        );
+        say(&format!("reload refused: {message}"));
+        let mut reply = Reply::failed(message);
+        reply.errors = errors;
+        reply.generation = Some(state.current().id);
+        reply
+    };
+    let Some(path) = opts.config_path.clone() else {
+        return refuse(
+            "this server runs without a configuration file (embedded default or -r); there is nothing to read again".into(),
+            Vec::new(),
+        );
+    };
+    let loaded = match tokio::task::spawn_blocking(move || config::load_file(&path)).await {
+        Ok(l) => l,
+        Err(e) => return refuse(format!("the configuration reader failed: {e}"), Vec::new()),
+    };
+    let mut config = match loaded.into_result() {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            config
+        }
+        Err(diagnostics) => {
+            let errors: Vec<String> = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| d.to_string())
+                .collect();
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            let first = errors.first().cloned().unwrap_or_default();
+            return refuse(first, errors);
+        }
+    };
+    if let Some(port) = opts.port_override {
+        override_port(&mut config, port);
+    }
+    let current = state.current();
+    let settings = config.server.clone();
+    let prepared = match set.prepare(&settings.binds, settings.listen_queue, settings.ipv6) {
+        Ok(p) => p,
+        Err(e) => return refuse(e.to_string(), Vec::new()),
+    };
+    let id = current.id + 1;
+    let generation = match Generation::build(id, config, Some(&current)) {
+        Ok(g) => g,
+        Err(e) => return refuse(e, Vec::new()),
+    };
+    drop(current);
+    super::announce(&prepared);
+    set.commit(prepared, &settings.binds, state);
+    state.swap(generation);
+    if hard {
+        let _ = state.hard_close.send(id);
+    } else if let Some(deadline) = settings.drain_timeout {
+        // Requests still on an older generation when the deadline passes are cut.
+        let drain = state.drain_close.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(deadline).await;
+            drain.send_if_modified(|v| {
+                let newer = *v < id;
+                if newer {
+                    *v = id;
+                }
+                newer
+            });
+        });
+    }
+    let older: usize = state
+        .stats
+        .connections_by_generation()
+        .range(..id)
+        .map(|(_, n)| n)
+        .sum();
+    tracing::info!(
+        generation = id,
+        connections_accepted_before = older,
+        "{kind} restart: generation {id} is live"
+    );
+    say(&format!("reloaded ({kind}, generation {id})"));
+    let mut reply = Reply::ok(format!("{kind} restart: generation {id} is live"));
+    reply.generation = Some(id);
+    reply
+}
