@@ -178,7 +178,6 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
         .timer(TokioTimer::new())
         .keep_alive(keepalive)
         .header_read_timeout(timeout)
-        .pipeline_flush(true)
         .serve_connection(io, service);
     tokio::pin!(conn);
     loop {

@@ -128,7 +128,7 @@ pub async fn handle<B>(
             );
         }
     }
-    let log = (!behavior.as_ref().is_some_and(|b| b.no_log)
+    let log = (!behavior.as_ref().is_some_and(|b| b.no_log == Some(true))
         && gen.access_logs[selected.index].is_some())
     .then(|| {
         LogLine::new(

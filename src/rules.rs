@@ -45,7 +45,8 @@ pub struct Behavior<'c> {
     /// Highest priority first.
     pub header_ops: Vec<&'c HeaderOp>,
     pub timeout: Option<Duration>,
-    pub no_log: bool,
+    /// Like the other properties, the highest matching rule that says decides.
+    pub no_log: Option<bool>,
     /// The rule whose handler answers (for the log and `request` regex inheritance).
     pub handler_rule: Option<u64>,
 }
@@ -120,6 +121,7 @@ fn merge<'c>(b: &mut Behavior<'c>, rule: &'c Rule) {
     if b.allow_from.is_none() {
         b.allow_from = p.allow_from.as_deref().map(Vec::as_slice);
     }
+    // Once a matching rule requires TLS, no other rule can lift it (as in Cherokee).
     if let Some(s) = p.only_secure {
         b.only_secure |= s;
     }
@@ -136,8 +138,8 @@ fn merge<'c>(b: &mut Behavior<'c>, rule: &'c Rule) {
     if b.timeout.is_none() {
         b.timeout = p.timeout;
     }
-    if let Some(n) = p.no_log {
-        b.no_log |= n;
+    if b.no_log.is_none() {
+        b.no_log = p.no_log;
     }
 }
 

@@ -65,22 +65,32 @@ impl ListenerSet {
     }
 
     /// Starts the prepared listeners, renumbers kept ones, and stops the ones `binds` no
-    /// longer has (their open connections are served to the end).
-    pub fn commit(&mut self, prepared: Vec<Listener>, binds: &[config::Bind], state: &Arc<State>) {
-        self.running.retain(
-            |r| match binds.iter().find(|b| (b.interface, b.port) == r.key) {
+    /// longer has (their open connections are served to the end). Returns once the
+    /// removed sockets are closed, so "reloaded" means they refuse connections.
+    pub async fn commit(
+        &mut self,
+        prepared: Vec<Listener>,
+        binds: &[config::Bind],
+        state: &Arc<State>,
+    ) {
+        let mut removed = Vec::new();
+        for r in std::mem::take(&mut self.running) {
+            match binds.iter().find(|b| (b.interface, b.port) == r.key) {
                 Some(b) => {
                     r.bind_id.store(b.id, Ordering::Relaxed);
-                    true
+                    self.running.push(r);
                 }
                 None => {
                     let _ = r.stop.send(true);
-                    tracing::info!(port = r.key.1, "listener removed: no longer accepting");
-                    false
+                    tracing::info!(address = %r.addr, "listener removed: no longer accepting");
+                    removed.push(r.task);
                 }
-            },
-        );
+            }
+        }
         self.start(prepared, state);
+        for task in removed {
+            let _ = task.await;
+        }
     }
 
     pub async fn stop_all(self) {

@@ -73,7 +73,7 @@ pub async fn reload(
     };
     drop(current);
     super::announce(&prepared);
-    set.commit(prepared, &settings.binds, state);
+    set.commit(prepared, &settings.binds, state).await;
     state.swap(generation);
     if hard {
         let _ = state.hard_close.send(id);
