@@ -3,11 +3,11 @@
 //! The pieces, from request to disk:
 //! * [`AccessRecord`] ([`record`]): what the server knows about a finished
 //!   request, borrowed, built once per request.
-//! * [`AccessFormat`] ([`format`], [`template`]): turns a record into one
+//! * [`AccessFormat`] ([`format`](mod@format), [`template`]): turns a record into one
 //!   line: NCSA, Combined, or a Custom `${variable}` template. Pure and
 //!   cheap; client supplied text is escaped ([`escape`]) so that it cannot
 //!   forge lines; times are printed in UTC ([`timestamp`]).
-//! * [`Sink`] ([`sink`], [`backend`]): a destination (file, stderr, syslog,
+//! * [`Sink`] ([`sink`], private `backend`): a destination (file, stderr, syslog,
 //!   program) with a background writer task that buffers and writes lines.
 //! * [`SinkRegistry`] ([`registry`]): one sink per destination per
 //!   configuration, carried over on reload.
@@ -20,6 +20,20 @@
 //! * Log rotation ([`Sink::reopen`]) never loses or duplicates a line.
 //! * Nothing panics on bad input or I/O errors; failures are reported
 //!   through `tracing`.
+//!
+//! Differences from Cherokee:
+//! * Times are always UTC (`+0000`); local time would need the thread-unsafe
+//!   `localtime(3)`.
+//! * Custom `${protocol}` prints the request's HTTP version (`HTTP/1.1`);
+//!   `${transport}` gives `http`/`https`. `${query_string}` includes the
+//!   leading `?` (empty without a query), as in Cherokee's documented example.
+//!   Missing headers, user and size print `-`. Template slicing
+//!   (`${host[-2:]}`) is rejected as a configuration error.
+//! * Syslog messages (access and error logs alike) use `LOG_DAEMON` at
+//!   `LOG_INFO`, identity `baton`.
+//! * `exec` runs `/bin/sh -c command`; a command that does not exist is only
+//!   noticed when the shell exits, and is then restarted at most once a
+//!   second (lines meanwhile are dropped and counted).
 
 mod backend;
 pub mod escape;

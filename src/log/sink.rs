@@ -185,8 +185,9 @@ impl Sink {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
-    /// Queues one line (which should end in `\n`). Never blocks or awaits;
-    /// when the queue is over its cap the line is dropped and counted.
+    /// Queues one line, which should end in `\n` (nothing is added). Never
+    /// blocks or awaits; when the queue is over its cap, or the writer task
+    /// is gone, the line is dropped and counted.
     pub fn write(&self, line: Vec<u8>) {
         let len = line.len();
         let before = self.shared.queued.fetch_add(len, Ordering::Relaxed);
@@ -212,7 +213,9 @@ impl Sink {
     }
 
     /// Waits until every line written before this call has been written out
-    /// (and, for files, synced to disk).
+    /// (and, for files, synced to disk). This waits as long as the
+    /// destination does: a log program that stops reading its input stalls
+    /// it, so shutdown code should bound it with `tokio::time::timeout`.
     pub async fn flush(&self) {
         let (done_tx, done_rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(done_tx)).is_ok() {
@@ -461,6 +464,64 @@ mod tests {
         sink.flush().await;
         assert_eq!(read(&rotated), numbered("before", 0..n));
         assert_eq!(read(&path), numbered("after", 0..m));
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation_under_concurrent_writers() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("access.log");
+        let sink = Sink::open(Target::File(path.clone()), 512)?;
+        let (tasks, per_task) = (8, 2000);
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let sink = sink.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..per_task {
+                    sink.write(format!("task {t} line {i} {}\n", "z".repeat(i % 50)).into_bytes());
+                    if i % 50 == 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            }));
+        }
+        let mut rotated = Vec::new();
+        for r in 0..5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let to = dir.path().join(format!("access.log.{r}"));
+            std::fs::rename(&path, &to)?;
+            sink.reopen();
+            rotated.push(to);
+            // Reopening is asynchronous; wait for the new file before the
+            // next rotation renames it.
+            while !path.exists() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        for handle in handles {
+            handle.await.map_err(io::Error::other)?;
+        }
+        sink.flush().await;
+        rotated.push(path);
+        let mut seen = std::collections::HashSet::new();
+        for file in &rotated {
+            for line in read(file).lines() {
+                let mut words = line.split(' ');
+                let (t, i) = match (words.nth(1), words.nth(1)) {
+                    (Some(t), Some(i)) => (t.parse::<usize>(), i.parse::<usize>()),
+                    _ => panic!("mangled line {line:?}"),
+                };
+                let (Ok(t), Ok(i)) = (t, i) else {
+                    panic!("mangled line {line:?}");
+                };
+                assert_eq!(line, format!("task {t} line {i} {}", "z".repeat(i % 50)));
+                assert!(seen.insert((t, i)), "duplicate {line}");
+            }
+        }
+        assert_eq!(seen.len(), tasks * per_task);
+        // The rotations really happened while lines were being written.
+        let used = rotated.iter().filter(|f| !read(f).is_empty()).count();
+        assert!(used >= 2, "only {used} file(s) received lines");
         Ok(())
     }
 
