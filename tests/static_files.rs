@@ -289,8 +289,11 @@ fn range_open_ended_from_ten() {
     assert_eq!(r.body, &hundred()[10..]);
 }
 
-/// Splits a multipart/byteranges body into (headers, bytes) parts.
-fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+/// One part of a multipart body: its headers (names lower-cased) and bytes.
+type Part = (Vec<(String, String)>, Vec<u8>);
+
+/// Splits a multipart/byteranges body into parts.
+fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<Part> {
     let boundary = content_type
         .split(';')
         .map(str::trim)
