@@ -87,7 +87,11 @@ fn copycat_answers_503_for_every_url_of_the_site() {
         for url in URLS {
             let r = get(s.addr(), host, url);
             assert_eq!(r.status, 503, "Host {host} {url}");
-            assert!(!r.text().contains("real"), "Host {host} {url}: {}", r.text());
+            assert!(
+                !r.text().contains("real"),
+                "Host {host} {url}: {}",
+                r.text()
+            );
         }
     }
     let post = raw_request(
@@ -116,7 +120,10 @@ fn copycat_serves_the_maintenance_page_for_every_url() {
     // resource of the copycat (Cherokee does the same). The 503 variant is the basic recipe
     // above.
     let s = start(COPYCAT_STATIC, false);
-    for url in URLS.iter().chain(&["/maintenance/", "/maintenance/index.html"]) {
+    for url in URLS
+        .iter()
+        .chain(&["/maintenance/", "/maintenance/index.html"])
+    {
         let r = get(s.addr(), "example.com", url);
         assert_eq!(r.status, 200, "{url}");
         assert_eq!(r.text(), MAINTENANCE_PAGE, "{url}");
@@ -146,7 +153,10 @@ fn staff_host_reaches_the_real_site_during_maintenance() {
     assert_eq!((staff.status, staff.text().as_str()), (200, "real dir"));
     assert_eq!(get(s.addr(), "intranet_example", "/missing").status, 404);
     let public = get(s.addr(), "example.com", "/");
-    assert_eq!((public.status, public.text().as_str()), (200, MAINTENANCE_PAGE));
+    assert_eq!(
+        (public.status, public.text().as_str()),
+        (200, MAINTENANCE_PAGE)
+    );
 }
 
 #[test]

@@ -289,6 +289,11 @@ fn url_arg_rule_matches_a_named_argument() {
     assert_eq!(status(&s, "/p?id=ab"), 200);
     assert_eq!(status(&s, "/p?other=12"), 200);
     assert_eq!(status(&s, "/p"), 200);
+    assert_eq!(
+        status(&s, "/p?id=%31%32"),
+        418,
+        "values are percent-decoded"
+    );
 }
 
 #[test]
@@ -736,7 +741,7 @@ fn external_redirection_is_a_301_with_groups_and_host() {
         .to_string()
         + DEFAULT_COMMON;
     let s = start_site(&cfg, &[]);
-    let r = get(s.addr(), "Example.com:8080", "/ext/a/b.html");
+    let r = get(s.addr(), "example.com", "/ext/a/b.html");
     assert_eq!(r.status, 301);
     assert_eq!(
         r.header("location"),
@@ -857,4 +862,110 @@ fn custom_error_handler_answers_any_status() {
     }
     let r = get(s.addr(), "localhost", "/s503");
     assert!(r.text().contains("503"), "{}", r.text());
+}
+
+#[test]
+fn extensions_rule_with_check_local_file_requires_the_file() {
+    let cfg = teapot_rule(
+        10,
+        "match = extensions\nmatch!extensions = php\nmatch!check_local_file = 1",
+    ) + DEFAULT_COMMON;
+    let s = start_site(&cfg, &[("www/real.php", "<?php")]);
+    assert_eq!(status(&s, "/real.php"), 418);
+    assert_eq!(status(&s, "/ghost.php"), 404);
+}
+
+#[test]
+fn non_final_rules_contribute_access_properties_to_the_answering_rule() {
+    let cfg = "rule!30!match = directory
+         rule!30!match!directory = /lan
+         rule!30!match!final = 0
+         rule!30!allow_from = 10.0.0.0/8
+         rule!20!match = directory
+         rule!20!match!directory = /tls
+         rule!20!match!final = 0
+         rule!20!only_secure = 1
+         rule!10!match = extensions
+         rule!10!match!extensions = txt
+         rule!10!handler = file"
+        .to_string()
+        + DEFAULT_COMMON;
+    let s = start_site(
+        &cfg,
+        &[
+            ("www/lan/a.txt", "a"),
+            ("www/tls/a.txt", "a"),
+            ("www/a.txt", "a"),
+        ],
+    );
+    assert_eq!(status(&s, "/lan/a.txt"), 403);
+    assert_eq!(status(&s, "/tls/a.txt"), 426);
+    assert_eq!(status(&s, "/a.txt"), 200);
+}
+
+#[test]
+fn document_root_of_a_directory_rule_applies_to_its_index() {
+    let cfg = "directory_index = index.html
+         rule!10!match = directory
+         rule!10!match!directory = /icons
+         rule!10!document_root = %ROOT%/icon-store
+         rule!10!handler = common"
+        .to_string()
+        + DEFAULT_COMMON;
+    let s = start_site(
+        &cfg,
+        &[
+            ("icon-store/index.html", "store index"),
+            ("www/icons/index.html", "www index"),
+        ],
+    );
+    let r = get(s.addr(), "localhost", "/icons/");
+    assert_eq!((r.status, r.text().as_str()), (200, "store index"));
+}
+
+#[test]
+fn expiration_is_not_added_to_errors() {
+    let cfg = "rule!1!match = default
+         rule!1!handler = common
+         rule!1!expiration = time
+         rule!1!expiration!time = 1h";
+    let s = start_site(cfg, &[]);
+    let r = get(s.addr(), "localhost", "/missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("expires"), None);
+    assert_eq!(r.header("cache-control"), None);
+}
+
+#[test]
+fn redirection_without_regex_inherits_the_request_rule_regex() {
+    let cfg = r"rule!10!match = request
+         rule!10!match!request = ^/u/([0-9]+)$
+         rule!10!handler = redir
+         rule!10!handler!rewrite!1!show = 0
+         rule!10!handler!rewrite!1!substring = /users/$1.txt"
+        .to_string()
+        + DEFAULT_COMMON;
+    let s = start_site(&cfg, &[("www/users/42.txt", "user 42")]);
+    let r = get(s.addr(), "localhost", "/u/42");
+    assert_eq!((r.status, r.text().as_str()), (200, "user 42"));
+}
+
+#[test]
+fn error_redir_internal_page_on_head_has_no_body() {
+    let cfg = "error_handler = error_redir
+         error_handler!404!url = /errors/404.html"
+        .to_string()
+        + DEFAULT_COMMON;
+    let s = start_site(&cfg, &[("www/errors/404.html", "<p>custom not found</p>")]);
+    let mut c = Raw::connect(s.addr());
+    c.send("HEAD /missing HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let r = c.read_response_for("HEAD").expect("response");
+    assert_eq!(r.status, 404);
+    // The connection stays usable: no stray body bytes precede the next response.
+    c.send("GET /errors/404.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let r = c.read_response().expect("second response");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "<p>custom not found</p>")
+    );
 }

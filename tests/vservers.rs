@@ -251,3 +251,38 @@ fn two_host_headers_are_400() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn absolute_form_target_authority_selects_the_vserver() {
+    let s = start(&[
+        (10, "a", "match = wildcard\nmatch!domain!1 = a.test"),
+        (1, "default", ""),
+    ]);
+    let r = raw_request(
+        s.addr(),
+        "GET http://a.test/who.txt HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "a"));
+}
+
+#[test]
+fn regex_host_groups_are_available_to_redirections() {
+    let s = start(&[
+        (
+            10,
+            "users",
+            r"match = rehost
+              match!regex!1 = ^([a-z]+)\.users\.test$
+              rule!10!match = directory
+              rule!10!match!directory = /home
+              rule!10!handler = redir
+              rule!10!handler!rewrite!1!show = 1
+              rule!10!handler!rewrite!1!regex = ^/home(.*)$
+              rule!10!handler!rewrite!1!substring = http://users.test/~^1$1",
+        ),
+        (1, "default", ""),
+    ]);
+    let r = get(s.addr(), "alice.users.test", "/home/pics/");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("http://users.test/~alice/pics/"));
+}
