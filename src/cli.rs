@@ -2,7 +2,7 @@
 
 use crate::config::{self, Config, LoadResult};
 use crate::example;
-use crate::server::{self, RunOptions};
+use crate::server::{self, ReadyCallback, RunOptions};
 use clap::Parser;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -84,12 +84,21 @@ pub fn main() -> i32 {
         return 1;
     };
     if let Some(port) = args.port {
-        override_port(&mut config, port);
+        server::override_port(&mut config, port);
     }
     if args.detach {
         return detach();
     }
-    run(config)
+    let opts = RunOptions {
+        on_ready: ready_reporter(),
+        config_path: if args.document_root.is_some() {
+            None
+        } else {
+            args.config.clone()
+        },
+        port_override: args.port,
+    };
+    run(config, opts)
 }
 
 fn init_tracing() {
@@ -125,16 +134,7 @@ fn load(args: &Args) -> Result<(String, LoadResult), String> {
     ))
 }
 
-/// `-p`: one listener on this port, on the first listener's interface.
-fn override_port(config: &mut Config, port: u16) {
-    let binds = &mut config.server.binds;
-    binds.truncate(1);
-    if let Some(b) = binds.first_mut() {
-        b.port = port;
-    }
-}
-
-fn run(config: Config) -> i32 {
+fn run(config: Config, opts: RunOptions) -> i32 {
     let threads = config
         .server
         .thread_number
@@ -150,12 +150,11 @@ fn run(config: Config) -> i32 {
             return 1;
         }
     };
-    let on_ready = ready_reporter();
-    runtime.block_on(server::run(config, RunOptions { on_ready }))
+    runtime.block_on(server::run(config, opts))
 }
 
 /// In a detached child: the pipe to tell the parent we are ready (or why we are not).
-fn ready_reporter() -> Option<Box<dyn FnOnce(Result<(), String>) + Send>> {
+fn ready_reporter() -> Option<ReadyCallback> {
     let fd: i32 = std::env::var(READY_FD_ENV).ok()?.parse().ok()?;
     std::env::remove_var(READY_FD_ENV);
     Some(Box::new(move |result| {

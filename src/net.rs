@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -89,9 +89,15 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Accepts connections until `stop` turns true, serving each in its own task.
-pub async fn accept_loop(listener: Listener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let bind_id = listener.bind.id;
+/// Accepts connections until `stop` turns true, serving each in its own task. Stopping a
+/// listener does not touch the connections it accepted: they are served to their end.
+/// `bind_id` is shared so that a reload renumbering `server!bind!N` updates it in place.
+pub async fn accept_loop(
+    listener: Listener,
+    bind_id: Arc<AtomicU64>,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
     let tls = listener.bind.tls;
     loop {
         let accepted = tokio::select! {
@@ -104,15 +110,12 @@ pub async fn accept_loop(listener: Listener, state: Arc<State>, mut stop: watch:
                 let info = Arc::new(ConnInfo {
                     remote,
                     local,
-                    bind_id,
+                    bind_id: bind_id.load(Ordering::Relaxed),
                     tls,
                     requests: AtomicU64::new(0),
                 });
-                let state = state.clone();
-                let stop = stop.clone();
-                state
-                    .connections
-                    .spawn(serve_connection(stream, info, state.clone(), stop));
+                let task = serve_connection(stream, info, state.clone());
+                state.connections.spawn(task);
             }
             Err(e) => {
                 // Out of file descriptors or a similar transient failure: back off a
@@ -124,14 +127,14 @@ pub async fn accept_loop(listener: Listener, state: Arc<State>, mut stop: watch:
     }
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
-    info: Arc<ConnInfo>,
-    state: Arc<State>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
+    let mut stop = state.shutdown.subscribe();
+    let mut hard = state.hard_close.subscribe();
     let generation = state.current();
+    // The generation live when the connection was accepted: a hard restart to a newer one
+    // closes it.
+    let born = generation.id;
     let settings = &generation.config.server;
     let timeout = settings.timeout;
     let keepalive = settings.keepalive;
@@ -173,16 +176,27 @@ async fn serve_connection(
         .pipeline_flush(true)
         .serve_connection(io, service);
     tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "connection ended with an error");
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
             }
-        }
-        _ = stop.changed() => {
-            // Let the request in flight finish; an idle connection closes now.
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            changed = hard.changed() => {
+                if changed.is_err() || *hard.borrow() > born {
+                    // Hard restart: dropping the connection closes the socket at once,
+                    // whatever it was doing.
+                    return;
+                }
+            }
+            _ = stop.changed() => {
+                // Stopping: the request in flight finishes; an idle connection closes.
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+                return;
+            }
         }
     }
 }

@@ -120,12 +120,11 @@ pub async fn handle<B>(
             );
         }
     }
-    let Some(logger) = gen.access_logs[selected.index].as_ref().filter(|_| !no_log) else {
+    if no_log || gen.access_logs[selected.index].is_none() {
         return Ok(resp);
-    };
+    }
     // The access line is written when the body has been sent (or abandoned), with the
     // number of bytes that actually went out.
-    let _ = logger;
     let status = resp.status().as_u16();
     let method = parts.method.to_string();
     let version = version_str(parts.version);

@@ -2,21 +2,19 @@
 //! write back unchanged, and build a tree.
 #![no_main]
 
-use baton_conf::{load_str, tree_from_files, ConfFile};
+use baton_conf::{tree_from_files, ConfFile};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let (file, _) = ConfFile::parse("fuzz.conf", &text);
-    assert_eq!(file.to_text(), text);
+    assert_eq!(file.to_text().as_str(), &*text);
     let (root, _) = tree_from_files(std::slice::from_ref(&file));
+    // Every key read is in the tree (includes are consumed, and here name
+    // no given file, so nothing is ever read from disk).
     for entry in file.entries() {
         if entry.key != "include" {
             assert!(root.get(entry.key).is_some());
         }
     }
-    // Includes are resolved against a directory that does not exist, so
-    // nothing outside the input is read.
-    let loaded = load_str("/nonexistent-baton-fuzz/fuzz.conf", &text);
-    assert_eq!(loaded.files[0].to_text(), text);
 });

@@ -50,7 +50,8 @@ pub async fn read_first_line<S: AsyncRead + Unpin>(
     }
 }
 
-fn judge(line: &[u8]) -> Verdict {
+/// Judges one request line (without its line ending).
+pub fn judge(line: &[u8]) -> Verdict {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Ok(line) = std::str::from_utf8(line) else {
         return Verdict::Proceed;

@@ -107,6 +107,48 @@ impl Server {
         }
     }
 
+    /// Waits (up to the start limit) for a line of the server's standard output starting
+    /// with `prefix` (after the `baton: ` tag), and returns it.
+    pub fn wait_line(&self, prefix: &str) -> String {
+        let rx = self.stdout_rest.as_ref().expect("stdout");
+        let want = format!("baton: {prefix}");
+        loop {
+            match rx.recv_timeout(START_LIMIT) {
+                Ok(line) if line.starts_with(&want) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("baton never printed a line starting with {want:?}"),
+            }
+        }
+    }
+
+    /// Replaces the configuration file (with `%ROOT%` substituted).
+    pub fn rewrite_config(&self, config: &str) {
+        let text = config.replace("%ROOT%", &self.dir.path().to_string_lossy());
+        let tmp = self.config_path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write configuration");
+        std::fs::rename(&tmp, &self.config_path).expect("replace configuration");
+    }
+
+    /// Rewrites the configuration, sends SIGHUP (graceful) or SIGUSR1 (hard), and waits
+    /// until the server reports the outcome; returns that line.
+    pub fn reload(&self, config: &str, hard: bool) -> String {
+        self.rewrite_config(config);
+        self.signal(if hard { libc::SIGUSR1 } else { libc::SIGHUP });
+        let rx = self.stdout_rest.as_ref().expect("stdout");
+        loop {
+            match rx.recv_timeout(START_LIMIT) {
+                Ok(line)
+                    if line.starts_with("baton: reloaded")
+                        || line.starts_with("baton: reload refused") =>
+                {
+                    return line
+                }
+                Ok(_) => continue,
+                Err(_) => panic!("baton did not report the outcome of the reload"),
+            }
+        }
+    }
+
     /// The first listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.listeners[0].1

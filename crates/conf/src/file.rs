@@ -10,12 +10,13 @@
 //! Lines that are not understood are kept verbatim too, so that even a broken
 //! file writes back unchanged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
+use crate::hash::FxHashMap;
 use crate::key::{
     common_segments, in_tree, key_problem, writable_key_problem, writable_value_problem,
 };
@@ -24,6 +25,9 @@ use crate::location::Location;
 /// The byte-order mark some editors put at the start of a file. It is kept
 /// as part of the first line's text but is not part of its key.
 const BOM: char = '\u{feff}';
+
+/// The message for a line too long to index with 32-bit offsets.
+const TOO_LONG: &str = "the line is too long (4 GiB or more)";
 
 /// How a line ends. Only the last line of a file may have no ending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,16 +47,32 @@ impl Ending {
     }
 }
 
-/// A byte range inside a line's text.
+/// A byte range inside a line's text. `u32` keeps a million-line file
+/// small in memory; longer lines are refused when parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
+    fn new(start: usize, end: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+
+    fn start(self) -> usize {
+        self.start as usize
+    }
+
+    fn end(self) -> usize {
+        self.end as usize
+    }
+
     fn of(self, text: &str) -> &str {
-        text.get(self.start..self.end).unwrap_or("")
+        text.get(self.start()..self.end()).unwrap_or("")
     }
 }
 
@@ -69,31 +89,14 @@ enum Kind {
     Invalid,
 }
 
-/// A line's text (without its ending): either still a slice of the text the
-/// file was parsed from (no allocation per line for big files), or rewritten.
-#[derive(Clone, Debug)]
-enum Text {
-    Source(Span),
-    Owned(String),
-}
-
+/// One line. Its text (without the ending) is `buffer[start..start + len]`
+/// in the file's buffer, so reading a big file allocates nothing per line.
 #[derive(Clone, Debug)]
 struct Line {
-    text: Text,
+    start: usize,
+    len: usize,
     ending: Ending,
     kind: Kind,
-}
-
-impl Line {
-    /// A rewritten line, classified afresh from its text.
-    fn owned(text: String, ending: Ending) -> Line {
-        let (kind, _) = classify(&text);
-        Line {
-            text: Text::Owned(text),
-            ending,
-            kind,
-        }
-    }
 }
 
 /// One key/value line of a file, as returned by [`ConfFile::entries`].
@@ -113,7 +116,8 @@ pub struct Entry<'a> {
 #[derive(Clone, Debug)]
 pub struct ConfFile {
     path: Arc<PathBuf>,
-    source: String,
+    /// The parsed text, followed by the text of lines written since.
+    buffer: String,
     lines: Vec<Line>,
     /// The ending given to new lines: the one the file already uses.
     newline: Ending,
@@ -147,9 +151,8 @@ fn classify(text: &str) -> (Kind, Option<(String, String)>) {
     let key_lead = raw_key.len() - raw_key.trim_start().len();
     let key_text = raw_key.trim();
     let key_start = body_start + key_lead;
-    let key = Span {
-        start: key_start,
-        end: key_start + key_text.len(),
+    let Some(key) = Span::new(key_start, key_start + key_text.len()) else {
+        return (Kind::Invalid, Some((String::new(), TOO_LONG.to_owned())));
     };
     if let Some(problem) = key_problem(key_text) {
         return (
@@ -160,9 +163,8 @@ fn classify(text: &str) -> (Kind, Option<(String, String)>) {
     let raw_value = &body[eq + 1..];
     let value_lead = raw_value.len() - raw_value.trim_start().len();
     let value_start = body_start + eq + 1 + value_lead;
-    let value = Span {
-        start: value_start,
-        end: value_start + raw_value.trim().len(),
+    let Some(value) = Span::new(value_start, value_start + raw_value.trim().len()) else {
+        return (Kind::Invalid, Some((String::new(), TOO_LONG.to_owned())));
     };
     (Kind::Entry { key, value }, None)
 }
@@ -187,7 +189,7 @@ impl ConfFile {
     pub fn new(path: impl Into<PathBuf>) -> ConfFile {
         ConfFile {
             path: Arc::new(path.into()),
-            source: String::new(),
+            buffer: String::new(),
             lines: Vec::new(),
             newline: Ending::Lf,
         }
@@ -197,11 +199,21 @@ impl ConfFile {
     /// that are not understood are kept verbatim and reported as errors, and
     /// keys written more than once within the file are reported as warnings.
     pub fn parse(path: impl Into<PathBuf>, text: &str) -> (ConfFile, Vec<Diagnostic>) {
-        let path = Arc::new(path.into());
-        let mut lines = Vec::with_capacity(text.len() / 32 + 1);
+        ConfFile::parse_with(path.into(), text, true)
+    }
+
+    /// [`ConfFile::parse`], optionally without looking for repeated keys
+    /// (when the caller builds a tree, which finds them anyway).
+    pub(crate) fn parse_with(
+        path: PathBuf,
+        text: &str,
+        check_duplicates: bool,
+    ) -> (ConfFile, Vec<Diagnostic>) {
+        let path = Arc::new(path);
+        let mut lines = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
         let mut diagnostics = Vec::new();
         let mut newline = None;
-        let mut seen: HashMap<&str, u32> = HashMap::new();
+        let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
         let mut offset = 0;
         for raw in text.split_inclusive('\n') {
             let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
@@ -224,7 +236,7 @@ impl ConfFile {
             if let Kind::Entry { key, .. } = kind {
                 let key = key.of(body);
                 // `include` may legitimately be written many times.
-                let repeatable = key == crate::include::INCLUDE_KEY;
+                let repeatable = !check_duplicates || key == crate::include::INCLUDE_KEY;
                 if let Some(earlier) = seen.insert(key, line).filter(|_| !repeatable) {
                     let location = Location::new(path.clone(), line);
                     diagnostics.push(Diagnostic::warning(
@@ -235,10 +247,8 @@ impl ConfFile {
                 }
             }
             lines.push(Line {
-                text: Text::Source(Span {
-                    start: offset,
-                    end: offset + body.len(),
-                }),
+                start: offset,
+                len: body.len(),
                 ending,
                 kind,
             });
@@ -246,7 +256,7 @@ impl ConfFile {
         }
         let file = ConfFile {
             path,
-            source: text.to_owned(),
+            buffer: text.to_owned(),
             lines,
             newline: newline.unwrap_or(Ending::Lf),
         };
@@ -256,6 +266,14 @@ impl ConfFile {
     /// Reads and parses the file at `path`. A file that is not valid UTF-8
     /// is refused (`InvalidData`) rather than silently altered.
     pub fn load(path: &Path) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
+        ConfFile::load_with(path, true)
+    }
+
+    /// [`ConfFile::load`], optionally without looking for repeated keys.
+    pub(crate) fn load_with(
+        path: &Path,
+        check_duplicates: bool,
+    ) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
         let bytes = std::fs::read(path)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             io::Error::new(
@@ -267,7 +285,11 @@ impl ConfFile {
                 ),
             )
         })?;
-        Ok(ConfFile::parse(path, &text))
+        Ok(ConfFile::parse_with(
+            path.to_path_buf(),
+            &text,
+            check_duplicates,
+        ))
     }
 
     /// Writes the file back to its path: to a temporary file beside it
@@ -302,15 +324,44 @@ impl ConfFile {
     }
 
     fn text_of<'a>(&'a self, line: &'a Line) -> &'a str {
-        match &line.text {
-            Text::Source(span) => span.of(&self.source),
-            Text::Owned(text) => text,
+        self.buffer
+            .get(line.start..line.start + line.len)
+            .unwrap_or("")
+    }
+
+    /// Rewrites the buffer without the text of replaced or removed lines,
+    /// once that garbage outweighs the live text.
+    fn maybe_compact(&mut self) {
+        let live: usize = self.lines.iter().map(|l| l.len).sum();
+        if self.buffer.len() <= 2 * live + 4096 {
+            return;
+        }
+        let mut buffer = String::with_capacity(live);
+        for i in 0..self.lines.len() {
+            let start = buffer.len();
+            buffer.push_str(self.text_of(&self.lines[i]));
+            self.lines[i].start = start;
+        }
+        self.buffer = buffer;
+    }
+
+    /// A new or rewritten line: its text is appended to the buffer (the old
+    /// text, if any, simply stops being referenced) and classified afresh.
+    fn make_line(&mut self, text: &str, ending: Ending) -> Line {
+        let (kind, _) = classify(text);
+        let start = self.buffer.len();
+        self.buffer.push_str(text);
+        Line {
+            start,
+            len: text.len(),
+            ending,
+            kind,
         }
     }
 
     /// The text, byte-identical to what was parsed if nothing was edited.
     pub fn to_text(&self) -> String {
-        let mut out = String::with_capacity(self.source.len() + 64);
+        let mut out = String::with_capacity(self.lines.iter().map(|l| l.len + 2).sum());
         for line in &self.lines {
             out.push_str(self.text_of(line));
             out.push_str(line.ending.as_str());
@@ -381,7 +432,7 @@ impl ConfFile {
             if old.of(text) == value {
                 return Ok(());
             }
-            let before = &text[..old.start];
+            let before = text.get(..old.start()).unwrap_or("");
             let mut new = if value.is_empty() {
                 before.trim_end().to_owned()
             } else {
@@ -394,10 +445,11 @@ impl ConfFile {
             };
             new.push_str(value);
             if !value.is_empty() {
-                new.push_str(&text[old.end..]);
+                new.push_str(text.get(old.end()..).unwrap_or(""));
             }
             let ending = line.ending;
-            self.lines[index] = Line::owned(new, ending);
+            self.lines[index] = self.make_line(&new, ending);
+            self.maybe_compact();
             return Ok(());
         }
         let mut best = (0, None);
@@ -410,6 +462,7 @@ impl ConfFile {
         let at = best.1.unwrap_or(self.lines.len());
         let text = format!("{key} = {value}").trim_end().to_owned();
         self.insert_lines(at, vec![text]);
+        self.maybe_compact();
         Ok(())
     }
 
@@ -422,7 +475,7 @@ impl ConfFile {
         }
         let at = at.min(self.lines.len());
         let newline = self.newline;
-        let mut new: Vec<Line> = texts.into_iter().map(|t| Line::owned(t, newline)).collect();
+        let mut new: Vec<Line> = texts.iter().map(|t| self.make_line(t, newline)).collect();
         if at == self.lines.len() {
             if let Some(last) = self.lines.last_mut() {
                 if last.ending == Ending::None {
@@ -455,6 +508,7 @@ impl ConfFile {
                 last.ending = Ending::None;
             }
         }
+        self.maybe_compact();
         removed
     }
 
@@ -481,10 +535,10 @@ impl ConfFile {
             return None;
         }
         let mut new = String::with_capacity(text.len() + to.len());
-        new.push_str(&text[..key.start]);
+        new.push_str(text.get(..key.start()).unwrap_or(""));
         new.push_str(to);
         new.push_str(&old_key[from.len()..]);
-        new.push_str(&text[key.end..]);
+        new.push_str(text.get(key.end()..).unwrap_or(""));
         Some(new)
     }
 
@@ -502,10 +556,11 @@ impl ConfFile {
         for index in 0..self.lines.len() {
             if let Some(text) = self.rekeyed(index, from, to) {
                 let ending = self.lines[index].ending;
-                self.lines[index] = Line::owned(text, ending);
+                self.lines[index] = self.make_line(&text, ending);
                 changed += 1;
             }
         }
+        self.maybe_compact();
         changed
     }
 
@@ -530,6 +585,7 @@ impl ConfFile {
         };
         let count = copies.len();
         self.insert_lines(last + 1, copies);
+        self.maybe_compact();
         count
     }
 
@@ -804,5 +860,19 @@ mod tests {
         let (reparsed, diagnostics) = ConfFile::parse("t.conf", &file.to_text());
         assert!(diagnostics.is_empty());
         assert_eq!(entries(&reparsed), entries(&file));
+    }
+
+    #[test]
+    fn many_edits_keep_the_buffer_small() {
+        let mut file = parse("a = 1\n# comment\nb = 2\n");
+        for i in 0..10_000 {
+            file.set("a", &format!("value number {i}")).unwrap();
+            file.rename_tree(
+                if i % 2 == 0 { "b" } else { "c" },
+                if i % 2 == 0 { "c" } else { "b" },
+            );
+        }
+        assert_eq!(file.to_text(), "a = value number 9999\n# comment\nb = 2\n");
+        assert!(file.buffer.len() < 10_000);
     }
 }

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
 use crate::file::ConfFile;
-use crate::tree::Node;
+use crate::location::Location;
+use crate::tree::{Inserter, Node};
 
 /// The key that includes other files. It is consumed: it never appears in
 /// the merged tree.
@@ -59,21 +60,23 @@ type Includes = Vec<HashMap<u32, Vec<usize>>>;
 /// Only a failure to read the main file is an `Err`; an include that cannot
 /// be read is an error [`Diagnostic`] at the include line.
 pub fn load(path: &Path) -> io::Result<Loaded> {
-    let (main, diagnostics) = ConfFile::load(path)?;
+    let (main, diagnostics) = ConfFile::load_with(path, false)?;
     Ok(load_from(main, diagnostics))
 }
 
 /// Like [`load`], for a main file already in memory. Includes are read from
 /// disk, relative to the directory of `path`.
 pub fn load_str(path: impl Into<PathBuf>, text: &str) -> Loaded {
-    let (main, diagnostics) = ConfFile::parse(path, text);
+    let (main, diagnostics) = ConfFile::parse_with(path.into(), text, false);
     load_from(main, diagnostics)
 }
 
 fn load_from(main: ConfFile, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     let mut files = vec![main];
     let includes = read_includes(&mut files, &mut diagnostics);
-    let (root, more) = build(&files, &includes);
+    // The files were parsed without looking for repeated keys: the tree
+    // reports them all, within and across files.
+    let (root, more) = build(&files, &includes, true);
     diagnostics.extend(more);
     Loaded {
         files,
@@ -149,7 +152,7 @@ fn read_includes(files: &mut Vec<ConfFile>, diagnostics: &mut Vec<Diagnostic>) -
                     targets.push(index);
                     continue;
                 }
-                match ConfFile::load(&path) {
+                match ConfFile::load_with(&path, false) {
                     Ok((file, found)) => {
                         diagnostics.extend(found);
                         seen.insert(key, files.len());
@@ -177,8 +180,13 @@ fn canonical(path: &Path) -> PathBuf {
 /// of a directory sorted by name (plus the subdirectories found there, which
 /// are not read).
 fn list_target(target: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    if !std::fs::metadata(target)?.is_dir() {
+    let metadata = std::fs::metadata(target)?;
+    if metadata.is_file() {
         return Ok((vec![target.to_path_buf()], Vec::new()));
+    }
+    if !metadata.is_dir() {
+        // A device or pipe could block forever or never end.
+        return Err(io::Error::other("not a regular file or directory"));
     }
     let mut found = Vec::new();
     for entry in std::fs::read_dir(target)? {
@@ -192,10 +200,12 @@ fn list_target(target: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for (_, path) in found {
-        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            dirs.push(path);
-        } else {
-            files.push(path);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => dirs.push(path),
+            Ok(m) if !m.is_file() => {} // devices, pipes, sockets
+            // Regular files, and entries we cannot even inspect (reading
+            // them reports why).
+            _ => files.push(path),
         }
     }
     Ok((files, dirs))
@@ -258,14 +268,22 @@ pub fn tree_from_files(files: &[ConfFile]) -> (Node, Vec<Diagnostic>) {
         }
         includes.push(resolved);
     }
-    let (root, more) = build(files, &includes);
+    let (root, more) = build(files, &includes, false);
     diagnostics.extend(more);
     (root, diagnostics)
 }
 
 /// Step two: merges the files into one tree, following include lines.
-fn build(files: &[ConfFile], includes: &Includes) -> (Node, Vec<Diagnostic>) {
+/// Repeated keys are reported when set in different files, and also within
+/// one file if `same_file_duplicates`.
+fn build(
+    files: &[ConfFile],
+    includes: &Includes,
+    same_file_duplicates: bool,
+) -> (Node, Vec<Diagnostic>) {
     let mut builder = Builder {
+        inserter: Inserter::default(),
+        same_file_duplicates,
         files,
         includes,
         root: Node::root(),
@@ -282,6 +300,8 @@ fn build(files: &[ConfFile], includes: &Includes) -> (Node, Vec<Diagnostic>) {
 }
 
 struct Builder<'a> {
+    inserter: Inserter,
+    same_file_duplicates: bool,
     files: &'a [ConfFile],
     includes: &'a Includes,
     root: Node,
@@ -292,6 +312,21 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Reports `key`, set at `previous`, being set again at `location`.
+    fn repeated(&mut self, key: &str, previous: Location, location: Location) {
+        let message = if previous.file != location.file {
+            format!("also set at {previous}; this value, read later, wins")
+        } else if self.same_file_duplicates && previous.line != location.line {
+            format!("also set at line {}; this later value wins", previous.line)
+        } else {
+            // The same line read twice (a file included twice), or a repeat
+            // within one file that `ConfFile::parse` already reported.
+            return;
+        };
+        self.diagnostics
+            .push(Diagnostic::warning(Some(location), key, message));
+    }
+
     fn walk(&mut self, index: usize) {
         let Some(file) = self.files.get(index) else {
             return;
@@ -301,15 +336,11 @@ impl Builder<'_> {
         for entry in file.entries() {
             let location = file.location(entry.line);
             if entry.key != INCLUDE_KEY {
-                if let Some(previous) = self.root.insert(entry.key, entry.value, location.clone()) {
-                    // Same-file repeats are reported when the file is parsed.
-                    if previous.file != location.file {
-                        self.diagnostics.push(Diagnostic::warning(
-                            Some(location),
-                            entry.key,
-                            format!("also set at {previous}; this value, read later, wins"),
-                        ));
-                    }
+                if let Some(previous) =
+                    self.inserter
+                        .insert(&mut self.root, entry.key, entry.value, location.clone())
+                {
+                    self.repeated(entry.key, previous, location);
                 }
                 continue;
             }

@@ -4,6 +4,9 @@
 //! keys with a useful message) and by the editing operations (which must never
 //! write a line that would not read back as the same key and value).
 
+const WHITESPACE: &str = "the key contains whitespace; segments are joined by `!` with no spaces";
+const EMPTY_SEGMENT: &str = "the key has an empty segment (a leading or trailing `!`, or `!!`)";
+
 /// Why `key` is not a well-formed key, or `None` when it is.
 ///
 /// A key is non-empty, contains no whitespace, and none of its
@@ -12,11 +15,25 @@ pub fn key_problem(key: &str) -> Option<&'static str> {
     if key.is_empty() {
         return Some("the key before `=` is empty");
     }
+    if key.is_ascii() {
+        // The common case, checked in one pass over the bytes.
+        let mut previous = b'!';
+        for &b in key.as_bytes() {
+            if b.is_ascii_whitespace() || b == 0x0b {
+                return Some(WHITESPACE);
+            }
+            if b == b'!' && previous == b'!' {
+                return Some(EMPTY_SEGMENT);
+            }
+            previous = b;
+        }
+        return (previous == b'!').then_some(EMPTY_SEGMENT);
+    }
     if key.chars().any(char::is_whitespace) {
-        return Some("the key contains whitespace; segments are joined by `!` with no spaces");
+        return Some(WHITESPACE);
     }
     if key.split('!').any(str::is_empty) {
-        return Some("the key has an empty segment (a leading or trailing `!`, or `!!`)");
+        return Some(EMPTY_SEGMENT);
     }
     None
 }
@@ -88,6 +105,19 @@ mod tests {
         assert!(key_problem("a!").is_some());
         assert!(key_problem("a b").is_some());
         assert!(key_problem("a\tb").is_some());
+        assert!(key_problem("a\u{b}b").is_some());
+        assert!(key_problem("a\u{c}b").is_some());
+        assert!(key_problem("a\u{a0}b").is_some());
+        assert!(key_problem("é!ü").is_none());
+        assert!(key_problem("é!!ü").is_some());
+        assert!(key_problem("!").is_some());
+        // The fast and the general checks agree.
+        for key in [
+            "a", "a!b", "!", "a!", "!a", "a!!b", "a b", "a\u{1c}b", "a\u{85}b", "x\ry",
+        ] {
+            let general = key.chars().any(char::is_whitespace) || key.split('!').any(str::is_empty);
+            assert_eq!(key_problem(key).is_some(), general, "{key:?}");
+        }
         assert!(writable_key_problem("a=b").is_some());
         assert!(writable_key_problem("#a").is_some());
         assert!(writable_key_problem("a#b").is_none());

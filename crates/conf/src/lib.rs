@@ -16,6 +16,7 @@
 
 mod diagnostic;
 mod file;
+mod hash;
 mod include;
 mod key;
 mod location;

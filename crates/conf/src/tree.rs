@@ -12,32 +12,91 @@
 //! Large nodes (thousands of virtual servers or rules) get a hash index so
 //! that building the tree stays linear in the number of lines.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::Arc;
 
+use crate::hash::{FxHashMap, FxHasher};
 use crate::key::numeric_segment;
 use crate::location::Location;
 
 /// Nodes with more children than this get a hash index for lookups.
-const INDEX_THRESHOLD: usize = 8;
+const INDEX_THRESHOLD: usize = 16;
+
+/// End of a chain in [`ChildIndex`].
+const NONE: u32 = u32::MAX;
+
+/// A hash index over a node's children, for nodes with many of them.
+///
+/// It maps the hash of a segment to the most recent child with that hash,
+/// and chains children whose segments share a hash; so it stores no
+/// strings and rehashing it when it grows is cheap.
+#[derive(Clone, Default)]
+struct ChildIndex {
+    heads: FxHashMap<u64, u32>,
+    /// For each child, the previous child with the same hash.
+    next: Vec<u32>,
+}
+
+fn segment_hash(segment: &str) -> u64 {
+    BuildHasherDefault::<FxHasher>::default().hash_one(segment)
+}
+
+impl ChildIndex {
+    fn add(&mut self, segment: &str, position: usize) {
+        let position = u32::try_from(position).unwrap_or(NONE);
+        let previous = self.heads.insert(segment_hash(segment), position);
+        self.next.push(previous.unwrap_or(NONE));
+    }
+
+    fn find(&self, children: &[Node], segment: &str) -> Option<usize> {
+        let mut at = *self.heads.get(&segment_hash(segment))?;
+        while at != NONE {
+            let position = at as usize;
+            let child = children.get(position)?;
+            if child.segment() == segment {
+                return Some(position);
+            }
+            at = *self.next.get(position)?;
+        }
+        None
+    }
+}
 
 /// One node of the merged key tree: an optional value with the location that
 /// set it, and children in first-seen order.
-#[derive(Clone, Default)]
+///
+/// To keep big trees cheap, a node does not own its key: every node created
+/// by one line shares that line's text (the key followed by the value), and
+/// refers to the prefix that is its own path. A node with a value holds the
+/// text of the line that set it, whose key is exactly the node's path.
+#[derive(Clone)]
 pub struct Node {
-    path: Box<str>,
-    /// Where this node's own segment starts in `path`.
-    segment_start: usize,
-    value: Option<Box<str>>,
+    /// Starts with this node's path; if `has_value`, the value follows it.
+    text: Arc<str>,
+    path_end: u32,
+    /// Where this node's own segment starts in the path.
+    segment_start: u32,
+    has_value: bool,
     location: Option<Location>,
-    /// The first line that set this key or anything below it.
-    first: Option<Location>,
     children: Vec<Node>,
-    /// Segment -> position in `children`, for nodes with many children.
-    /// Boxed on purpose: most nodes have none, and a bare `HashMap` would
-    /// make every node five words bigger.
-    #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<Box<str>, usize>>>,
+    /// Boxed on purpose: most nodes have none, and an inline index would
+    /// make every node several words bigger.
+    index: Option<Box<ChildIndex>>,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            text: Arc::from(""),
+            path_end: 0,
+            segment_start: 0,
+            has_value: false,
+            location: None,
+            children: Vec::new(),
+            index: None,
+        }
+    }
 }
 
 impl Node {
@@ -48,17 +107,23 @@ impl Node {
 
     /// The full key of this node (`vserver!1!rule`); `""` for the root.
     pub fn path(&self) -> &str {
-        &self.path
+        self.text.get(..self.path_end as usize).unwrap_or("")
     }
 
     /// The last segment of the key (`rule` for `vserver!1!rule`); `""` for the root.
     pub fn segment(&self) -> &str {
-        self.path.get(self.segment_start..).unwrap_or("")
+        self.text
+            .get(self.segment_start as usize..self.path_end as usize)
+            .unwrap_or("")
     }
 
     /// The value, if this key itself was written.
     pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
+        if self.has_value {
+            self.text.get(self.path_end as usize..)
+        } else {
+            None
+        }
     }
 
     /// Where the value was written (the last time, if written more than once).
@@ -68,13 +133,24 @@ impl Node {
 
     /// The node's own location, else the earliest line that wrote anything
     /// below it: the place to point at when a required key is missing.
+    ///
+    /// (Found by following first children down to a leaf: they were all
+    /// created by that earliest line. If that line's key was written again
+    /// later, the later line is given.)
     pub fn first_location(&self) -> Option<Location> {
-        self.location.clone().or_else(|| self.first.clone())
+        if let Some(location) = &self.location {
+            return Some(location.clone());
+        }
+        let mut node = self;
+        while let Some(first) = node.children.first() {
+            node = first;
+        }
+        node.location.clone()
     }
 
     fn find(&self, segment: &str) -> Option<usize> {
         match &self.index {
-            Some(index) => index.get(segment).copied(),
+            Some(index) => index.find(&self.children, segment),
             None => self.children.iter().position(|c| c.segment() == segment),
         }
     }
@@ -123,67 +199,54 @@ impl Node {
 
     /// Whether the node has neither a value nor children.
     pub fn is_empty(&self) -> bool {
-        self.value.is_none() && self.children.is_empty()
+        !self.has_value && self.children.is_empty()
     }
 
-    /// The child named `segment`, created (last, with no value) if missing.
-    fn child_or_insert(&mut self, segment: &str) -> &mut Node {
-        let index = match self.find(segment) {
-            Some(i) => i,
-            None => {
-                let path = if self.path.is_empty() {
-                    segment.to_owned()
-                } else {
-                    let mut p = String::with_capacity(self.path.len() + 1 + segment.len());
-                    p.push_str(&self.path);
-                    p.push('!');
-                    p.push_str(segment);
-                    p
-                };
-                let child = Node {
-                    segment_start: path.len() - segment.len(),
-                    path: path.into_boxed_str(),
-                    ..Node::default()
-                };
-                let i = self.children.len();
-                self.children.push(child);
-                match &mut self.index {
-                    Some(index) => {
-                        index.insert(segment.into(), i);
-                    }
-                    None if self.children.len() > INDEX_THRESHOLD => {
-                        let index = self
-                            .children
-                            .iter()
-                            .enumerate()
-                            .map(|(i, c)| (Box::from(c.segment()), i))
-                            .collect();
-                        self.index = Some(Box::new(index));
-                    }
-                    None => {}
+    /// The position of the child whose path is `text[..path_end]` (its
+    /// segment starting at `segment_start`), created (last, with no value)
+    /// if missing. `text` starts with this node's path.
+    fn child_index_or_insert(
+        &mut self,
+        text: &Arc<str>,
+        segment_start: u32,
+        path_end: u32,
+    ) -> usize {
+        let segment = text
+            .get(segment_start as usize..path_end as usize)
+            .unwrap_or("");
+        if let Some(position) = self.find(segment) {
+            return position;
+        }
+        let position = self.children.len();
+        if self.children.is_empty() {
+            // Most nodes have a single child: do not reserve four.
+            self.children.reserve_exact(1);
+        }
+        self.children.push(Node {
+            text: text.clone(),
+            path_end,
+            segment_start,
+            ..Node::default()
+        });
+        match &mut self.index {
+            Some(index) => index.add(segment, position),
+            None if self.children.len() > INDEX_THRESHOLD => {
+                let mut index = ChildIndex::default();
+                for (i, child) in self.children.iter().enumerate() {
+                    index.add(child.segment(), i);
                 }
-                i
+                self.index = Some(Box::new(index));
             }
-        };
-        &mut self.children[index]
+            None => {}
+        }
+        position
     }
 
-    /// Sets `key` (relative to this node, `!`-separated, assumed valid) to
-    /// `value`, written at `location`. Returns where it was set before, if it
-    /// was: the new value wins.
+    /// Sets the full `key` (`!`-separated) to `value`, written at
+    /// `location`. Meant for the root: the key is the whole path. Returns
+    /// where it was set before, if it was: the new value wins.
     pub fn insert(&mut self, key: &str, value: &str, location: Location) -> Option<Location> {
-        let mut node = self;
-        for segment in key.split('!') {
-            if node.first.is_none() {
-                node.first = Some(location.clone());
-            }
-            node = node.child_or_insert(segment);
-        }
-        if node.first.is_none() {
-            node.first = Some(location.clone());
-        }
-        node.value = Some(value.into());
-        node.location.replace(location)
+        Inserter::default().insert(self, key, value, location)
     }
 
     /// Every node below this one that has a value, depth first in
@@ -199,6 +262,80 @@ impl Node {
         }
         out
     }
+}
+
+/// Inserts many keys into one tree quickly.
+///
+/// Consecutive lines of a configuration mostly share a prefix
+/// (`vserver!7!rule!30!...` follows `vserver!7!rule!20!...`), so the
+/// inserter remembers the path to the node of the previous key and only
+/// looks up the segments that differ. Children are never removed or
+/// reordered, so remembered positions stay valid as long as every key goes
+/// into the same tree.
+#[derive(Default)]
+pub(crate) struct Inserter {
+    last_key: String,
+    /// Position of each segment of `last_key` among its parent's children.
+    positions: Vec<usize>,
+    scratch: String,
+}
+
+impl Inserter {
+    /// Sets `key` to `value` below `root` (always the same root for one
+    /// inserter); returns where it was set before, if it was.
+    pub(crate) fn insert(
+        &mut self,
+        root: &mut Node,
+        key: &str,
+        value: &str,
+        location: Location,
+    ) -> Option<Location> {
+        // Offsets are 32-bit; the parser refuses longer lines anyway.
+        if u32::try_from(key.len() + value.len()).is_err() {
+            return None;
+        }
+        self.scratch.clear();
+        self.scratch.push_str(key);
+        self.scratch.push_str(value);
+        let text: Arc<str> = Arc::from(self.scratch.as_str());
+
+        let shared = crate::key::common_segments(&self.last_key, key).min(self.positions.len());
+        let mut node = root;
+        let mut segment_start = 0;
+        let mut followed = 0;
+        for (segment, &position) in key.split('!').zip(&self.positions[..shared]) {
+            match node.children.get(position) {
+                Some(_) => node = &mut node.children[position],
+                None => break,
+            }
+            segment_start += segment.len() + 1;
+            followed += 1;
+        }
+        self.positions.truncate(followed);
+        if segment_start <= key.len() {
+            let rest = key.get(segment_start..).unwrap_or("");
+            for segment in rest.split('!') {
+                let path_end = segment_start + segment.len();
+                let position =
+                    node.child_index_or_insert(&text, to_u32(segment_start), to_u32(path_end));
+                self.positions.push(position);
+                node = &mut node.children[position];
+                segment_start = path_end + 1;
+            }
+        }
+        self.last_key.clear();
+        self.last_key.push_str(key);
+        // The key of this line is exactly the node's path.
+        node.text = text;
+        node.path_end = to_u32(key.len());
+        node.has_value = true;
+        node.location.replace(location)
+    }
+}
+
+/// An offset known to fit (checked on entry to [`Inserter::insert`]).
+fn to_u32(offset: usize) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
 impl fmt::Debug for Node {
@@ -253,7 +390,12 @@ mod tests {
         assert_eq!(root.insert("a!b", "2", loc(5)), Some(loc(1)));
         assert_eq!(root.get_value("a!b"), Some("2"));
         assert_eq!(root.get("a!b").unwrap().location(), Some(&loc(5)));
-        assert_eq!(root.get("a").unwrap().first_location(), Some(loc(1)));
+        assert_eq!(root.get("a").unwrap().first_location(), Some(loc(5)));
+        root.insert("x!y!z", "1", loc(10));
+        root.insert("x!y", "2", loc(11));
+        root.insert("x!w", "3", loc(12));
+        assert_eq!(root.get("x").unwrap().first_location(), Some(loc(10)));
+        assert_eq!(root.get("x!y").unwrap().first_location(), Some(loc(11)));
     }
 
     #[test]

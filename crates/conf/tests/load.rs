@@ -165,6 +165,18 @@ fn missing_includes_are_diagnostics_at_the_include_line() {
     assert_eq!(errors[1].0, 3);
 }
 
+#[cfg(unix)]
+#[test]
+fn devices_are_not_included() {
+    let loaded = load_str(
+        "/nonexistent-baton-dir/t.conf",
+        "include = /dev/zero\nx = 1\n",
+    );
+    assert_eq!(loaded.root.get_value("x"), Some("1"));
+    assert!(loaded.has_errors());
+    assert!(loaded.diagnostics[0].message.contains("not a regular file"));
+}
+
 #[test]
 fn missing_main_file_is_an_io_error() {
     let dir = Scratch::new();
