@@ -65,12 +65,29 @@ pub async fn handle<B>(
     req: Request<B>,
     conn: Arc<ConnInfo>,
     gen: Arc<Generation>,
-) -> Result<Response<Body>, DropConnection> {
+) -> Result<Response<Body>, DropConnection>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+{
     let started = SystemTime::now();
     let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     conn.stats.count_request();
     conn.active.store(gen.id, Ordering::Relaxed);
-    let (parts, _body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
+
+    // No handler here reads request bodies: read and discard a small one so the
+    // connection can carry the next request, and answer a malformed one with 400.
+    let mut must_close = false;
+    match discard_body(&mut body, &parts.headers, gen.config.server.timeout).await {
+        Discarded::Done => {}
+        Discarded::Left => must_close = true,
+        Discarded::Malformed(status) => {
+            let mut resp = error_page::response(status, &parts.method, &gen.server_header);
+            finish_headers(&mut resp, &gen, true);
+            conn.active.store(0, Ordering::Relaxed);
+            return Ok(resp);
+        }
+    }
 
     let parsed = parse_request(&parts.uri, &parts.headers, parts.version);
     let (path, query, host) = match parsed {
@@ -110,7 +127,8 @@ pub async fn handle<B>(
         transform::apply(&mut resp, b, &parts.method, &parts.headers);
     }
     let settings = &gen.config.server;
-    let close = !vserver.keepalive
+    let close = must_close
+        || !vserver.keepalive
         || (settings.keepalive_max_requests > 0 && nth >= settings.keepalive_max_requests);
     finish_headers(&mut resp, &gen, close);
 
@@ -128,7 +146,7 @@ pub async fn handle<B>(
             );
         }
     }
-    let log = (!behavior.as_ref().is_some_and(|b| b.no_log == Some(true))
+    let log = (behavior.as_ref().is_none_or(|b| b.no_log != Some(true))
         && gen.access_logs[selected.index].is_some())
     .then(|| {
         LogLine::new(
@@ -150,6 +168,52 @@ pub async fn handle<B>(
         }
     });
     Ok(Response::from_parts(resp_parts, OnFinish::boxed(body)))
+}
+
+/// The most request-body bytes read and thrown away to keep a connection open.
+const DISCARD_LIMIT: u64 = 1 << 20;
+
+enum Discarded {
+    /// Nothing left to read: the connection can carry another request.
+    Done,
+    /// A large body, or one the client waits to be invited to send (`Expect:
+    /// 100-continue`), is left unread: the connection closes after the response.
+    Left,
+    /// The body's framing is broken (bad chunk), or it did not arrive in time.
+    Malformed(StatusCode),
+}
+
+async fn discard_body<B>(body: &mut B, headers: &HeaderMap, limit: std::time::Duration) -> Discarded
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    if body.is_end_stream() {
+        return Discarded::Done;
+    }
+    if headers.contains_key(header::EXPECT) {
+        return Discarded::Left;
+    }
+    let read = async {
+        let mut seen: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(data) = f.data_ref() {
+                        seen += data.len() as u64;
+                        if seen > DISCARD_LIMIT {
+                            return Discarded::Left;
+                        }
+                    }
+                }
+                Err(_) => return Discarded::Malformed(StatusCode::BAD_REQUEST),
+            }
+        }
+        Discarded::Done
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .unwrap_or(Discarded::Malformed(StatusCode::REQUEST_TIMEOUT))
 }
 
 /// What the access log needs of a request, kept until its body has been sent (the line

@@ -971,7 +971,6 @@ fn error_redir_internal_page_on_head_has_no_body() {
 }
 
 #[test]
-#[ignore = "server bug: rules::merge ORs no_log (b.no_log |= n), so a higher rule's no_log = 0 cannot win"]
 fn no_log_zero_in_a_higher_rule_wins_over_a_lower_no_log() {
     // Merge semantics: a property set by a higher-priority matching rule is kept; here the
     // higher rule explicitly logs /audit while a lower rule silences everything else.
