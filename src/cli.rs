@@ -61,6 +61,9 @@ pub enum Cmd {
     },
     /// Reopen the log files (after rotating them).
     ReopenLogs(ControlArgs),
+    /// Replace the running process by the binary now installed, without refusing a
+    /// connection: the new process takes the listening sockets over, the old one drains.
+    Upgrade(ControlArgs),
 }
 
 /// How to find the running server.

@@ -17,11 +17,12 @@ pub fn run(cmd: &Cmd, top_config: Option<&Path>) -> i32 {
         Cmd::Reload { control, hard } => (control, Request::Reload { hard: *hard }),
         Cmd::Stop { control, now } => (control, Request::Stop { graceful: !now }),
         Cmd::ReopenLogs(c) => (c, Request::ReopenLogs),
+        Cmd::Upgrade(c) => (c, Request::Upgrade),
     };
     let config_path = control.config.as_deref().or(top_config);
     // A reload is checked here first, so the operator sees every problem with its line
     // before anything is sent (the server checks again: the file may change meanwhile).
-    if matches!(request, Request::Reload { .. }) {
+    if matches!(request, Request::Reload { .. } | Request::Upgrade) {
         if let Some(path) = config_path {
             let loaded = config::load_file(path);
             let errors: Vec<String> = loaded.errors().map(|d| d.to_string()).collect();
@@ -30,7 +31,7 @@ pub fn run(cmd: &Cmd, top_config: Option<&Path>) -> i32 {
                     eprintln!("{e}");
                 }
                 eprintln!(
-                    "baton: {} has {} error{}; the running server was not asked to reload",
+                    "baton: {} has {} error{}; the running server was not asked to apply it",
                     path.display(),
                     errors.len(),
                     if errors.len() == 1 { "" } else { "s" }

@@ -21,6 +21,9 @@ pub enum Request {
         hard: bool,
     },
     ReopenLogs,
+    /// Start the server's binary again (the file now at its path), hand the listening
+    /// sockets over, and let this process drain and exit once the new one is ready.
+    Upgrade,
     /// Stop the server (`graceful`: let requests in flight finish).
     Stop {
         #[serde(default = "yes")]

@@ -12,6 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,11 +29,46 @@ pub struct Listener {
     pub addr: SocketAddr,
 }
 
-/// Binds every listener, or fails naming the first address that could not be bound
-/// (nothing stays bound then).
-pub fn bind_all(binds: &[Bind], backlog: u32, ipv6: bool) -> io::Result<Vec<Listener>> {
+/// Listening sockets received from a previous process (binary upgrade) or from systemd,
+/// by configured address (`None` interface: every interface).
+#[derive(Default)]
+pub struct Inherited(HashMap<(Option<IpAddr>, u16), std::net::TcpListener>);
+
+impl Inherited {
+    pub fn insert(&mut self, key: (Option<IpAddr>, u16), socket: std::net::TcpListener) {
+        self.0.insert(key, socket);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn take(&mut self, b: &Bind) -> Option<std::net::TcpListener> {
+        self.0.remove(&(b.interface, b.port))
+    }
+}
+
+/// Binds every listener (using an inherited socket for its address when there is one), or
+/// fails naming the first address that could not be bound (nothing stays bound then).
+pub fn bind_all(
+    binds: &[Bind],
+    backlog: u32,
+    ipv6: bool,
+    inherited: &mut Inherited,
+) -> io::Result<Vec<Listener>> {
     let mut out = Vec::with_capacity(binds.len());
     for b in binds {
+        if let Some(socket) = inherited.take(b) {
+            socket.set_nonblocking(true)?;
+            let socket = TcpListener::from_std(socket)?;
+            let addr = socket.local_addr()?;
+            out.push(Listener {
+                bind: b.clone(),
+                socket,
+                addr,
+            });
+            continue;
+        }
         let socket = bind_one(b, backlog, ipv6).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -115,6 +151,7 @@ pub async fn accept_loop(
                     requests: AtomicU64::new(0),
                     active: AtomicU64::new(0),
                     stats: state.stats.clone(),
+                    draining: state.draining.clone(),
                 });
                 let task = serve_connection(stream, info, state.clone());
                 state.connections.spawn(task);

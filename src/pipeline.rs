@@ -43,6 +43,9 @@ pub struct ConnInfo {
     /// connections whose request is still on a generation older than the live one.
     pub active: AtomicU64,
     pub stats: Arc<Stats>,
+    /// Set when this process is handing over or stopping: every response closes its
+    /// connection (rather than closing idle connections under a client's next request).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The service asks hyper to close the connection without an answer (the `drop` handler).
@@ -128,6 +131,7 @@ where
     }
     let settings = &gen.config.server;
     let close = must_close
+        || conn.draining.load(Ordering::Relaxed)
         || !vserver.keepalive
         || (settings.keepalive_max_requests > 0 && nth >= settings.keepalive_max_requests);
     finish_headers(&mut resp, &gen, close);

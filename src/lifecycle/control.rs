@@ -18,13 +18,23 @@ const READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// Listens on `path` (mode 0600). A socket left by a dead server is replaced; one that
 /// answers belongs to another running server and is left alone (control is then off, with
-/// a warning).
-pub fn listen(path: &Path, commands: mpsc::Sender<Command>) -> JoinHandle<()> {
+/// a warning) unless `takeover` is set: a process started by a binary upgrade takes the
+/// socket of the process it replaces.
+///
+/// Returns `None` when control is off: the caller must then leave the path alone.
+pub fn listen(
+    path: &Path,
+    commands: mpsc::Sender<Command>,
+    takeover: bool,
+) -> Option<JoinHandle<()>> {
+    if takeover {
+        let _ = std::fs::remove_file(path);
+    }
     match bind(path) {
-        Ok(listener) => tokio::spawn(accept(listener, commands)),
+        Ok(listener) => Some(tokio::spawn(accept(listener, commands))),
         Err(e) => {
             tracing::warn!(socket = %path.display(), "control socket disabled: {e}");
-            tokio::spawn(async {})
+            None
         }
     }
 }

@@ -3,10 +3,12 @@
 //! while a reload happens), new ones are bound before the new generation goes live, and
 //! removed ones stop accepting while their open connections are served to the end.
 
+use super::upgrade::SharedListeners;
 use super::State;
 use crate::config;
 use crate::net::{self, Listener};
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -19,6 +21,7 @@ pub type ListenKey = (Option<IpAddr>, u16);
 struct Running {
     key: ListenKey,
     addr: std::net::SocketAddr,
+    fd: RawFd,
     bind_id: Arc<AtomicU64>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -28,11 +31,25 @@ struct Running {
 #[derive(Default)]
 pub struct ListenerSet {
     running: Vec<Running>,
+    /// Descriptors and addresses, for a binary upgrade's handover.
+    shared: SharedListeners,
 }
 
 impl ListenerSet {
+    /// The live list of listening descriptors, for the upgrade handover.
+    pub fn shared(&self) -> SharedListeners {
+        self.shared.clone()
+    }
+
+    fn publish(&self) {
+        if let Ok(mut shared) = self.shared.lock() {
+            *shared = self.running.iter().map(|r| (r.fd, r.key)).collect();
+        }
+    }
+
     pub fn start(&mut self, listeners: Vec<Listener>, state: &Arc<State>) {
         for l in listeners {
+            let fd = l.socket.as_raw_fd();
             let key = (l.bind.interface, l.bind.port);
             let addr = l.addr;
             let bind_id = Arc::new(AtomicU64::new(l.bind.id));
@@ -41,11 +58,13 @@ impl ListenerSet {
             self.running.push(Running {
                 key,
                 addr,
+                fd,
                 bind_id,
                 stop,
                 task,
             });
         }
+        self.publish();
     }
 
     /// Binds the listeners `binds` has and this set has not; nothing changes on error
@@ -61,7 +80,7 @@ impl ListenerSet {
             .filter(|b| !self.running.iter().any(|r| r.key == (b.interface, b.port)))
             .cloned()
             .collect();
-        net::bind_all(&new, backlog, ipv6)
+        net::bind_all(&new, backlog, ipv6, &mut net::Inherited::default())
     }
 
     /// Starts the prepared listeners, renumbers kept ones, and stops the ones `binds` no
@@ -88,12 +107,16 @@ impl ListenerSet {
             }
         }
         self.start(prepared, state);
+        self.publish();
         for task in removed {
             let _ = task.await;
         }
     }
 
     pub async fn stop_all(self) {
+        if let Ok(mut shared) = self.shared.lock() {
+            shared.clear();
+        }
         for r in &self.running {
             let _ = r.stop.send(true);
         }

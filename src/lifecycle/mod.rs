@@ -11,12 +11,17 @@
 //! - SIGUSR1 / `reload --hard`: the same, then every connection accepted before the new
 //!   generation is closed.
 //! - SIGUSR2 / `reopen_logs`: log files are reopened (rotation).
+//! - SIGTTIN / `upgrade`: start the binary again with the listening sockets handed over;
+//!   once the new process is ready, this one stops accepting, answers every further
+//!   request with `Connection: close`, and exits when its connections are done (or at the
+//!   drain deadline). See `upgrade`.
 //! - SIGTERM / `stop`: stop accepting, let requests in flight finish, exit 0.
 //! - SIGINT: stop at once.
 
 mod control;
 mod listeners;
 mod reload;
+mod upgrade;
 
 use crate::config::Config;
 use crate::control::{GenerationStatus, ListenerStatus, Reply, Request, Status};
@@ -27,6 +32,7 @@ use arc_swap::ArcSwap;
 use listeners::ListenerSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -49,6 +55,8 @@ pub struct State {
     /// A drain deadline for generation N sends N: connections whose request is still on
     /// an older generation close.
     pub drain_close: watch::Sender<u64>,
+    /// This process is stopping or handing over: every response closes its connection.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl State {
@@ -136,7 +144,16 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         }
     };
     let settings = config.server.clone();
-    let listeners = match net::bind_all(&settings.binds, settings.listen_queue, settings.ipv6) {
+    let (mut inherited, from_upgrade) = upgrade::inherited().await;
+    let bound = net::bind_all(
+        &settings.binds,
+        settings.listen_queue,
+        settings.ipv6,
+        &mut inherited,
+    );
+    // Inherited sockets this configuration does not use are closed here.
+    drop(inherited);
+    let listeners = match bound {
         Ok(l) => l,
         Err(e) => {
             report(Err(e.to_string()));
@@ -151,18 +168,9 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         }
     };
     let pid_file = settings.pid_file.clone();
-    if let Some(p) = &pid_file {
-        if let Err(e) = write_pid_file(p) {
-            report(Err(format!(
-                "cannot write the pid file {}: {e}",
-                p.display()
-            )));
-            return 1;
-        }
-    }
     let (commands_tx, mut commands) = mpsc::channel::<Command>(64);
     let control_path = settings.control_socket_path();
-    let control = control::listen(&control_path, commands_tx.clone());
+    let control = control::listen(&control_path, commands_tx.clone(), from_upgrade);
     if let Err(e) = crate::privileges::drop_to(settings.user.as_deref(), settings.group.as_deref())
     {
         report(Err(format!("cannot change user/group: {e}")));
@@ -185,16 +193,67 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         shutdown: watch::channel(false).0,
         hard_close: watch::channel(0).0,
         drain_close: watch::channel(0).0,
+        draining: Arc::new(AtomicBool::new(false)),
     });
     announce(&listeners);
     say(&format!("ready (pid {})", std::process::id()));
     let mut set = ListenerSet::default();
     set.start(listeners, &state);
+    let coordination = upgrade::coordination_socket(&control_path);
+    // The coordination socket sits beside the control socket and, like it, is only
+    // created when this server owns that place (shellflip replaces whatever is there).
+    let restart = shellflip::RestartConfig {
+        enabled: control.is_some(),
+        coordination_socket_path: coordination.clone(),
+        environment: Vec::new(),
+        lifecycle_handler: Box::new(upgrade::Handover::new(set.shared())),
+        exit_on_error: false,
+        restart_signal: upgrade::signal(),
+    }
+    .try_into_restart_task();
+    if control.is_some() {
+        let _ = std::fs::set_permissions(
+            &coordination,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        );
+    }
+    // Polling the restart task the first time tells a previous process (after an
+    // upgrade) that this one is ready: only then does it stop accepting.
+    let mut restart: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = match restart
+    {
+        Ok(task) => Box::pin(task),
+        Err(e) => {
+            tracing::warn!("binary upgrades disabled: {e}");
+            Box::pin(std::future::pending())
+        }
+    };
+    // Written last: after an upgrade, the file names the old process until the new one is
+    // really ready.
+    if let Some(p) = &pid_file {
+        if let Err(e) = write_pid_file(p) {
+            report(Err(format!(
+                "cannot write the pid file {}: {e}",
+                p.display()
+            )));
+            return 1;
+        }
+    }
     report(Ok(()));
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!(generation = 1, control = %control_path.display(), "serving");
 
-    let graceful = loop {
+    let exit = loop {
         let cmd = tokio::select! {
+            done = &mut restart => {
+                match done {
+                    Ok(child) => break Exit::Upgraded(child.id()),
+                    Err(e) => {
+                        tracing::error!("binary upgrades disabled: {e}");
+                        restart = Box::pin(std::future::pending());
+                        continue;
+                    }
+                }
+            }
             _ = signals.term.recv() => Command { request: Request::Stop { graceful: true }, reply: None },
             _ = signals.int.recv() => Command { request: Request::Stop { graceful: false }, reply: None },
             _ = signals.hup.recv() => Command { request: Request::Reload { hard: false }, reply: None },
@@ -207,7 +266,33 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
                 if let Some(r) = cmd.reply {
                     let _ = r.send(Reply::ok("stopping"));
                 }
-                break graceful;
+                break Exit::Stop { graceful };
+            }
+            Request::Upgrade => {
+                // The coordination socket answers once the new process is ready (or has
+                // failed); meanwhile this loop keeps serving and polling the restart task.
+                let path = coordination.clone();
+                let reply = cmd.reply;
+                tokio::spawn(async move {
+                    let asked = shellflip::RestartConfig {
+                        enabled: true,
+                        coordination_socket_path: path,
+                        ..Default::default()
+                    }
+                    .request_restart()
+                    .await;
+                    let answer = match asked {
+                        Ok(pid) => Reply::ok(format!(
+                            "new process {pid} is serving; the old one drains and exits"
+                        )),
+                        Err(e) => Reply::failed(format!(
+                            "upgrade failed, the running process keeps serving: {e}"
+                        )),
+                    };
+                    if let Some(r) = reply {
+                        let _ = r.send(answer);
+                    }
+                });
             }
             Request::Reload { hard } => {
                 // Reload requests that arrived meanwhile are answered by this one: a
@@ -250,11 +335,35 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         }
     };
 
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    // Closing this process's copies of the listening sockets: after an upgrade the new
+    // process holds its own, so nothing is refused.
     set.stop_all().await;
-    control.abort();
-    let _ = std::fs::remove_file(&control_path);
-    if graceful {
-        let _ = state.shutdown.send(true);
+    let owns_control = control.is_some();
+    if let Some(c) = control {
+        c.abort();
+    }
+    let drain = match exit {
+        Exit::Stop { graceful: false } => false,
+        Exit::Stop { graceful: true } => {
+            // Stopping: idle connections close now, requests in flight finish.
+            let _ = state.shutdown.send(true);
+            true
+        }
+        Exit::Upgraded(pid) => {
+            // Handing over: idle connections are not closed under a client's next
+            // request; each connection's next response says `Connection: close`, and
+            // idle ones end at their keep-alive timeout.
+            tracing::info!(
+                new_pid = pid,
+                "upgrade: the new process is serving; draining"
+            );
+            say(&format!("upgraded (new pid {pid}); draining"));
+            true
+        }
+    };
+    if drain {
+        state.draining.store(true, Ordering::Relaxed);
         state.connections.close();
         let deadline = state
             .current()
@@ -264,7 +373,7 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
             .unwrap_or(STOP_DEADLINE);
         tracing::info!(
             open = state.connections.len(),
-            "stopping: no longer accepting, waiting for requests in flight"
+            "no longer accepting; waiting for open connections"
         );
         if tokio::time::timeout(deadline, state.connections.wait())
             .await
@@ -272,17 +381,33 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         {
             tracing::warn!(
                 open = state.connections.len(),
-                "stop deadline reached; closing the remaining connections"
+                "drain deadline reached; closing the remaining connections"
             );
         }
     }
     // Every access line of the requests served reaches its file before the process ends.
     let generation = state.current();
     let _ = tokio::time::timeout(Duration::from_secs(5), generation.sinks.flush_all()).await;
-    if let Some(p) = &pid_file {
-        let _ = std::fs::remove_file(p);
+    if !matches!(exit, Exit::Upgraded(_)) {
+        // After an upgrade these belong to the new process.
+        if owns_control {
+            let _ = std::fs::remove_file(&control_path);
+            let _ = std::fs::remove_file(&coordination);
+        }
+        if let Some(p) = &pid_file {
+            let _ = std::fs::remove_file(p);
+        }
     }
     0
+}
+
+/// Why the supervisor loop ended.
+enum Exit {
+    Stop {
+        graceful: bool,
+    },
+    /// A new process (this pid) took over the listeners.
+    Upgraded(u32),
 }
 
 fn status(state: &State, set: &ListenerSet, opts: &RunOptions) -> Status {

@@ -40,10 +40,33 @@ impl Server {
     pub fn start_with(config: &str, prepare: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().expect("temporary directory");
         prepare(dir.path());
-        let text = config.replace("%ROOT%", &dir.path().to_string_lossy());
+        let text = own_control_socket(
+            &config.replace("%ROOT%", &dir.path().to_string_lossy()),
+            dir.path(),
+        );
         let config_path = dir.path().join("cherokee.conf");
         std::fs::write(&config_path, text).expect("write configuration");
         let child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("-C")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start baton");
+        Self::wait_ready(child, dir, config_path)
+    }
+
+    /// Like `start_with`, running the binary at `binary` (a copy, for upgrade tests).
+    pub fn start_from(binary: &Path, config: &str, prepare: impl FnOnce(&Path)) -> Server {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        prepare(dir.path());
+        let text = own_control_socket(
+            &config.replace("%ROOT%", &dir.path().to_string_lossy()),
+            dir.path(),
+        );
+        let config_path = dir.path().join("cherokee.conf");
+        std::fs::write(&config_path, text).expect("write configuration");
+        let child = Command::new(binary)
             .arg("-C")
             .arg(&config_path)
             .stdout(Stdio::piped())
@@ -123,7 +146,10 @@ impl Server {
 
     /// Replaces the configuration file (with `%ROOT%` substituted).
     pub fn rewrite_config(&self, config: &str) {
-        let text = config.replace("%ROOT%", &self.dir.path().to_string_lossy());
+        let text = own_control_socket(
+            &config.replace("%ROOT%", &self.dir.path().to_string_lossy()),
+            self.dir.path(),
+        );
         let tmp = self.config_path.with_extension("tmp");
         std::fs::write(&tmp, text).expect("write configuration");
         std::fs::rename(&tmp, &self.config_path).expect("replace configuration");
@@ -191,6 +217,23 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Gives each test server its own control socket (in its temporary directory) unless the
+/// configuration places one, so parallel tests never share the default path.
+fn own_control_socket(text: &str, dir: &Path) -> String {
+    if text.contains("server!control_socket") || text.contains("server!pid_file") {
+        return text.to_string();
+    }
+    let mut text = text.to_string();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "server!control_socket = {}\n",
+        dir.join("control.sock").display()
+    ));
+    text
 }
 
 pub fn write_file(root: &Path, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
