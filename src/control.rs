@@ -15,6 +15,8 @@ use std::time::Duration;
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
     Status,
+    /// The text of the configuration file as the live generation read it.
+    RunningConfig,
     /// Read the configuration file again and apply it.
     Reload {
         #[serde(default)]
@@ -49,6 +51,9 @@ pub struct Reply {
     pub generation: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// For `running_config`: the text of the live generation's configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_text: Option<String>,
 }
 
 impl Reply {

@@ -40,6 +40,8 @@ pub struct Config {
     pub mime: MimeTable,
     /// The file this configuration was read from, if any.
     pub source: Option<PathBuf>,
+    /// The text of that file as it was read (the admin compares it with the saved file).
+    pub source_text: Option<String>,
 }
 
 /// The outcome of reading a configuration: the model if there was no error, and every
@@ -95,8 +97,12 @@ pub fn load_str(name: &str, text: &str) -> LoadResult {
 
 fn build(loaded: baton_conf::Loaded, source: Option<PathBuf>) -> LoadResult {
     let mut diagnostics = loaded.diagnostics;
+    let source_text = loaded.files.first().map(|f| f.to_text());
     let reader = Reader::new(&loaded.root);
-    let config = build_model(&reader, source);
+    let config = build_model(&reader, source).map(|mut c| {
+        c.source_text = source_text;
+        c
+    });
     diagnostics.extend(reader.finish());
     let has_error = diagnostics.iter().any(|d| d.severity == Severity::Error);
     sort_diagnostics(&mut diagnostics);
@@ -132,6 +138,7 @@ fn build_model(r: &Reader<'_>, source: Option<PathBuf>) -> Option<Config> {
         default_vserver: default_vserver?,
         mime,
         source,
+        source_text: None,
     })
 }
 

@@ -324,6 +324,15 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
                     let _ = r.send(Reply::ok("log files reopened"));
                 }
             }
+            Request::RunningConfig => {
+                if let Some(r) = cmd.reply {
+                    let live = state.current();
+                    let mut reply = Reply::ok(format!("generation {}", live.id));
+                    reply.generation = Some(live.id);
+                    reply.config_text = live.config.source_text.clone();
+                    let _ = r.send(reply);
+                }
+            }
             Request::Status => {
                 if let Some(r) = cmd.reply {
                     let mut reply = Reply::ok("running");
