@@ -8,6 +8,8 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod control;
+pub mod edit;
+pub mod maintenance;
 pub mod example;
 pub mod handlers;
 pub mod http;

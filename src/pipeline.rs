@@ -103,9 +103,16 @@ where
             return Ok(resp);
         }
     };
-    let selected = gen
-        .hosts
-        .select(&gen.config.vservers, host.as_deref(), conn.local.ip());
+    let visitor = crate::vhost::Visitor {
+        remote: conn.remote.ip(),
+        headers: &parts.headers,
+    };
+    let selected = gen.hosts.select(
+        &gen.config.vservers,
+        host.as_deref(),
+        conn.local.ip(),
+        visitor,
+    );
     let vserver = &gen.config.vservers[selected.index];
 
     let mut flow = Flow {

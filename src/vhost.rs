@@ -5,19 +5,48 @@
 //! map so the cost of a lookup does not grow with the number of virtual servers that use
 //! plain names; only patterns (wildcards, regular expressions, addresses) are scanned, and
 //! only those of higher priority than the best exact match.
+//!
+//! A virtual server may exclude requests (`match!exclude!from`, `match!exclude!cookie`:
+//! staff during maintenance). An excluded request is treated as if that virtual server
+//! did not exist: selection goes on with the lower-priority ones, so staff reach the live
+//! original below a maintenance copycat. Exclusions are only evaluated for virtual servers
+//! that have them, and only when their host matches.
 
 use crate::config::{HostMatcher, VServer};
+use http::{header, HeaderMap};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub struct HostIndex {
-    /// Lower-case exact name -> index (in priority order) of the first vserver listing it.
-    exact: HashMap<String, usize>,
+    /// Lower-case exact name -> indexes (in priority order) of the vservers listing it.
+    exact: HashMap<String, Vec<usize>>,
     /// (vserver index, matcher index) for every non-exact matcher, in priority order.
     patterns: Vec<(usize, usize)>,
-    /// Lower-case nickname -> first vserver (in priority order) that matches by nickname.
-    nicks: HashMap<String, usize>,
+    /// Lower-case nickname -> vservers (in priority order) that match by nickname.
+    nicks: HashMap<String, Vec<usize>>,
     default: usize,
+}
+
+/// Who is asking: what exclusions (`match!exclude!…`) look at.
+#[derive(Clone, Copy)]
+pub struct Visitor<'a> {
+    /// The client's address.
+    pub remote: IpAddr,
+    /// The request headers (for `Cookie`).
+    pub headers: &'a HeaderMap,
+}
+
+impl Visitor<'_> {
+    fn excluded_by(&self, v: &VServer) -> bool {
+        !v.exclude.is_empty()
+            && v.exclude.excludes(
+                canonical(self.remote),
+                self.headers
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .map(|h| h.as_bytes()),
+            )
+    }
 }
 
 /// The selected virtual server, with the groups of a regular expression host match (for
@@ -37,13 +66,19 @@ impl HostIndex {
             for (m, matcher) in v.hosts.iter().enumerate() {
                 match matcher {
                     HostMatcher::Exact(name) => {
-                        exact.entry(name.clone()).or_insert(i);
+                        let list: &mut Vec<usize> = exact.entry(name.clone()).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
                     }
                     _ => patterns.push((i, m)),
                 }
             }
             if v.match_nick {
-                nicks.entry(v.nick.to_ascii_lowercase()).or_insert(i);
+                nicks
+                    .entry(v.nick.to_ascii_lowercase())
+                    .or_insert_with(Vec::new)
+                    .push(i);
             }
         }
         HostIndex {
@@ -55,12 +90,24 @@ impl HostIndex {
     }
 
     /// `host` is the request's host without port, already lower-cased (absent for HTTP/1.0
-    /// requests without `Host`); `local` is the address the connection arrived on.
-    pub fn select(&self, vservers: &[VServer], host: Option<&str>, local: IpAddr) -> Selected {
-        let best_exact = host.and_then(|h| self.exact.get(h).copied());
+    /// requests without `Host`); `local` is the address the connection arrived on;
+    /// `visitor` is who asks, for the virtual servers that exclude some visitors.
+    pub fn select(
+        &self,
+        vservers: &[VServer],
+        host: Option<&str>,
+        local: IpAddr,
+        visitor: Visitor<'_>,
+    ) -> Selected {
+        let allowed = |i: usize| !visitor.excluded_by(&vservers[i]);
+        let first_allowed = |list: &Vec<usize>| list.iter().copied().find(|&i| allowed(i));
+        let best_exact = host.and_then(|h| self.exact.get(h).and_then(first_allowed));
         for &(vi, mi) in &self.patterns {
             if best_exact.is_some_and(|b| b <= vi) {
                 break;
+            }
+            if !allowed(vi) {
+                continue;
             }
             let matcher = &vservers[vi].hosts[mi];
             match matcher {
@@ -101,7 +148,7 @@ impl HostIndex {
                 host_groups: Vec::new(),
             };
         }
-        if let Some(index) = host.and_then(|h| self.nicks.get(h).copied()) {
+        if let Some(index) = host.and_then(|h| self.nicks.get(h).and_then(first_allowed)) {
             return Selected {
                 index,
                 host_groups: Vec::new(),

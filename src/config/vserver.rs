@@ -28,6 +28,62 @@ pub struct VServer {
     pub error_log: Option<LogTarget>,
     /// Behavior rules, highest priority first.
     pub rules: Vec<Rule>,
+    /// Requests this virtual server lets pass to lower-priority ones even when their host
+    /// matches (`match!exclude!…`; Baton extension, used for staff in maintenance mode).
+    pub exclude: Exclude,
+    /// `maintenance_of = NICK`: this virtual server is the maintenance copycat of `NICK`,
+    /// created by `baton maintenance on` (Baton extension; informational for the server).
+    pub maintenance_of: Option<String>,
+}
+
+/// `vserver!N!match!exclude!from = CIDR,…` and `vserver!N!match!exclude!cookie =
+/// NAME=VALUE,…`: a request from one of these networks, or carrying one of these cookies,
+/// is not taken by this virtual server even if its host matches; selection goes on with
+/// the lower-priority ones.
+#[derive(Debug, Clone, Default)]
+pub struct Exclude {
+    pub from: Vec<IpNet>,
+    /// (name, value) pairs, compared exactly.
+    pub cookies: Vec<(String, String)>,
+}
+
+impl Exclude {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty() && self.cookies.is_empty()
+    }
+
+    /// Whether a request from `remote` with these `Cookie` header values is excluded.
+    pub fn excludes<'a>(
+        &self,
+        remote: std::net::IpAddr,
+        cookie_headers: impl Iterator<Item = &'a [u8]>,
+    ) -> bool {
+        if self.from.iter().any(|n| n.contains(&remote)) {
+            return true;
+        }
+        if self.cookies.is_empty() {
+            return false;
+        }
+        for header in cookie_headers {
+            let Ok(text) = std::str::from_utf8(header) else {
+                continue;
+            };
+            for pair in text.split(';') {
+                let Some((name, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+                if self
+                    .cookies
+                    .iter()
+                    .any(|(n, v)| n.as_str() == name && v.as_str() == value)
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
 }
 
 /// How a virtual server recognises a request's host.
@@ -205,9 +261,23 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
     };
     let mut hosts = Vec::new();
     let mut match_nick = true;
+    let mut exclude = Exclude::default();
     if let Some(m) = r.child(node, "match") {
         if let Some(n) = r.child(m, "nick") {
             match_nick = r.bool(n).unwrap_or(true);
+        }
+        if let Some(x) = r.child(m, "exclude") {
+            match build_exclude(r, x) {
+                Some(x) => exclude = x,
+                None => ok = false,
+            }
+            if nick == "default" && !exclude.is_empty() {
+                r.error(
+                    x,
+                    "the default virtual server cannot exclude requests: no virtual server below it would answer them",
+                );
+                ok = false;
+            }
         }
         if !build_host_match(r, m, &mut hosts) {
             ok = false;
@@ -228,6 +298,12 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
                 }
             }
         }
+    }
+    let maintenance_of = r
+        .str(node, "maintenance_of")
+        .map(|s| s.trim().to_string());
+    if let Some(h) = r.child(node, "maintenance_hosts") {
+        r.list(h);
     }
     let directory_index = r
         .child(node, "directory_index")
@@ -303,7 +379,47 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
         access_log,
         error_log,
         rules,
+        exclude,
+        maintenance_of,
     })
+}
+
+/// `match!exclude!from` (addresses and subnets) and `match!exclude!cookie` (`NAME=VALUE`
+/// pairs), both comma-separated lists.
+fn build_exclude(r: &Reader<'_>, node: &Node) -> Option<Exclude> {
+    let mut ok = true;
+    let mut exclude = Exclude::default();
+    if let Some(f) = r.child(node, "from") {
+        for v in r.list(f) {
+            match parse_net(&v) {
+                Some(n) => exclude.from.push(n),
+                None => {
+                    r.error(f, format!("expected an IP address or subnet, found {v:?}"));
+                    ok = false;
+                }
+            }
+        }
+    }
+    if let Some(c) = r.child(node, "cookie") {
+        for v in r.list(c) {
+            match v.split_once('=') {
+                Some((name, value))
+                    if !name.trim().is_empty()
+                        && !name.contains([';', ' '])
+                        && !value.contains(';') =>
+                {
+                    exclude
+                        .cookies
+                        .push((name.trim().to_string(), value.trim().to_string()));
+                }
+                _ => {
+                    r.error(c, format!("expected a cookie as NAME=VALUE, found {v:?}"));
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok.then_some(exclude)
 }
 
 /// `vserver!N!match = wildcard | rehost | target_ip | v_or` and its lists.
@@ -591,6 +707,21 @@ mod tests {
             wildcard_matcher("Example.COM").unwrap(),
             HostMatcher::Exact(ref s) if s == "example.com"
         ));
+    }
+
+    #[test]
+    fn exclusions_match_address_or_exact_cookie() {
+        let x = Exclude {
+            from: vec![parse_net("10.0.0.0/8").unwrap()],
+            cookies: vec![("staff".into(), "s3cret".into())],
+        };
+        let none: [&[u8]; 0] = [];
+        assert!(x.excludes("10.1.2.3".parse().unwrap(), none.into_iter()));
+        assert!(!x.excludes("127.0.0.1".parse().unwrap(), none.into_iter()));
+        let ip = "127.0.0.1".parse().unwrap();
+        assert!(x.excludes(ip, [&b"a=1; staff=s3cret"[..]].into_iter()));
+        assert!(!x.excludes(ip, [&b"staff=s3cret2; xstaff=s3cret"[..]].into_iter()));
+        assert!(Exclude::default().is_empty());
     }
 
     #[test]
