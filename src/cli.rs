@@ -64,6 +64,16 @@ pub enum Cmd {
     /// Replace the running process by the binary now installed, without refusing a
     /// connection: the new process takes the listening sockets over, the old one drains.
     Upgrade(ControlArgs),
+    /// Run the web administration (UI and JSON API) for a configuration file.
+    Admin {
+        /// The configuration file to administer.
+        #[arg(short = 'C', long = "config", value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Listen on this address instead of 127.0.0.1:9090 (a warning is printed unless
+        /// it is a loopback address).
+        #[arg(short = 'b', long = "bind", value_name = "ADDR")]
+        bind: Option<std::net::SocketAddr>,
+    },
 }
 
 /// How to find the running server.
@@ -86,6 +96,13 @@ const READY_FD_ENV: &str = "BATON_READY_FD";
 pub fn main() -> i32 {
     let args = Args::parse();
     init_tracing();
+    if let Some(Cmd::Admin { config, bind }) = &args.command {
+        let Some(path) = config.clone().or_else(|| args.config.clone()) else {
+            eprintln!("baton admin: give the configuration file to administer with -C FILE");
+            return 2;
+        };
+        return crate::admin::run(path, *bind);
+    }
     if let Some(cmd) = &args.command {
         return crate::command::run(cmd, args.config.as_deref());
     }

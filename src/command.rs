@@ -18,6 +18,10 @@ pub fn run(cmd: &Cmd, top_config: Option<&Path>) -> i32 {
         Cmd::Stop { control, now } => (control, Request::Stop { graceful: !now }),
         Cmd::ReopenLogs(c) => (c, Request::ReopenLogs),
         Cmd::Upgrade(c) => (c, Request::Upgrade),
+        Cmd::Admin { .. } => {
+            eprintln!("baton: admin is not a server command");
+            return 2;
+        }
     };
     let config_path = control.config.as_deref().or(top_config);
     // A reload is checked here first, so the operator sees every problem with its line

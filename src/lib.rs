@@ -4,17 +4,18 @@
 //! Data flows one way: configuration text -> key tree (`baton_conf`) -> typed model
 //! ([`config`]) -> compiled generation ([`snapshot`]) -> request pipeline ([`pipeline`]).
 
+pub mod admin;
 pub mod cli;
 pub mod command;
 pub mod config;
 pub mod control;
 pub mod edit;
-pub mod maintenance;
 pub mod example;
 pub mod handlers;
 pub mod http;
 pub mod lifecycle;
 pub mod log;
+pub mod maintenance;
 pub mod net;
 pub mod pipeline;
 pub mod privileges;

@@ -252,7 +252,11 @@ mod tests {
         let mut stale = Editor::open(&path).unwrap();
         std::fs::write(&path, GOOD).unwrap();
         stale.set("server!timeout", "5").unwrap();
-        assert!(stale.save().unwrap_err().message.contains("changed on disk"));
+        assert!(stale
+            .save()
+            .unwrap_err()
+            .message
+            .contains("changed on disk"));
     }
 
     #[test]
