@@ -299,9 +299,7 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
             }
         }
     }
-    let maintenance_of = r
-        .str(node, "maintenance_of")
-        .map(|s| s.trim().to_string());
+    let maintenance_of = r.str(node, "maintenance_of").map(|s| s.trim().to_string());
     if let Some(h) = r.child(node, "maintenance_hosts") {
         r.list(h);
     }

@@ -11,6 +11,7 @@
 //! (the edit would be overridden, or would override, depending on where the include line
 //! stands): such edits are refused with the file and line of the included key.
 
+pub mod commands;
 pub mod diff;
 pub mod store;
 pub mod vservers;
@@ -252,7 +253,11 @@ mod tests {
         let mut stale = Editor::open(&path).unwrap();
         std::fs::write(&path, GOOD).unwrap();
         stale.set("server!timeout", "5").unwrap();
-        assert!(stale.save().unwrap_err().message.contains("changed on disk"));
+        assert!(stale
+            .save()
+            .unwrap_err()
+            .message
+            .contains("changed on disk"));
     }
 
     #[test]

@@ -74,7 +74,10 @@ fn info(id: u64, node: &Node) -> VsInfo {
     }
     for legacy in ["domain", "domains"] {
         if let Some(l) = node.child(legacy) {
-            domains.extend(l.children().filter_map(|(_, c)| c.value().map(String::from)));
+            domains.extend(
+                l.children()
+                    .filter_map(|(_, c)| c.value().map(String::from)),
+            );
         }
     }
     let rules = node
@@ -239,7 +242,10 @@ fn renumber(file: &mut ConfFile, desc: &[u64], hole: usize) -> u64 {
         .filter_map(|(o, &n)| o.filter(|&o| o != n).map(|o| (o, n)))
         .collect();
     for &(old, _) in &changed {
-        file.rename_tree(&format!("vserver!{old}"), &format!("vserver!renumber-{old}"));
+        file.rename_tree(
+            &format!("vserver!{old}"),
+            &format!("vserver!renumber-{old}"),
+        );
     }
     for &(old, n) in &changed {
         file.rename_tree(&format!("vserver!renumber-{old}"), &format!("vserver!{n}"));
@@ -393,7 +399,10 @@ pub fn rule_add(file: &mut ConfFile, nick: &str, spec: &RuleSpec) -> Result<u64,
             }
             p
         }
-        None => v.rules.first().map_or(100, |r| (r.priority / 100 + 1) * 100),
+        None => v
+            .rules
+            .first()
+            .map_or(100, |r| (r.priority / 100 + 1) * 100),
     };
     let base = format!("vserver!{}!rule!{priority}", v.id);
     file.set(&format!("{base}!match"), &spec.match_type)?;
