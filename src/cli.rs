@@ -74,6 +74,231 @@ pub enum Cmd {
         #[arg(short = 'b', long = "bind", value_name = "ADDR")]
         bind: Option<std::net::SocketAddr>,
     },
+    /// Read or change single keys of the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// List, show, add, clone, move or remove virtual servers.
+    #[command(subcommand)]
+    Vserver(VserverCmd),
+    /// List, add, move or remove the behavior rules of a virtual server.
+    #[command(subcommand)]
+    Rule(RuleCmd),
+    /// Put a virtual server into maintenance (a copycat answers its hosts) and back.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCmd),
+}
+
+/// Which configuration file to read.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReadArgs {
+    /// The configuration file.
+    #[arg(short = 'C', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What to do once an edit is saved (the SAVE dialog's choice).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Ask the running server for a graceful restart: requests in flight finish.
+    #[default]
+    Graceful,
+    /// Ask the running server for a hard restart: older connections are closed.
+    Hard,
+    /// Only save the file.
+    #[value(name = "none")]
+    SaveOnly,
+}
+
+/// How to make an edit.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EditArgs {
+    /// The configuration file to edit.
+    #[arg(short = 'C', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// After saving: graceful or hard restart of the running server, or none.
+    #[arg(long, value_enum, default_value_t = ApplyMode::Graceful, value_name = "MODE")]
+    pub apply: ApplyMode,
+    /// Print the diff of the edit and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The server's control socket, when it cannot be found from the configuration.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Print the value of KEY (or every key below it).
+    Get {
+        key: String,
+        #[command(flatten)]
+        args: ReadArgs,
+    },
+    /// Set KEY to VALUE.
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remove KEY and every key below it.
+    Unset {
+        key: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// List the saved earlier versions of the file.
+    History(ReadArgs),
+    /// Put back an earlier version (a name printed by `baton config history`).
+    Restore {
+        version: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum VserverCmd {
+    /// Every virtual server in priority order (the first whose hosts match answers).
+    List(ReadArgs),
+    /// One virtual server with its rules.
+    Show {
+        nick: String,
+        #[command(flatten)]
+        args: ReadArgs,
+    },
+    /// A new virtual server, placed above every other, serving DIR with List & Send.
+    Add {
+        nick: String,
+        #[arg(long, value_name = "DIR")]
+        document_root: String,
+        /// A host name or wildcard it answers (repeat for more).
+        #[arg(long = "domain", value_name = "NAME")]
+        domains: Vec<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// A copy of SRC with every key, named NEW, placed directly above SRC.
+    Clone {
+        src: String,
+        new: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Reorder: place NICK directly above or below OTHER.
+    #[command(group(clap::ArgGroup::new("place").required(true).args(["above", "below"])))]
+    Move {
+        nick: String,
+        #[arg(long, value_name = "OTHER")]
+        above: Option<String>,
+        #[arg(long, value_name = "OTHER")]
+        below: Option<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remove a virtual server (not `default`).
+    Remove {
+        nick: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RuleCmd {
+    /// The rules of a virtual server, highest priority (evaluated first) first.
+    List {
+        nick: String,
+        #[command(flatten)]
+        args: ReadArgs,
+    },
+    /// A new rule.
+    Add {
+        nick: String,
+        /// The match type: default, directory, extensions, request, header, exists…
+        #[arg(long = "match", value_name = "TYPE")]
+        match_type: String,
+        /// A `match!K = V` key of the rule (repeat for more).
+        #[arg(long = "match-key", value_name = "K=V")]
+        match_keys: Vec<String>,
+        /// The handler: common, file, dirlist, redir, custom_error…
+        #[arg(long, value_name = "H")]
+        handler: String,
+        /// A `handler!K = V` key (repeat for more).
+        #[arg(long = "handler-key", value_name = "K=V")]
+        handler_keys: Vec<String>,
+        /// Any other key of the rule, e.g. `document_root=/srv` or
+        /// `header_op!1!header=X-A` (repeat for more).
+        #[arg(long = "key", value_name = "K=V")]
+        keys: Vec<String>,
+        /// The rule's number (default: 100 above the highest).
+        #[arg(long, value_name = "N")]
+        priority: Option<u64>,
+        /// 0: a matching rule lets evaluation go on.
+        #[arg(long = "final", value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+        is_final: Option<u8>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Renumber rule PRIORITY to N.
+    Move {
+        nick: String,
+        priority: u64,
+        #[arg(long, value_name = "N")]
+        to: u64,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remove rule PRIORITY.
+    Remove {
+        nick: String,
+        priority: u64,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum MaintenanceCmd {
+    /// Put VSERVER into maintenance: a copycat placed above it answers its hosts.
+    On {
+        vserver: String,
+        /// The status every URL gets (default 503).
+        #[arg(long, value_name = "CODE", conflicts_with = "page",
+              value_parser = clap::value_parser!(u16).range(400..=599))]
+        status: Option<u16>,
+        /// Serve DIR as the maintenance page (at /maintenance/, for every URL) instead.
+        #[arg(long, value_name = "DIR")]
+        page: Option<PathBuf>,
+        /// Seconds sent in Retry-After (default 300).
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        retry_after: u64,
+        /// Clients from this address or subnet reach the live site (repeat for more).
+        #[arg(long = "allow-from", value_name = "CIDR")]
+        allow_from: Vec<String>,
+        /// Requests carrying this cookie reach the live site.
+        #[arg(long = "allow-cookie", value_name = "NAME=VALUE")]
+        allow_cookie: Option<String>,
+        /// An extra host name the live site answers (and the copycat does not).
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_host: Vec<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Take VSERVER out of maintenance: remove its copycat and the hosts it added.
+    Off {
+        vserver: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// The virtual servers in maintenance.
+    Status(ReadArgs),
 }
 
 /// How to find the running server.

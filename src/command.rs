@@ -1,5 +1,7 @@
 //! `baton status | reload | stop | reopen-logs`: talk to a running server through its
 //! control socket, print the answer for people (or as JSON), exit non-zero on failure.
+//! The editing commands (`config`, `vserver`, `rule`, `maintenance`) are dispatched to
+//! [`crate::edit::commands`] and [`crate::maintenance`]; they use [`reload_running`].
 
 use crate::cli::{Cmd, ControlArgs};
 use crate::config::{self, ServerSettings};
@@ -22,6 +24,10 @@ pub fn run(cmd: &Cmd, top_config: Option<&Path>) -> i32 {
             eprintln!("baton: admin is not a server command");
             return 2;
         }
+        Cmd::Config(c) => return crate::edit::commands::config(c, top_config),
+        Cmd::Vserver(c) => return crate::edit::commands::vserver(c, top_config),
+        Cmd::Rule(c) => return crate::edit::commands::rule(c, top_config),
+        Cmd::Maintenance(c) => return crate::maintenance::run(c, top_config),
     };
     let config_path = control.config.as_deref().or(top_config);
     // A reload is checked here first, so the operator sees every problem with its line
@@ -63,6 +69,76 @@ pub fn run(cmd: &Cmd, top_config: Option<&Path>) -> i32 {
         0
     } else {
         1
+    }
+}
+
+/// What asking the running server to apply a saved configuration gave.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    /// Whether a server answered on the control socket.
+    pub server_running: bool,
+    /// Whether the server applied the configuration (true when no server runs: there is
+    /// nothing to apply, the file is used when it starts).
+    pub ok: bool,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+}
+
+/// Asks the server running with `config_path` (or listening on `socket`) to reload it.
+/// A server that is not running is not an error: the saved file applies when it starts.
+pub fn reload_running(config_path: &Path, socket: Option<&Path>, hard: bool) -> Applied {
+    let control = ControlArgs {
+        config: Some(config_path.to_path_buf()),
+        socket: socket.map(Path::to_path_buf),
+        json: false,
+    };
+    let socket = match socket_path(&control, Some(config_path)) {
+        Ok(s) => s,
+        Err(e) => {
+            return Applied {
+                server_running: false,
+                ok: false,
+                message: e,
+                errors: Vec::new(),
+                generation: None,
+            }
+        }
+    };
+    match control::call(&socket, &Request::Reload { hard }, ANSWER_LIMIT) {
+        Ok(reply) => Applied {
+            server_running: true,
+            ok: reply.ok,
+            message: reply.message,
+            errors: reply.errors,
+            generation: reply.generation,
+        },
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Applied {
+                server_running: false,
+                ok: true,
+                message: format!(
+                    "no server is running with this configuration (nothing listens on {}); the saved file applies when it starts",
+                    socket.display()
+                ),
+                errors: Vec::new(),
+                generation: None,
+            }
+        }
+        Err(e) => Applied {
+            server_running: false,
+            ok: false,
+            message: e.to_string(),
+            errors: Vec::new(),
+            generation: None,
+        },
     }
 }
 

@@ -102,12 +102,12 @@ fn edit_script(a: &[&str], b: &[&str]) -> Vec<Op> {
     let (ma, mb) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
     let mut ops = vec![Op::Same; head];
     if ma.len().saturating_mul(mb.len()) > MAX_CELLS {
-        ops.extend(std::iter::repeat(Op::Del).take(ma.len()));
-        ops.extend(std::iter::repeat(Op::Add).take(mb.len()));
+        ops.extend(std::iter::repeat_n(Op::Del, ma.len()));
+        ops.extend(std::iter::repeat_n(Op::Add, mb.len()));
     } else {
         ops.extend(lcs_script(ma, mb));
     }
-    ops.extend(std::iter::repeat(Op::Same).take(tail));
+    ops.extend(std::iter::repeat_n(Op::Same, tail));
     ops
 }
 

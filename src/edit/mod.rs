@@ -11,6 +11,7 @@
 //! (the edit would be overridden, or would override, depending on where the include line
 //! stands): such edits are refused with the file and line of the included key.
 
+pub mod commands;
 pub mod diff;
 pub mod store;
 pub mod vservers;

@@ -9,7 +9,7 @@
 //! position, comments and spacing.
 
 use super::Refusal;
-use baton_conf::{numeric_segment, ConfFile, Node};
+use baton_conf::{ConfFile, Node};
 use serde::Serialize;
 
 /// A virtual server as configured.
@@ -301,13 +301,12 @@ pub fn add(
 /// `baton vserver clone`: a copy of every key of `src`, named `new`, placed directly
 /// above `src`. Returns its number.
 pub fn clone(file: &mut ConfFile, src: &str, new: &str) -> Result<u64, Refusal> {
-    let source = find(file, src)?;
+    find(file, src)?;
     refuse_existing(file, new)?;
     let id = new_above(file, src)?;
     let src_id = find(file, src)?.id;
     file.copy_tree(&format!("vserver!{src_id}"), &format!("vserver!{id}"));
     file.set(&format!("vserver!{id}!nick"), new)?;
-    let _ = source;
     Ok(id)
 }
 
@@ -330,7 +329,7 @@ pub enum Side {
 /// its new number.
 pub fn move_to(file: &mut ConfFile, nick: &str, side: Side, other: &str) -> Result<u64, Refusal> {
     let moving = find(file, nick)?;
-    let anchor = find(file, other)?;
+    find(file, other)?;
     if nick == "default" {
         return Err(Refusal::new(
             "the default virtual server stays at the bottom; move the others instead",
@@ -346,7 +345,6 @@ pub fn move_to(file: &mut ConfFile, nick: &str, side: Side, other: &str) -> Resu
             "nothing can be placed below the default virtual server",
         ));
     }
-    let _ = anchor;
     let temp = "vserver!moving";
     file.rename_tree(&format!("vserver!{}", moving.id), temp);
     let desc = ids(file);
@@ -462,11 +460,6 @@ pub fn rule_remove(file: &mut ConfFile, nick: &str, priority: u64) -> Result<(),
     rule_of(&v, priority)?;
     file.unset_tree(&format!("vserver!{}!rule!{priority}", v.id));
     Ok(())
-}
-
-/// Whether a segment is a number (re-exported for the callers' key checks).
-pub fn is_number(segment: &str) -> bool {
-    numeric_segment(segment).is_some()
 }
 
 #[cfg(test)]

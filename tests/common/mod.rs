@@ -417,3 +417,32 @@ pub fn get_with(addr: SocketAddr, host: &str, path: &str, headers: &[&str]) -> R
     req.push_str("\r\n");
     raw_request(addr, &req)
 }
+
+/// Runs `baton ARGS` to completion (failing the test after the start limit) and returns
+/// its exit code, standard output and standard error.
+pub fn baton_cli(args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton");
+    let deadline = std::time::Instant::now() + START_LIMIT;
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            return (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("baton {args:?} did not exit within {START_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
