@@ -450,6 +450,9 @@ pub async fn running_diff(State(admin): Shared, _auth: Authed) -> Result<Json<Va
     let reply = ask(&admin, Request::RunningConfig)
         .await
         .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    if !reply.ok {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, reply.message));
+    }
     let running = reply.config_text.unwrap_or_default();
     let a = admin.clone();
     let saved = blocking(move || read_file(&a)).await?;

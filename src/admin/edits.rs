@@ -4,6 +4,7 @@
 
 use crate::edit::vservers::{self, RuleSpec, Side};
 use crate::edit::{Editor, Refusal};
+use crate::maintenance;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -64,6 +65,27 @@ pub enum Edit {
         vserver: String,
         priority: u64,
     },
+    /// Puts a virtual server into maintenance (a copycat answering its domains, above it).
+    MaintenanceOn {
+        vserver: String,
+        /// The status visitors get (default 503), unless `page` is given.
+        #[serde(default)]
+        status: Option<u16>,
+        /// A directory with a static maintenance page (index.html) to show instead.
+        #[serde(default)]
+        page: Option<String>,
+        #[serde(default)]
+        retry_after: Option<u64>,
+        #[serde(default)]
+        allow_from: Vec<String>,
+        #[serde(default)]
+        allow_cookie: Option<String>,
+        #[serde(default)]
+        allow_host: Vec<String>,
+    },
+    MaintenanceOff {
+        vserver: String,
+    },
     /// Replaces the whole file (the raw editor).
     Text {
         text: String,
@@ -96,6 +118,8 @@ fn name(edit: &Edit) -> &'static str {
         Edit::RuleAdd { .. } => "rule_add",
         Edit::RuleMove { .. } => "rule_move",
         Edit::RuleRemove { .. } => "rule_remove",
+        Edit::MaintenanceOn { .. } => "maintenance_on",
+        Edit::MaintenanceOff { .. } => "maintenance_off",
         Edit::Text { .. } => "text",
     }
 }
@@ -171,6 +195,30 @@ fn apply_one(editor: &mut Editor, edit: &Edit) -> Result<(), Refusal> {
         Edit::RuleRemove { vserver, priority } => {
             editor.guard("vserver")?;
             vservers::rule_remove(&mut editor.file, vserver, *priority)
+        }
+        Edit::MaintenanceOn {
+            vserver,
+            status,
+            page,
+            retry_after,
+            allow_from,
+            allow_cookie,
+            allow_host,
+        } => {
+            editor.guard("vserver")?;
+            let options = maintenance::OnOptions {
+                status: status.unwrap_or(503),
+                page: page.as_ref().map(std::path::PathBuf::from),
+                retry_after: retry_after.unwrap_or(300),
+                allow_from: allow_from.clone(),
+                allow_cookie: allow_cookie.clone(),
+                allow_host: allow_host.clone(),
+            };
+            maintenance::on(&mut editor.file, vserver, &options).map(|_| ())
+        }
+        Edit::MaintenanceOff { vserver } => {
+            editor.guard("vserver")?;
+            maintenance::off(&mut editor.file, vserver).map(|_| ())
         }
         Edit::Text { text } => {
             let (file, diagnostics) = baton_conf::ConfFile::parse(editor.path(), text);

@@ -420,11 +420,12 @@ enum Exit {
 }
 
 fn status(state: &State, set: &ListenerSet, opts: &RunOptions) -> Status {
-    let live = state.current();
+    // Counted first: holding the live generation here would count as a request.
+    let generations = state.generations();
     Status {
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        generation: live.id,
+        generation: generations.first().map_or(0, |g| g.id),
         uptime_seconds: state.started.elapsed().as_secs(),
         config: opts.config_path.as_ref().map(|p| p.display().to_string()),
         listeners: set
@@ -438,7 +439,7 @@ fn status(state: &State, set: &ListenerSet, opts: &RunOptions) -> Status {
         connections_open: state.connections.len(),
         connections_by_generation: state.stats.connections_by_generation(),
         requests_total: state.stats.requests(),
-        generations: state.generations(),
+        generations,
     }
 }
 
