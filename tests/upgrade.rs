@@ -56,6 +56,17 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The pid of the process that took over, from the old one's `upgraded` line.
+fn upgraded_pid(server: &Server) -> i32 {
+    let line = server.wait_line("upgraded (new pid ");
+    line.trim_start_matches("baton: upgraded (new pid ")
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -125,14 +136,7 @@ fn upgrade_under_load_loses_no_request_and_the_old_process_exits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = server.wait_line("upgraded (new pid ");
-    let new_pid: i32 = line
-        .trim_start_matches("baton: upgraded (new pid ")
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let new_pid = upgraded_pid(&server);
     let _guard = KillOnDrop(new_pid);
     assert_ne!(new_pid, old_pid);
     let pid_file = std::fs::read_to_string(server.root().join("baton.pid")).unwrap();
@@ -193,14 +197,7 @@ fn a_download_in_flight_finishes_across_an_upgrade() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = server.wait_line("upgraded (new pid ");
-    let new_pid: i32 = line
-        .trim_start_matches("baton: upgraded (new pid ")
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let new_pid = upgraded_pid(&server);
     let _guard = KillOnDrop(new_pid);
     // New connections go to the new process while the old one finishes the download.
     assert_eq!(get(server.addr(), "a", "/page.txt").status, 200);

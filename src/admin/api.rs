@@ -75,6 +75,22 @@ fn diagnostics(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// The session token of the request's cookie and its CSRF token, if the session is live.
+fn signed_in<'h>(admin: &Admin, headers: &'h HeaderMap) -> Result<(&'h str, String), ApiError> {
+    let token = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| auth::cookie(c, COOKIE))
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "sign in first"))?;
+    let csrf = admin.sessions.check(token).ok_or_else(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "the session expired; sign in again",
+        )
+    })?;
+    Ok((token, csrf))
+}
+
 /// A signed-in request. For anything but GET/HEAD it also carried the right CSRF token
 /// and did not come from another site.
 pub struct Authed;
@@ -83,18 +99,7 @@ impl FromRequestParts<Arc<Admin>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, admin: &Arc<Admin>) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|c| auth::cookie(c, COOKIE))
-            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "sign in first"))?;
-        let csrf = admin.sessions.check(token).ok_or_else(|| {
-            error(
-                StatusCode::UNAUTHORIZED,
-                "the session expired; sign in again",
-            )
-        })?;
+        let (_, csrf) = signed_in(admin, &parts.headers)?;
         if parts.method != Method::GET && parts.method != Method::HEAD {
             check_same_site(&parts.headers)?;
             let sent = parts
@@ -173,28 +178,14 @@ pub async fn login(
 }
 
 pub async fn logout(State(admin): Shared, _auth: Authed, headers: HeaderMap) -> StatusCode {
-    if let Some(token) = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| auth::cookie(c, COOKIE))
-    {
+    if let Ok((token, _)) = signed_in(&admin, &headers) {
         admin.sessions.close(token);
     }
     StatusCode::NO_CONTENT
 }
 
 pub async fn session(State(admin): Shared, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let token = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| auth::cookie(c, COOKIE))
-        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "sign in first"))?;
-    let csrf = admin.sessions.check(token).ok_or_else(|| {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "the session expired; sign in again",
-        )
-    })?;
+    let (_, csrf) = signed_in(&admin, &headers)?;
     Ok(Json(json!({ "user": USER, "csrf": csrf })))
 }
 

@@ -38,22 +38,7 @@ impl Server {
     /// Like `start`, calling `prepare` with the temporary directory before the server
     /// starts.
     pub fn start_with(config: &str, prepare: impl FnOnce(&Path)) -> Server {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        prepare(dir.path());
-        let text = own_control_socket(
-            &config.replace("%ROOT%", &dir.path().to_string_lossy()),
-            dir.path(),
-        );
-        let config_path = dir.path().join("cherokee.conf");
-        std::fs::write(&config_path, text).expect("write configuration");
-        let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .arg("-C")
-            .arg(&config_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start baton");
-        Self::wait_ready(child, dir, config_path)
+        Self::start_from(Path::new(env!("CARGO_BIN_EXE_baton")), config, prepare)
     }
 
     /// Like `start_with`, running the binary at `binary` (a copy, for upgrade tests).
