@@ -431,3 +431,164 @@ pub fn baton_cli(args: &[&str]) -> (i32, String, String) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A running `baton admin` for a configuration file, listening on a free loopback port.
+/// It is killed when dropped.
+pub struct AdminProc {
+    child: Child,
+    /// Where it listens (from the `baton admin: http://ADDR/` line).
+    pub addr: SocketAddr,
+    /// The one-time password it printed.
+    pub password: String,
+}
+
+/// A signed-in admin session: the cookie (`baton_admin=…`) and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl AdminProc {
+    /// Starts `baton admin -C config -b 127.0.0.1:PORT` (PORT found by binding
+    /// 127.0.0.1:0 and letting it go) and waits for the password line.
+    pub fn start(config: &Path) -> AdminProc {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("admin")
+            .arg("-C")
+            .arg(config)
+            .arg("-b")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start baton admin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // Keep draining after the receiver is gone so the admin never blocks.
+                let _ = tx.send(line);
+            }
+        });
+        let mut addr = None;
+        let password = loop {
+            match rx.recv_timeout(START_LIMIT) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("baton admin: http://") {
+                        addr = Some(
+                            rest.trim_end_matches('/')
+                                .parse::<SocketAddr>()
+                                .expect("admin address"),
+                        );
+                    }
+                    if let Some(p) = line.strip_prefix("baton admin: one-time password: ") {
+                        break p.trim().to_string();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    panic!("baton admin did not print its password (exit status {status:?})");
+                }
+            }
+        };
+        let addr = addr.expect("baton admin printed its address before the password");
+        assert_eq!(addr.port(), port, "baton admin listens where it was told");
+        AdminProc {
+            child,
+            addr,
+            password,
+        }
+    }
+
+    /// One request on a fresh connection, with `Host` set to the admin's address. `body`
+    /// is sent as `application/json`.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> RawResponse {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        req.push_str("\r\n");
+        if let Some(b) = body {
+            req.push_str(b);
+        }
+        raw_request(self.addr, &req)
+    }
+
+    /// `POST /api/login` with these credentials.
+    pub fn login_with(&self, user: &str, password: &str) -> RawResponse {
+        let body = serde_json::json!({ "user": user, "password": password }).to_string();
+        self.request("POST", "/api/login", &[], Some(&body))
+    }
+
+    /// Signs in with the right password (panics otherwise).
+    pub fn login(&self) -> AdminSession {
+        let r = self.login_with("admin", &self.password);
+        assert_eq!(r.status, 200, "sign-in: {}", r.text());
+        let set = r.header("set-cookie").expect("Set-Cookie");
+        let cookie = set
+            .split(';')
+            .next()
+            .expect("cookie pair")
+            .trim()
+            .to_string();
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+        let csrf = body["csrf"].as_str().expect("csrf token").to_string();
+        AdminSession { cookie, csrf }
+    }
+
+    /// A signed-in GET; returns the response and its body as JSON (`Null` if not JSON).
+    pub fn get_json(&self, s: &AdminSession, path: &str) -> (RawResponse, serde_json::Value) {
+        let cookie = format!("Cookie: {}", s.cookie);
+        let r = self.request("GET", path, &[&cookie], None);
+        let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+        (r, v)
+    }
+
+    /// A signed-in POST with the CSRF token and `extra` header lines; returns the response
+    /// and its body as JSON (`Null` if not JSON).
+    pub fn post_json(
+        &self,
+        s: &AdminSession,
+        path: &str,
+        body: &serde_json::Value,
+        extra: &[&str],
+    ) -> (RawResponse, serde_json::Value) {
+        let cookie = format!("Cookie: {}", s.cookie);
+        let csrf = format!("X-CSRF-Token: {}", s.csrf);
+        let mut headers = vec![cookie.as_str(), csrf.as_str()];
+        headers.extend_from_slice(extra);
+        let r = self.request("POST", path, &headers, Some(&body.to_string()));
+        let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+        (r, v)
+    }
+}
+
+impl Drop for AdminProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,862 @@
+//! The admin API (`baton admin`) against a running server, over real sockets: reading the
+//! configuration (text, key tree with lines, document), preview, save with If-Match and
+//! the three apply modes, validation refusals, the running-config diff, history and
+//! rollback, two editors, maintenance as API edits (and the generic recipe giving the same
+//! answers), the OpenAPI description against the router, the UI, and status.
+//!
+//! Sign-in, CSRF and throttling are in `admin_security.rs`.
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const LIVE: &str = "<h1>the live site</h1>";
+
+/// Three virtual servers (static 20, example 10, default 1), comments and blank lines so
+/// byte-identity and line numbers mean something.
+const SITE: &str = "# Baton admin API tests\n\
+server!bind!1!port = 0\n\
+server!bind!1!interface = 127.0.0.1\n\
+server!control_socket = %ROOT%/control.sock\n\
+\n\
+# the fallback\n\
+vserver!1!nick = default\n\
+vserver!1!document_root = %ROOT%/default\n\
+vserver!1!directory_index = index.html\n\
+vserver!1!rule!1!match = default\n\
+vserver!1!rule!1!handler = common\n\
+\n\
+vserver!10!nick = example\n\
+vserver!10!document_root = %ROOT%/site\n\
+vserver!10!directory_index = index.html\n\
+vserver!10!match = wildcard\n\
+vserver!10!match!domain!1 = example.*\n\
+vserver!10!rule!1!match = default\n\
+vserver!10!rule!1!handler = common\n\
+\n\
+vserver!20!nick = static\n\
+vserver!20!document_root = %ROOT%/static\n\
+vserver!20!match = wildcard\n\
+vserver!20!match!domain!1 = static.test\n\
+vserver!20!rule!100!match = directory\n\
+vserver!20!rule!100!match!directory = /private\n\
+vserver!20!rule!100!handler = custom_error\n\
+vserver!20!rule!100!handler!error = 403\n\
+vserver!20!rule!1!match = default\n\
+vserver!20!rule!1!handler = common\n";
+
+fn start_server() -> Server {
+    Server::start_with(SITE, |root| {
+        write_file(root, "site/index.html", LIVE);
+        write_file(root, "site/news.html", "old news");
+        write_file(root, "site2/index.html", "the new site");
+        write_file(root, "default/index.html", "the default vserver");
+        write_file(root, "static/a.txt", "static a");
+    })
+}
+
+/// A server, an admin for its file, and a signed-in session.
+fn start() -> (Server, AdminProc, AdminSession) {
+    let s = start_server();
+    let a = AdminProc::start(&s.config_path);
+    let session = a.login();
+    (s, a, session)
+}
+
+fn file(s: &Server) -> Vec<u8> {
+    std::fs::read(&s.config_path).expect("read the configuration")
+}
+
+/// The ETag the admin gives for the file now (header of GET /api/config).
+fn etag(a: &AdminProc, session: &AdminSession) -> String {
+    let (r, _) = a.get_json(session, "/api/config");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("etag").expect("ETag").to_string()
+}
+
+fn save(
+    a: &AdminProc,
+    session: &AdminSession,
+    tag: &str,
+    edits: Value,
+    apply: &str,
+) -> (RawResponse, Value) {
+    let if_match = format!("If-Match: {tag}");
+    a.post_json(
+        session,
+        "/api/save",
+        &json!({ "edits": edits, "apply": apply }),
+        &[&if_match],
+    )
+}
+
+/// Saves `edits` on the current ETag and asserts success (and, unless `apply` is `none`,
+/// that the server applied it).
+fn save_ok(a: &AdminProc, session: &AdminSession, edits: Value, apply: &str) -> Value {
+    let tag = etag(a, session);
+    let (r, v) = save(a, session, &tag, edits, apply);
+    assert_eq!(r.status, 200, "save: {}", r.text());
+    if apply == "none" {
+        assert!(v["applied"].is_null(), "{v}");
+    } else {
+        assert_eq!(v["applied"]["ok"], json!(true), "apply: {v}");
+    }
+    v
+}
+
+/// 1-based line number of the line `key = …` in `text`.
+fn line_of(text: &str, key: &str) -> u64 {
+    let prefix = format!("{key} =");
+    text.lines()
+        .position(|l| l.starts_with(&prefix))
+        .map(|i| i as u64 + 1)
+        .unwrap_or_else(|| panic!("{key} is not in the file"))
+}
+
+fn history_ids(a: &AdminProc, session: &AdminSession) -> Vec<String> {
+    let (r, v) = a.get_json(session, "/api/history");
+    assert_eq!(r.status, 200, "{}", r.text());
+    v["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|x| x["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+fn page(s: &Server, host: &str, path: &str) -> (u16, String) {
+    let r = get(s.addr(), host, path);
+    (r.status, r.text())
+}
+
+fn assert_maintenance_503(r: &RawResponse, retry: &str) {
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some(retry));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(!r.text().contains("live site"), "{}", r.text());
+}
+
+#[test]
+fn config_is_the_file_byte_for_byte_with_the_key_tree_and_lines() {
+    let (s, a, session) = start();
+    let on_disk = String::from_utf8(file(&s)).unwrap();
+    let (r, v) = a.get_json(&session, "/api/config");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["text"].as_str(), Some(on_disk.as_str()));
+    let header = r.header("etag").expect("ETag header");
+    assert_eq!(v["etag"].as_str(), Some(header));
+    assert!(header.starts_with('"') && header.ends_with('"'), "{header}");
+    assert_eq!(v["path"].as_str(), Some(&*s.config_path.to_string_lossy()));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // Every `key = value` line is an entry with its line number, in file order.
+    let entries = v["entries"].as_array().expect("entries");
+    let expected: Vec<(String, String, u64)> = on_disk
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| {
+            let (k, v) = l.split_once(" = ").expect("key = value");
+            (k.to_string(), v.to_string(), i as u64 + 1)
+        })
+        .collect();
+    let got: Vec<(String, String, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["key"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        v["diagnostics"],
+        json!([]),
+        "a valid file has no diagnostics"
+    );
+
+    // Reading twice gives the same ETag; reading changes nothing.
+    assert_eq!(etag(&a, &session), header);
+    assert_eq!(file(&s), on_disk.as_bytes());
+}
+
+#[test]
+fn document_lists_vservers_in_priority_order_with_their_rules() {
+    let (_s, a, session) = start();
+    let (r, v) = a.get_json(&session, "/api/config/document");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["etag"].as_str(), r.header("etag"));
+    assert_eq!(v["etag"].as_str(), Some(etag(&a, &session).as_str()));
+    assert_eq!(v["server"]["bind!1!interface"], json!("127.0.0.1"));
+    let vs = v["vservers"].as_array().expect("vservers");
+    let order: Vec<(u64, &str)> = vs
+        .iter()
+        .map(|x| (x["id"].as_u64().unwrap(), x["nick"].as_str().unwrap()))
+        .collect();
+    assert_eq!(order, [(20, "static"), (10, "example"), (1, "default")]);
+    assert_eq!(vs[0]["domains"], json!(["static.test"]));
+    assert_eq!(vs[1]["domains"], json!(["example.*"]));
+    // Rules from the highest priority down.
+    let rules = vs[0]["rules"].as_array().expect("rules");
+    let summary: Vec<(u64, &str, &str)> = rules
+        .iter()
+        .map(|r| {
+            (
+                r["priority"].as_u64().unwrap(),
+                r["match_type"].as_str().unwrap(),
+                r["handler"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [(100, "directory", "custom_error"), (1, "default", "common")]
+    );
+    assert_eq!(rules[0]["match_keys"], json!(["directory = /private"]));
+    assert_eq!(vs[1]["rules"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn preview_of_a_clone_shows_the_diff_and_changes_nothing() {
+    let (s, a, session) = start();
+    let before = file(&s);
+    let tag = etag(&a, &session);
+    let (r, v) = a.post_json(
+        &session,
+        "/api/preview",
+        &json!({ "edits": [{ "op": "vserver_clone", "source": "example", "nick": "example-copy" }] }),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["valid"], json!(true), "{v}");
+    let diff = v["diff"].as_str().expect("diff");
+    assert!(
+        diff.contains("+vserver!") && diff.contains("= example-copy"),
+        "{diff}"
+    );
+    assert!(diff.contains("!match!domain!1 = example.*"), "{diff}");
+    assert!(
+        diff.lines().all(|l| !l.starts_with("-vserver")),
+        "a clone removes nothing: {diff}"
+    );
+    assert!(v["text"].as_str().unwrap().contains("= example-copy\n"));
+    // Nothing on disk, no history, same ETag, the server unchanged.
+    assert_eq!(file(&s), before);
+    assert!(history_ids(&a, &session).is_empty());
+    assert_eq!(etag(&a, &session), tag);
+    assert_eq!(page(&s, "example.com", "/"), (200, LIVE.to_string()));
+
+    // An invalid result is previewed as invalid, with the diagnostic.
+    let (r, v) = a.post_json(
+        &session,
+        "/api/preview",
+        &json!({ "edits": [{ "op": "set", "key": "vserver!10!rule!1!handler", "value": "nonsense" }] }),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["valid"], json!(false), "{v}");
+    assert_eq!(
+        v["diagnostics"][0]["key"],
+        json!("vserver!10!rule!1!handler"),
+        "{v}"
+    );
+    assert_eq!(file(&s), before);
+}
+
+#[test]
+fn save_needs_if_match_and_a_stale_etag_gets_412() {
+    let (s, a, session) = start();
+    let before = file(&s);
+    let edits = json!([{ "op": "set", "key": "server!timeout", "value": "7" }]);
+    let (r, v) = a.post_json(
+        &session,
+        "/api/save",
+        &json!({ "edits": edits, "apply": "graceful" }),
+        &[],
+    );
+    assert_eq!(r.status, 428, "{}", r.text());
+    assert!(v["error"].as_str().unwrap().contains("If-Match"), "{v}");
+    assert_eq!(file(&s), before);
+
+    let current = etag(&a, &session);
+    let stale = format!("\"{}-0000000000000000\"", before.len());
+    let (r, v) = save(&a, &session, &stale, edits.clone(), "graceful");
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(v["etag"].as_str(), Some(current.as_str()), "{v}");
+    assert_eq!(file(&s), before, "a refused save leaves the file untouched");
+    assert!(history_ids(&a, &session).is_empty());
+
+    // The ETag of another version of the file is stale too.
+    let (r, _) = save(&a, &session, &current, edits.clone(), "none");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = file(&s);
+    let (r, _) = save(&a, &session, &current, edits, "none");
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(file(&s), after);
+}
+
+#[test]
+fn an_invalid_edit_is_422_with_the_key_and_line_and_the_file_untouched() {
+    let (s, a, session) = start();
+    let before = file(&s);
+    let text = String::from_utf8(before.clone()).unwrap();
+    let key = "vserver!10!rule!1!handler";
+    let tag = etag(&a, &session);
+    let (r, v) = save(
+        &a,
+        &session,
+        &tag,
+        json!([{ "op": "set", "key": key, "value": "no_such_handler" }]),
+        "graceful",
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(v["error"].as_str().unwrap().contains("refused"), "{v}");
+    let diags = v["diagnostics"].as_array().expect("diagnostics");
+    let d = diags
+        .iter()
+        .find(|d| d["key"] == json!(key))
+        .unwrap_or_else(|| panic!("no diagnostic for {key}: {v}"));
+    assert_eq!(d["line"].as_u64(), Some(line_of(&text, key)), "{d}");
+    assert_eq!(d["severity"], json!("error"));
+    assert_eq!(d["file"].as_str(), Some(&*s.config_path.to_string_lossy()));
+    assert!(
+        d["message"].as_str().unwrap().contains("no_such_handler"),
+        "{d}"
+    );
+
+    assert_eq!(file(&s), before, "byte-identical after a refused save");
+    assert!(history_ids(&a, &session).is_empty());
+    assert_eq!(etag(&a, &session), tag);
+    assert_eq!(page(&s, "example.com", "/"), (200, LIVE.to_string()));
+
+    // An edit that cannot be made at all (unknown vserver) is refused the same way.
+    let (r, v) = save(
+        &a,
+        &session,
+        &tag,
+        json!([{ "op": "vserver_clone", "source": "nobody", "nick": "x" }]),
+        "graceful",
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(v["error"].as_str().unwrap().contains("nobody"), "{v}");
+    assert_eq!(file(&s), before);
+}
+
+#[test]
+fn a_graceful_save_is_served_at_once_and_kept_in_history() {
+    let (s, a, session) = start();
+    let before = file(&s);
+    // A kept-alive connection opened before the save gets the new configuration on its
+    // next request (graceful: not closed).
+    let mut kept = Raw::connect(s.addr());
+    kept.send("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(kept.read_response().unwrap().text(), LIVE);
+
+    let root = s.root().join("site2");
+    let v = save_ok(
+        &a,
+        &session,
+        json!([{ "op": "set", "key": "vserver!10!document_root", "value": root.to_string_lossy() }]),
+        "graceful",
+    );
+    assert_eq!(v["changed"], json!(true));
+    assert_eq!(v["applied"]["generation"], json!(2), "{v}");
+    assert_eq!(page(&s, "example.com", "/"), (200, "the new site".into()));
+    kept.send("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(kept.read_response().unwrap().text(), "the new site");
+
+    // The answer's ETag is the file's.
+    assert_eq!(v["etag"].as_str(), Some(etag(&a, &session).as_str()));
+    // The previous version is kept, byte for byte.
+    let ids = history_ids(&a, &session);
+    assert_eq!(ids.len(), 1);
+    let kept_path = v["history"].as_str().expect("history path");
+    assert!(kept_path.ends_with(&ids[0]), "{kept_path} vs {ids:?}");
+    assert_eq!(std::fs::read(kept_path).unwrap(), before);
+
+    let (_, st) = a.get_json(&session, "/api/status");
+    assert_eq!(st["status"]["generation"], json!(2), "{st}");
+}
+
+#[test]
+fn apply_none_saves_without_reloading_until_apply() {
+    let (s, a, session) = start();
+    let (r, v) = a.get_json(&session, "/api/diff/running");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["pending"], json!(false), "{v}");
+    assert_eq!(v["generation"], json!(1));
+
+    let root = s.root().join("site2");
+    let v = save_ok(
+        &a,
+        &session,
+        json!([{ "op": "set", "key": "vserver!10!document_root", "value": root.to_string_lossy() }]),
+        "none",
+    );
+    assert_eq!(v["changed"], json!(true));
+    assert!(String::from_utf8(file(&s)).unwrap().contains("/site2\n"));
+    // Saved, not applied.
+    assert_eq!(page(&s, "example.com", "/"), (200, LIVE.to_string()));
+    let (_, v) = a.get_json(&session, "/api/diff/running");
+    assert_eq!(v["pending"], json!(true), "{v}");
+    let diff = v["diff"].as_str().unwrap();
+    assert!(diff.contains("-vserver!10!document_root = "), "{diff}");
+    assert!(
+        diff.contains(&format!("+vserver!10!document_root = {}", root.display())),
+        "{diff}"
+    );
+    let (_, st) = a.get_json(&session, "/api/status");
+    assert_eq!(st["status"]["generation"], json!(1), "{st}");
+
+    let (r, v) = a.post_json(&session, "/api/apply", &json!({ "mode": "graceful" }), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["ok"], json!(true), "{v}");
+    assert_eq!(v["generation"], json!(2), "{v}");
+    assert_eq!(page(&s, "example.com", "/"), (200, "the new site".into()));
+    let (_, v) = a.get_json(&session, "/api/diff/running");
+    assert_eq!(v["pending"], json!(false), "{v}");
+    assert_eq!(v["generation"], json!(2));
+}
+
+/// Whether the server closes `stream` within ten seconds (EOF or reset, not a timeout).
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn a_hard_save_applies_and_closes_earlier_connections() {
+    let (s, a, session) = start();
+    let mut old = TcpStream::connect(s.addr()).unwrap();
+    old.write_all(b"GET /a.txt HTTP/1.1\r\nHost: static.test\r\n\r\n")
+        .unwrap();
+    // Read the whole first response (its length is known) so the connection is idle.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    old.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    while !String::from_utf8_lossy(&got).ends_with("static a") {
+        let n = old.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+
+    let v = save_ok(
+        &a,
+        &session,
+        json!([{ "op": "set", "key": "vserver!20!rule!100!handler!error", "value": "404" }]),
+        "hard",
+    );
+    assert_eq!(v["applied"]["generation"], json!(2), "{v}");
+    assert_eq!(get(s.addr(), "static.test", "/private/x").status, 404);
+    assert!(
+        closed_by_server(&mut old),
+        "a hard restart closes connections accepted before it"
+    );
+}
+
+#[test]
+fn history_shows_diffs_and_rollback_restores_the_previous_text() {
+    let (s, a, session) = start();
+    let original = file(&s);
+    let root = s.root().join("site2");
+    save_ok(
+        &a,
+        &session,
+        json!([{ "op": "set", "key": "vserver!10!document_root", "value": root.to_string_lossy() }]),
+        "graceful",
+    );
+    let edited = file(&s);
+    assert_eq!(page(&s, "example.com", "/").1, "the new site");
+
+    let ids = history_ids(&a, &session);
+    assert_eq!(ids.len(), 1);
+    let (r, v) = a.get_json(&session, &format!("/api/history/{}", ids[0]));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["id"].as_str(), Some(ids[0].as_str()));
+    assert_eq!(v["text"].as_str().map(str::as_bytes), Some(&original[..]));
+    let diff = v["diff"].as_str().unwrap();
+    assert!(
+        diff.contains(&format!("-vserver!10!document_root = {}", root.display())),
+        "{diff}"
+    );
+    assert!(diff.contains("+vserver!10!document_root = "), "{diff}");
+    let (r, _) = a.get_json(&session, "/api/history/20000101T000000Z-999.conf");
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // Rollback needs If-Match like any save.
+    let rollback = format!("/api/history/{}/rollback", ids[0]);
+    let (r, _) = a.post_json(&session, &rollback, &json!({ "mode": "graceful" }), &[]);
+    assert_eq!(r.status, 428, "{}", r.text());
+    let (r, _) = a.post_json(
+        &session,
+        &rollback,
+        &json!({ "mode": "graceful" }),
+        &["If-Match: \"1-0000000000000000\""],
+    );
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(file(&s), edited);
+
+    let if_match = format!("If-Match: {}", etag(&a, &session));
+    let (r, v) = a.post_json(
+        &session,
+        &rollback,
+        &json!({ "mode": "graceful" }),
+        &[&if_match],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["applied"]["ok"], json!(true), "{v}");
+    assert_eq!(
+        file(&s),
+        original,
+        "rollback restores the text byte for byte"
+    );
+    assert_eq!(page(&s, "example.com", "/"), (200, LIVE.to_string()));
+    // The version replaced by the rollback is kept in turn.
+    let ids = history_ids(&a, &session);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let (_, newest) = a.get_json(&session, &format!("/api/history/{}", ids[0]));
+    assert_eq!(
+        newest["text"].as_str().map(str::as_bytes),
+        Some(&edited[..])
+    );
+}
+
+#[test]
+fn of_two_editors_on_the_same_etag_the_second_gets_412() {
+    let (s, a, first) = start();
+    let second = a.login();
+    let tag1 = etag(&a, &first);
+    let tag2 = etag(&a, &second);
+    assert_eq!(tag1, tag2);
+
+    let (r, _) = save(
+        &a,
+        &first,
+        &tag1,
+        json!([{ "op": "set", "key": "vserver!10!directory_index", "value": "news.html" }]),
+        "graceful",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after_first = file(&s);
+    let (r, v) = save(
+        &a,
+        &second,
+        &tag2,
+        json!([{ "op": "set", "key": "vserver!10!directory_index", "value": "other.html" }]),
+        "graceful",
+    );
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(v["etag"].as_str(), Some(etag(&a, &second).as_str()));
+    assert_eq!(file(&s), after_first, "the first editor's change stands");
+    assert_eq!(page(&s, "example.com", "/"), (200, "old news".into()));
+    assert_eq!(history_ids(&a, &first).len(), 1);
+}
+
+#[test]
+fn maintenance_on_and_off_through_the_api() {
+    let (s, a, session) = start();
+    let original = file(&s);
+    let v = save_ok(
+        &a,
+        &session,
+        json!([{ "op": "maintenance_on", "vserver": "example", "retry_after": 120 }]),
+        "graceful",
+    );
+    assert_eq!(v["changed"], json!(true));
+    for url in ["/", "/news.html", "/missing", "/a/b?c=d"] {
+        assert_maintenance_503(&get(s.addr(), "example.com", url), "120");
+    }
+    assert_maintenance_503(&get(s.addr(), "example.org", "/"), "120");
+    assert_eq!(
+        page(&s, "other.test", "/"),
+        (200, "the default vserver".into())
+    );
+    assert_eq!(page(&s, "static.test", "/a.txt"), (200, "static a".into()));
+
+    // The document shows the copycat directly above the original.
+    let (_, doc) = a.get_json(&session, "/api/config/document");
+    let nicks: Vec<&str> = doc["vservers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["nick"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        nicks,
+        ["static", "example-maintenance", "example", "default"]
+    );
+    assert_eq!(doc["vservers"][1]["maintenance_of"], json!("example"));
+
+    // A second `on` is refused, nothing changes.
+    let during = file(&s);
+    let tag = etag(&a, &session);
+    let (r, v) = save(
+        &a,
+        &session,
+        &tag,
+        json!([{ "op": "maintenance_on", "vserver": "example" }]),
+        "graceful",
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("already in maintenance"),
+        "{v}"
+    );
+    assert_eq!(file(&s), during);
+
+    save_ok(
+        &a,
+        &session,
+        json!([{ "op": "maintenance_off", "vserver": "example" }]),
+        "graceful",
+    );
+    assert_eq!(page(&s, "example.com", "/"), (200, LIVE.to_string()));
+    let r = get(s.addr(), "example.com", "/news.html");
+    assert_eq!((r.status, r.text().as_str()), (200, "old news"));
+    assert_eq!(r.header("retry-after"), None);
+    assert_eq!(file(&s), original, "off gives the file back byte for byte");
+}
+
+#[test]
+fn maintenance_allow_from_lets_this_client_reach_the_live_original() {
+    let (s, a, session) = start();
+    save_ok(
+        &a,
+        &session,
+        json!([{ "op": "maintenance_on", "vserver": "example", "retry_after": 120,
+                 "allow_from": ["127.0.0.1/32"] }]),
+        "graceful",
+    );
+    assert!(String::from_utf8(file(&s))
+        .unwrap()
+        .contains("!match!exclude!from = 127.0.0.1/32\n"));
+    assert_eq!(page(&s, "example.com", "/"), (200, LIVE.to_string()));
+    // Staff see a change made to the live site while in maintenance.
+    s.write("site/news.html", "changed during maintenance");
+    assert_eq!(
+        page(&s, "example.com", "/news.html"),
+        (200, "changed during maintenance".into())
+    );
+    save_ok(
+        &a,
+        &session,
+        json!([{ "op": "maintenance_off", "vserver": "example" }]),
+        "graceful",
+    );
+    assert_eq!(
+        page(&s, "example.com", "/news.html"),
+        (200, "changed during maintenance".into())
+    );
+}
+
+#[test]
+fn the_generic_recipe_as_api_edits_answers_like_maintenance_on() {
+    let one = start_server();
+    let a1 = AdminProc::start(&one.config_path);
+    let s1 = a1.login();
+    save_ok(
+        &a1,
+        &s1,
+        json!([{ "op": "maintenance_on", "vserver": "example" }]),
+        "graceful",
+    );
+
+    let two = start_server();
+    let a2 = AdminProc::start(&two.config_path);
+    let s2 = a2.login();
+    // Step 1: the clone (saved only), then find its number in the document.
+    save_ok(
+        &a2,
+        &s2,
+        json!([{ "op": "vserver_clone", "source": "example", "nick": "example-maintenance" }]),
+        "none",
+    );
+    let (_, doc) = a2.get_json(&s2, "/api/config/document");
+    let id = doc["vservers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["nick"] == json!("example-maintenance"))
+        .expect("the clone")["id"]
+        .as_u64()
+        .unwrap();
+    // Still answering with the live site: nothing applied yet.
+    assert_eq!(page(&two, "example.com", "/"), (200, LIVE.to_string()));
+    // Step 2: domains, the 503 rule with its headers, above the original, graceful.
+    save_ok(
+        &a2,
+        &s2,
+        json!([
+            { "op": "set", "key": format!("vserver!{id}!match!domain!1"), "value": "example.*" },
+            { "op": "rule_remove", "vserver": "example-maintenance", "priority": 1 },
+            { "op": "rule_add", "vserver": "example-maintenance", "priority": 1,
+              "match": "default", "handler": "custom_error",
+              "handler_keys": { "error": "503" },
+              "keys": {
+                  "header_op!1!type": "add", "header_op!1!header": "Retry-After",
+                  "header_op!1!value": "300",
+                  "header_op!2!type": "add", "header_op!2!header": "Cache-Control",
+                  "header_op!2!value": "no-store"
+              } },
+            { "op": "vserver_move", "nick": "example-maintenance", "above": "example" }
+        ]),
+        "graceful",
+    );
+
+    for (host, url) in [
+        ("example.com", "/"),
+        ("example.org", "/news.html"),
+        ("example.com", "/missing"),
+        ("other.test", "/"),
+        ("static.test", "/a.txt"),
+    ] {
+        let (x, y) = (get(one.addr(), host, url), get(two.addr(), host, url));
+        assert_eq!(x.status, y.status, "{host}{url}");
+        assert_eq!(x.body, y.body, "{host}{url}");
+        for h in ["retry-after", "cache-control", "content-type"] {
+            assert_eq!(x.header(h), y.header(h), "{host}{url} {h}");
+        }
+    }
+    assert_maintenance_503(&get(two.addr(), "example.com", "/"), "300");
+}
+
+#[test]
+fn openapi_describes_every_route_of_the_router() {
+    let (_s, a, _session) = start();
+    let r = a.request("GET", "/api/openapi.json", &[], None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/json")));
+    let doc: Value = serde_json::from_slice(&r.body).expect("openapi.json is JSON");
+    let version = doc["openapi"].as_str().expect("openapi version");
+    assert!(version.starts_with("3."), "{version}");
+    let paths = doc["paths"].as_object().expect("paths");
+
+    // The routes, as the router declares them (read from the source now).
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/admin/mod.rs"))
+        .expect("src/admin/mod.rs");
+    let mut routes = Vec::new();
+    for call in source.split(".route(").skip(1) {
+        let (path, rest) = call
+            .trim_start()
+            .strip_prefix('"')
+            .and_then(|c| c.split_once('"'))
+            .expect("a route path literal");
+        let method = rest
+            .trim_start_matches([',', ' ', '\n'])
+            .split('(')
+            .next()
+            .unwrap()
+            .trim()
+            .to_string();
+        routes.push((path.to_string(), method));
+    }
+    assert!(routes.len() >= 14, "{routes:?}");
+    for (path, method) in &routes {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        let op = paths
+            .get(path)
+            .and_then(|p| p.get(method))
+            .unwrap_or_else(|| panic!("openapi.json does not document {method} {path}"));
+        assert!(op["responses"].is_object(), "{method} {path}: no responses");
+    }
+    // And documents nothing the router does not have.
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            assert!(
+                routes.iter().any(|(p, m)| p == path && m == method),
+                "openapi.json documents {method} {path}, which the router lacks"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ui_is_served_with_a_content_security_policy() {
+    let (_s, a, _session) = start();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ] {
+        let r = a.request("GET", path, &[], None);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with(kind)),
+            "{path}: {:?}",
+            r.header("content-type")
+        );
+        let csp = r.header("content-security-policy").expect("CSP");
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+    assert!(a
+        .request("GET", "/", &[], None)
+        .text()
+        .contains("<form id=\"login\""));
+}
+
+#[test]
+fn status_says_whether_the_server_is_running() {
+    let (s, a, session) = start();
+    let (r, v) = a.get_json(&session, "/api/status");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(v["running"], json!(true), "{v}");
+    assert_eq!(v["status"]["generation"], json!(1));
+    assert_eq!(v["status"]["pid"], json!(s.pid()));
+    assert_eq!(
+        v["status"]["listeners"][0]["address"]
+            .as_str()
+            .map(|x| x.contains(&s.addr().port().to_string())),
+        Some(true),
+        "{v}"
+    );
+
+    s.signal(libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let (r, v) = a.get_json(&session, "/api/status");
+        assert_eq!(r.status, 200, "{}", r.text());
+        if v["running"] == json!(false) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIGTERM: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{v}");
+    assert!(v.get("status").is_none() || v["status"].is_null(), "{v}");
+    // Reading the configuration does not need the server.
+    let (r, _) = a.get_json(&session, "/api/config");
+    assert_eq!(r.status, 200);
+    // The running diff cannot be made: 503.
+    let (r, _) = a.get_json(&session, "/api/diff/running");
+    assert_eq!(r.status, 503, "{}", r.text());
+    let _ = s.wait_exit();
+}
