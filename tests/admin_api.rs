@@ -1376,3 +1376,79 @@ fn maintenance_off_gives_the_file_back_even_after_a_renumbering() {
         "off gives the file back byte for byte"
     );
 }
+
+#[test]
+fn an_edit_made_with_the_cli_makes_the_editors_etag_stale() {
+    let (s, a, session) = start();
+    let tag = etag(&a, &session);
+    let path = s.config_path.to_string_lossy().into_owned();
+    let (code, out, err) = baton_cli(&[
+        "config",
+        "set",
+        "server!timeout",
+        "11",
+        "-C",
+        &path,
+        "--apply",
+        "none",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let after_cli = file(&s);
+    let (r, v) = save(
+        &a,
+        &session,
+        &tag,
+        json!([{ "op": "set", "key": "server!timeout", "value": "22" }]),
+        "graceful",
+    );
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(v["etag"].as_str(), Some(etag(&a, &session).as_str()));
+    assert_eq!(file(&s), after_cli, "the CLI's change stands");
+
+    // The admin and the CLI see the same history, newest first.
+    let (_, text, _) = baton_cli(&["config", "history", "-C", &path]);
+    let cli_ids: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(history_ids(&a, &session), cli_ids);
+}
+
+#[test]
+fn edits_of_keys_an_included_file_sets_are_refused_naming_it() {
+    let config = SITE.to_string() + "include = %ROOT%/more.conf\n";
+    let s = Server::start_with(&config, |root| {
+        write_file(root, "more.conf", "# more\nserver!timeout = 5\n");
+        write_file(root, "site/index.html", LIVE);
+        write_file(root, "site/news.html", "old news");
+        write_file(root, "default/index.html", "the default vserver");
+    });
+    let a = AdminProc::start(&s.config_path);
+    let session = a.login();
+    let before = file(&s);
+    let tag = etag(&a, &session);
+    for edits in [
+        json!([{ "op": "set", "key": "server!timeout", "value": "9" }]),
+        json!([{ "op": "unset", "key": "server" }]),
+        json!([{ "op": "set", "key": "include", "value": "/etc/passwd" }]),
+    ] {
+        let (r, v) = save(&a, &session, &tag, edits.clone(), "graceful");
+        assert_eq!(r.status, 422, "{edits}: {}", r.text());
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains("include"), "{edits}: {msg}");
+        assert_eq!(file(&s), before, "{edits}");
+    }
+    let (_, v) = save(
+        &a,
+        &session,
+        &tag,
+        json!([{ "op": "set", "key": "server!timeout", "value": "9" }]),
+        "graceful",
+    );
+    assert!(v["error"].as_str().unwrap().contains("more.conf:2"), "{v}");
+    // Other keys are edited as usual.
+    save_ok(
+        &a,
+        &session,
+        json!([{ "op": "set", "key": "vserver!10!directory_index", "value": "news.html" }]),
+        "graceful",
+    );
+    assert_eq!(page(&s, "example.com", "/"), (200, "old news".into()));
+}
