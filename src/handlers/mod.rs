@@ -10,6 +10,7 @@ pub mod dirlist;
 pub mod dirlist_render;
 pub mod error_page;
 pub mod file;
+pub mod iocache;
 pub mod redir;
 
 use crate::config::{HandlerConfig, VServer};
