@@ -92,13 +92,25 @@ pub fn on(file: &mut ConfFile, nick: &str, o: &OnOptions) -> Result<String, Refu
         )));
     }
 
+    let before: Vec<(String, u64)> = all.iter().map(|v| (v.nick.clone(), v.id)).collect();
     let id = vservers::new_above(file, nick)?;
-    // The original may have been renumbered to make room.
+    // Virtual servers may have been renumbered to make room: remember their numbers so
+    // `off` gives the file back as it was.
+    let renumbered: Vec<String> = vservers::list(file)
+        .iter()
+        .filter_map(|v| {
+            let old = before.iter().find(|(n, _)| *n == v.nick)?.1;
+            (old != v.id).then(|| format!("{}:{old}", v.nick))
+        })
+        .collect();
     let orig = vservers::find(file, nick)?;
     let base = format!("vserver!{id}");
     let k = |s: &str| format!("{base}!{s}");
     file.set(&k("nick"), &cnick)?;
     file.set(&k("maintenance_of"), nick)?;
+    if !renumbered.is_empty() {
+        file.set(&k("maintenance_renumbered"), &renumbered.join(","))?;
+    }
     // The same hosts: every host-matching key of the original, as written.
     let from = format!("vserver!{}", orig.id);
     let host_keys: Vec<(String, String)> = file
@@ -196,7 +208,7 @@ pub fn on(file: &mut ConfFile, nick: &str, o: &OnOptions) -> Result<String, Refu
 
 /// Removes the copycat of `nick` and the host names it added to `nick`.
 pub fn off(file: &mut ConfFile, nick: &str) -> Result<String, Refusal> {
-    let orig = vservers::find(file, nick)?;
+    vservers::find(file, nick)?;
     let all = vservers::list(file);
     let Some(copycat) = copycat_of(&all, nick) else {
         return Err(Refusal::new(format!("{nick} is not in maintenance")));
@@ -210,7 +222,29 @@ pub fn off(file: &mut ConfFile, nick: &str) -> Result<String, Refusal> {
                 .collect()
         })
         .unwrap_or_default();
+    let renumbered: Vec<(String, u64)> = file
+        .get(&format!("vserver!{}!maintenance_renumbered", copycat.id))
+        .map(|r| {
+            r.split(',')
+                .filter_map(|pair| {
+                    let (n, id) = pair.trim().rsplit_once(':')?;
+                    Some((n.to_string(), id.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     file.unset_tree(&format!("vserver!{}", copycat.id));
+    // Back to the numbers they had before `on` (when those are still free).
+    for (other, old) in &renumbered {
+        let Ok(now) = vservers::find(file, other) else {
+            continue;
+        };
+        let taken = vservers::list(file).iter().any(|v| v.id == *old);
+        if now.id != *old && !taken {
+            file.rename_tree(&format!("vserver!{}", now.id), &format!("vserver!{old}"));
+        }
+    }
+    let orig = vservers::find(file, nick)?;
     let list = format!("vserver!{}!match!domain", orig.id);
     let remove: Vec<String> = file
         .entries()

@@ -21,6 +21,25 @@ use std::time::Duration;
 
 type Shared = State<Arc<Admin>>;
 
+/// A JSON request body whose rejection (malformed JSON, an unknown edit, a missing
+/// field, no body) is answered as JSON like every other error.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(error(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
 /// An error answer: a status and a JSON body `{"error": …, …}`.
 pub struct ApiError(StatusCode, Value);
 
@@ -147,7 +166,7 @@ pub async fn login(
     State(admin): Shared,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(body): Json<Login>,
+    JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     check_same_site(&headers)?;
     let ip = peer.ip();
@@ -300,7 +319,7 @@ pub struct EditsBody {
 pub async fn preview(
     State(admin): Shared,
     _auth: Authed,
-    Json(body): Json<EditsBody>,
+    JsonBody(body): JsonBody<EditsBody>,
 ) -> Result<Json<Value>, ApiError> {
     let a = admin.clone();
     blocking(move || {
@@ -356,7 +375,7 @@ pub async fn save(
     State(admin): Shared,
     _auth: Authed,
     headers: HeaderMap,
-    Json(body): Json<SaveBody>,
+    JsonBody(body): JsonBody<SaveBody>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     save_edits(admin, expected, body.edits, body.apply).await
@@ -376,7 +395,12 @@ async fn save_edits(
         })?;
         let current = read_file(&a)?;
         let current_tag = etag(&current);
-        if expected != current_tag && expected != "*" {
+        // A list of entity tags matches if any does (RFC 9110 §13.1.1).
+        let matches = expected
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == current_tag);
+        if !matches {
             return Err(ApiError(
                 StatusCode::PRECONDITION_FAILED,
                 json!({
@@ -432,7 +456,7 @@ pub struct ApplyBody {
 pub async fn apply_saved(
     State(admin): Shared,
     _auth: Authed,
-    Json(body): Json<ApplyBody>,
+    JsonBody(body): JsonBody<ApplyBody>,
 ) -> Json<Value> {
     Json(apply(&admin, body.mode).await)
 }
@@ -509,7 +533,7 @@ pub async fn rollback(
     _auth: Authed,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
-    Json(body): Json<ApplyBody>,
+    JsonBody(body): JsonBody<ApplyBody>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
     let a = admin.clone();

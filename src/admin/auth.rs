@@ -14,6 +14,8 @@ pub const COOKIE: &str = "baton_admin";
 const IDLE_LIMIT: Duration = Duration::from_secs(8 * 3600);
 /// Failed sign-ins allowed before each further attempt must wait.
 const FREE_FAILURES: u32 = 3;
+/// Seconds the first throttled attempt waits; each further failure doubles it.
+const FIRST_WAIT: u64 = 3;
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// Random bytes from the kernel, as hex.
@@ -121,7 +123,7 @@ impl Throttle {
         if count < FREE_FAILURES {
             return None;
         }
-        let wait = Duration::from_secs(1u64 << (count - FREE_FAILURES).min(16)).min(MAX_WAIT);
+        let wait = Duration::from_secs(FIRST_WAIT << (count - FREE_FAILURES).min(16)).min(MAX_WAIT);
         let elapsed = last.elapsed();
         (elapsed < wait).then(|| wait - elapsed)
     }

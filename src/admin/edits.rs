@@ -222,8 +222,20 @@ fn apply_one(editor: &mut Editor, edit: &Edit) -> Result<(), Refusal> {
         }
         Edit::Text { text } => {
             let (file, diagnostics) = baton_conf::ConfFile::parse(editor.path(), text);
-            if let Some(d) = diagnostics.iter().find(|d| d.is_error()) {
-                return Err(Refusal::new(d.to_string()));
+            let errors: Vec<String> = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string())
+                .collect();
+            if !errors.is_empty() {
+                return Err(Refusal {
+                    message: format!(
+                        "the text has {} syntax error{}",
+                        errors.len(),
+                        if errors.len() == 1 { "" } else { "s" }
+                    ),
+                    details: errors,
+                });
             }
             editor.file = file;
             Ok(())

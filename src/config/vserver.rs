@@ -300,8 +300,11 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
         }
     }
     let maintenance_of = r.str(node, "maintenance_of").map(|s| s.trim().to_string());
-    if let Some(h) = r.child(node, "maintenance_hosts") {
-        r.list(h);
+    // Bookkeeping of `baton maintenance on`, read back by `off`.
+    for key in ["maintenance_hosts", "maintenance_renumbered"] {
+        if let Some(h) = r.child(node, key) {
+            r.list(h);
+        }
     }
     let directory_index = r
         .child(node, "directory_index")

@@ -287,8 +287,9 @@ fn history(args: &ReadArgs, top: Option<&Path>) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let versions = match store::versions(&path) {
-        Ok(v) => v,
+    // Newest first, everywhere (as the admin API lists them).
+    let versions: Vec<_> = match store::versions(&path) {
+        Ok(v) => v.into_iter().rev().collect(),
         Err(e) => return refused(args.json, &Refusal::new(e.to_string())),
     };
     if args.json {
@@ -296,7 +297,7 @@ fn history(args: &ReadArgs, top: Option<&Path>) -> i32 {
     } else if versions.is_empty() {
         println!("baton: no earlier versions of {} are kept", path.display());
     } else {
-        for v in versions.iter().rev() {
+        for v in &versions {
             println!("{}", v.name);
         }
     }
