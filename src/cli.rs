@@ -431,6 +431,9 @@ fn run(config: Config, opts: RunOptions) -> i32 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
+        // File reads and directory listings run on blocking threads; a bound keeps a
+        // burst of them from costing a thread (and its memory) each.
+        .max_blocking_threads(16 * threads.max(1))
         .enable_all()
         .build()
     {

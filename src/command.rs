@@ -231,6 +231,12 @@ fn print_status(s: &Status) {
             format!(" ({})", by_gen.join(", "))
         }
     );
+    if s.connections_idle_parked > 0 {
+        println!(
+            "idle connections holding only their socket: {}",
+            s.connections_idle_parked
+        );
+    }
     println!("requests: {} served", s.requests_total);
     for g in s.generations.iter().filter(|g| !g.live) {
         println!(

@@ -86,6 +86,9 @@ pub struct Status {
     pub connections_open: usize,
     /// Open connections by the generation that was live when they were accepted.
     pub connections_by_generation: BTreeMap<u64, usize>,
+    /// Idle keep-alive connections holding nothing but their socket.
+    #[serde(default)]
+    pub connections_idle_parked: u64,
     pub requests_total: u64,
     /// The live generation and every older one still serving a request.
     pub generations: Vec<GenerationStatus>,

@@ -22,6 +22,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// How long a kept-alive connection stays idle before its HTTP state (hyper's buffers) is
+/// dropped and only the socket is kept: 10,000 idle connections then cost little more
+/// than their sockets.
+const PARK_AFTER: Duration = Duration::from_secs(1);
+
 /// A bound listening socket and the `server!bind!N` it implements.
 pub struct Listener {
     pub bind: Bind,
@@ -204,47 +209,101 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
         return;
     }
 
-    let io = TokioIo::new(Prefixed::new(buf.freeze(), stream));
     let svc_state = state.clone();
     let svc_info = info.clone();
     let service = service_fn(move |req| {
         let generation = svc_state.current();
-        pipeline::handle(req, svc_info.clone(), generation)
+        // Boxed so the connection can be polled without being shut down (parking).
+        Box::pin(pipeline::handle(req, svc_info.clone(), generation))
     });
-    let conn = http1::Builder::new()
+    let mut builder = http1::Builder::new();
+    builder
         .timer(TokioTimer::new())
         .keep_alive(keepalive)
-        .header_read_timeout(timeout)
-        .serve_connection(io, service);
-    tokio::pin!(conn);
+        .header_read_timeout(timeout);
+    let mut prefix = buf.freeze();
     loop {
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(error = %e, "connection ended with an error");
+        let io = TokioIo::new(Prefixed::new(prefix, stream));
+        let mut conn = builder.serve_connection(io, service.clone());
+        let mut parking = false;
+        let mut seen = info.requests.load(Ordering::Relaxed);
+        let ended = loop {
+            tokio::select! {
+                res = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break res,
+                _ = tokio::time::sleep(PARK_AFTER), if !parking => {
+                    // Idle for a whole period: hand the socket back from hyper, which
+                    // frees its buffers, and wait for the next request with none.
+                    let now = info.requests.load(Ordering::Relaxed);
+                    if now == seen && info.active.load(Ordering::Relaxed) == 0 {
+                        parking = true;
+                        std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    }
+                    seen = now;
                 }
-                return;
-            }
-            changed = drain.changed() => {
-                let active = info.active.load(Ordering::Relaxed);
-                if changed.is_err() || (active != 0 && active < *drain.borrow()) {
-                    // Drain deadline: the request still on an old generation is cut.
+                changed = drain.changed() => {
+                    let active = info.active.load(Ordering::Relaxed);
+                    if changed.is_err() || (active != 0 && active < *drain.borrow()) {
+                        // Drain deadline: the request still on an old generation is cut.
+                        return;
+                    }
+                }
+                changed = hard.changed() => {
+                    if changed.is_err() || *hard.borrow() > born {
+                        // Hard restart: dropping the connection closes the socket at
+                        // once, whatever it was doing.
+                        return;
+                    }
+                }
+                _ = stop.changed() => {
+                    // Stopping: the request in flight finishes; an idle connection closes.
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    let _ = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await;
                     return;
                 }
             }
-            changed = hard.changed() => {
-                if changed.is_err() || *hard.borrow() > born {
-                    // Hard restart: dropping the connection closes the socket at once,
-                    // whatever it was doing.
-                    return;
+        };
+        if let Err(e) = ended {
+            tracing::debug!(error = %e, "connection ended with an error");
+            return;
+        }
+        let parts = conn.into_parts();
+        let (rest, mut socket) = parts.io.into_inner().into_parts();
+        if !parking {
+            // hyper finished the connection (close requested, or the client left).
+            let _ = socket.shutdown().await;
+            return;
+        }
+        // Bytes hyper had read come before the ones it had not taken yet.
+        prefix = if parts.read_buf.is_empty() {
+            rest
+        } else if rest.is_empty() {
+            parts.read_buf
+        } else {
+            let mut joined = bytes::BytesMut::with_capacity(parts.read_buf.len() + rest.len());
+            joined.extend_from_slice(&parts.read_buf);
+            joined.extend_from_slice(&rest);
+            joined.freeze()
+        };
+        if prefix.is_empty() {
+            // Parked: nothing but the socket until the client speaks again or the
+            // keep-alive time is up.
+            let idle_limit = timeout.saturating_sub(PARK_AFTER);
+            let _parked = state.stats.park();
+            tokio::select! {
+                r = socket.readable() => {
+                    if r.is_err() {
+                        return;
+                    }
                 }
-            }
-            _ = stop.changed() => {
-                // Stopping: the request in flight finishes; an idle connection closes.
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-                return;
+                _ = tokio::time::sleep(idle_limit) => return,
+                changed = hard.changed() => {
+                    if changed.is_err() || *hard.borrow() > born {
+                        return;
+                    }
+                }
+                _ = stop.changed() => return,
             }
         }
+        stream = socket;
     }
 }

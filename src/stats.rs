@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 pub struct Stats {
     requests: AtomicU64,
     connections: Mutex<BTreeMap<u64, usize>>,
+    /// Idle connections holding only their socket (see `net::PARK_AFTER`).
+    parked: AtomicU64,
 }
 
 impl Stats {
@@ -32,6 +34,16 @@ impl Stats {
             stats: self.clone(),
             born,
         }
+    }
+
+    pub fn parked(&self) -> u64 {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Counts a parked connection until the guard is dropped.
+    pub fn park(self: &Arc<Self>) -> ParkedGuard {
+        self.parked.fetch_add(1, Ordering::Relaxed);
+        ParkedGuard(self.clone())
     }
 
     pub fn connections_by_generation(&self) -> BTreeMap<u64, usize> {
@@ -57,5 +69,13 @@ impl Drop for ConnectionGuard {
                 }
             }
         }
+    }
+}
+
+pub struct ParkedGuard(Arc<Stats>);
+
+impl Drop for ParkedGuard {
+    fn drop(&mut self) {
+        self.0.parked.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -2,18 +2,14 @@
 //! has no error handler for it (or the error handler's own page fails).
 
 use crate::http::body::{self, Body};
+use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// A complete error response for `status`.
 pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Response<Body> {
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let code = status.as_u16();
-    let explanation = explanation(status);
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
-         <body><h1>{code} {reason}</h1>\n<p>{explanation}</p>\n<hr><address>{}</address></body></html>\n",
-        server.to_str().unwrap_or("Baton")
-    );
+    let html = page(status, server);
     let len = html.len();
     let body = if *method == Method::HEAD || !allows_body(status) {
         body::empty()
@@ -31,6 +27,33 @@ pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Re
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     resp
+}
+
+/// The page for `status`, rendered once per status and `Server` value: a flood of 404s
+/// costs no formatting.
+fn page(status: StatusCode, server: &HeaderValue) -> Bytes {
+    type Pages = Mutex<HashMap<(u16, HeaderValue), Bytes>>;
+    static PAGES: OnceLock<Pages> = OnceLock::new();
+    let key = (status.as_u16(), server.clone());
+    let pages = PAGES.get_or_init(Pages::default);
+    if let Some(p) = pages.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return p;
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let html = Bytes::from(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
+         <body><h1>{code} {reason}</h1>\n<p>{}</p>\n<hr><address>{}</address></body></html>\n",
+        explanation(status),
+        server.to_str().unwrap_or("Baton")
+    ));
+    if let Ok(mut m) = pages.lock() {
+        // Bounded: at most one entry per status and server token setting.
+        if m.len() < 1024 {
+            m.insert(key, html.clone());
+        }
+    }
+    html
 }
 
 fn allows_body(status: StatusCode) -> bool {

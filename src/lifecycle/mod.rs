@@ -438,6 +438,7 @@ fn status(state: &State, set: &ListenerSet, opts: &RunOptions) -> Status {
             .collect(),
         connections_open: state.connections.len(),
         connections_by_generation: state.stats.connections_by_generation(),
+        connections_idle_parked: state.stats.parked(),
         requests_total: state.stats.requests(),
         generations,
     }
