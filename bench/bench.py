@@ -407,8 +407,15 @@ class Server:
             pass
 
 
-def make_server(name, port=None, conf=None):
+def make_server(name, port=None, conf=None, reloadable=False):
     port = port or PORTS[name]
+    if name == "h2o" and reloadable:
+        # h2o's graceful restart needs its daemon mode: start_server keeps the socket and, on
+        # SIGHUP, starts a new h2o before sending SIGTERM to the old one. Run it in the foreground.
+        conf = conf or write(f"{TMP}/h2o/h2o.conf", h2o_conf(port))
+        return Server(name, ["/usr/share/h2o/start_server", f"--port={HOST}:{port}",
+                             f"--pid-file={TMP}/h2o/start_server.pid", "--", "h2o", "-m", "worker", "-c", conf],
+                      port, signal.SIGHUP)
     if name == "baton":
         conf = conf or write(f"{TMP}/baton/baton-{port}.conf", baton_conf(port))
         return Server(name, [BATON, "-C", conf], port, signal.SIGHUP)
@@ -449,13 +456,36 @@ def run_wrk(url, conns, dur, headers=()):
     return r
 
 
+def cpu_busy():
+    """Busy and total ticks of each CPU from /proc/stat: {cpu: (busy, total)}."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if re.match(r"cpu\d", line):
+                v = list(map(int, line.split()[1:]))
+                total = sum(v[:8])
+                out[line.split()[0][3:]] = (total - v[3] - v[4], total)
+    return out
+
+
 def measured_wrk(server, url, conns, dur, headers=()):
-    """wrk run with server CPU time and peak RSS of the server's process tree."""
+    """wrk run with server CPU time and peak RSS of the server's process tree, and how busy
+    each core was (to tell a saturated load generator, or a foreign load on the server core)."""
     c0 = cpu_ticks(tree(server.pid))
+    b0 = cpu_busy()
     with RssSampler(server.pid) as s:
         r = run_wrk(url, conns, dur, headers)
     c1 = cpu_ticks(tree(server.pid))
+    b1 = cpu_busy()
     r["cpu_s"] = (c1 - c0) / CLK
+
+    def busy(cpu):
+        d = b1[cpu][1] - b0[cpu][1]
+        return (b1[cpu][0] - b0[cpu][0]) / d if d else 0.0
+    r["server_core_busy"] = busy(SERVER_CPU)
+    total0 = (b1[SERVER_CPU][1] - b0[SERVER_CPU][1]) or 1
+    r["server_share"] = (c1 - c0) / total0          # server's own share of its core
+    r["client_core_busy"] = busy(CLIENT_CPU)
     r["req_per_cpu_s"] = r["requests"] / r["cpu_s"] if r["cpu_s"] > 0 else 0.0
     r["rss_kib"] = s.peak
     return r
@@ -524,7 +554,9 @@ def static_scenarios():
                     runs[n].append(res)
                     errs = res["connect"] + res["read"] + res["write"] + res["timeout"]
                     log(f"   round {r + 1} {n:9s} {res['rps']:10.0f} req/s  {res['req_per_cpu_s']:10.0f} req/cpu-s"
-                        f"  rss {res['rss_kib'] / 1024:7.1f} MiB  errors {errs}  non2xx/3xx {res['non2xx']}")
+                        f"  rss {res['rss_kib'] / 1024:7.1f} MiB  errors {errs}  non2xx/3xx {res['non2xx']}"
+                        f"  cpu0 {res['server_core_busy'] * 100:.0f}% (server {res['server_share'] * 100:.0f}%)"
+                        f" cpu1 {res['client_core_busy'] * 100:.0f}%")
             RESULTS["static"][sid] = {"title": title, "runs": runs}
         finally:
             for s in servers.values():
@@ -611,7 +643,7 @@ def vhost_scenario():
         nconf = write(f"{TMP}/nginx10k/nginx.conf", nginx_10k_conf())
         out["nginx_conf_bytes"] = os.path.getsize(nconf)
         ntl = []
-        for r in range(ROUNDS):
+        for r in range(1):   # nginx needs ~30 s for it: one round is enough for a reference
             t0 = time.monotonic()
             p = subprocess.run(["taskset", "-c", SERVER_CPU, "nginx", "-t", "-p", TMP, "-e",
                                 f"{TMP}/nginx10k/error.log", "-c", nconf],
@@ -667,11 +699,11 @@ def reload_scenario():
     res = {n: [] for n in SERVERS}
     for r in range(ROUNDS):
         for n in rotated(SERVERS, r):
-            s = make_server(n).start()
+            s = make_server(n, reloadable=True).start()
             try:
                 url = f"http://{HOST}:{s.port}/1k.bin"
                 run_wrk(url, 64, 1)
-                base = run_wrk(url, 64, RELOAD_DUR)
+                base = run_wrk(url, 64, DUR)
                 stop = threading.Event()
                 count = [0]
 
@@ -737,6 +769,7 @@ def machine():
             ["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() + ")",
         "nginx": ver(["nginx", "-v"]), "lighttpd": ver(["lighttpd", "-v"]), "h2o": ver(["h2o", "-v"]),
         "wrk": ver(["wrk", "-v"]), "python": sys.version.split()[0],
+        "loadavg": open("/proc/loadavg").read().strip(),
     }
 
 
@@ -752,13 +785,17 @@ def report():
     w(f"| kernel | {m['kernel']} |")
     for k in ("baton", "nginx", "lighttpd", "h2o", "wrk", "python"):
         w(f"| {k} | {m[k]} |")
+    w(f"| load average at start / end | {START_LOADAVG} / {m['loadavg']} |")
     w("")
     w("## Static scenarios\n")
     w("req/s: median (min-max) of the rounds. req/CPU-s: requests divided by the server's CPU time "
       "(user+system of all its processes) during the run, median. RSS: peak resident memory of all the "
-      "server's processes sampled at 10 Hz during the runs (max over rounds).\n")
-    w("| scenario | server | req/s median (min-max) | req/CPU-s | peak RSS MiB |")
-    w("|---|---|---|---|---|")
+      "server's processes sampled at 10 Hz during the runs (max over rounds). Server core: the server's "
+      "own share of CPU 0 (median) / the largest share taken by anything else during a round (other "
+      "processes on the machine, softirq of loopback traffic is counted to whoever runs). wrk core: how busy "
+      "CPU 1 was (wrk and anything else) (100%: the load generator is the limit, compare req/CPU-s).\n")
+    w("| scenario | server | req/s median (min-max) | req/CPU-s | peak RSS MiB | server core: server / others | wrk core busy |")
+    w("|---|---|---|---|---|---|---|")
     summary = []
     for sid, title, *_ in STATIC:
         if sid not in RESULTS["static"]:
@@ -773,8 +810,11 @@ def report():
             rss = max(x["rss_kib"] for x in rs) / 1024
             errs = sum(x["connect"] + x["read"] + x["write"] + x["timeout"] for x in rs)
             extra = f" ({errs} socket errors)" if errs else ""
+            sh = med([x["server_share"] for x in rs])
+            other = max(x["server_core_busy"] - x["server_share"] for x in rs)
             w(f"| {sid} | {n} | {fmt_k(meds[n])} ({fmt_k(min(rps))}-{fmt_k(max(rps))}){extra} | "
-              f"{fmt_k(cmeds[n])} | {rss:.1f} |")
+              f"{fmt_k(cmeds[n])} | {rss:.1f} | {sh * 100:.0f}% / {max(other, 0) * 100:.0f}% | "
+              f"{med([x['client_core_busy'] for x in rs]) * 100:.0f}% |")
         peers = [n for n in SERVERS if n != "baton"]
         best = max(peers, key=lambda n: meds[n])
         bestc = max(peers, key=lambda n: cmeds[n])
@@ -847,8 +887,9 @@ def report():
         w(f"## Reload under load\n")
         w(f"wrk, 64 keep-alive connections, GET /1k.bin for {RELOAD_DUR} s while a graceful reload of the same "
           f"configuration is requested every {RELOAD_EVERY * 1000:.0f} ms (Baton: SIGHUP; nginx: SIGHUP to the "
-          "master; h2o: SIGHUP; lighttpd: SIGUSR1, its graceful restart). Baseline: the same run without reloads, "
-          "just before. Sums over the rounds for errors; medians for throughput.\n")
+          "master; h2o: SIGHUP to its start_server, as in its daemon mode; lighttpd: SIGUSR1, its graceful "
+          f"restart). Baseline: the same load without reloads for {DUR} s just before. Errors: sums over the "
+          "rounds; throughput: medians.\n")
         w("| server | reloads sent | req/s with reloads | without | relative | socket errors (connect/read/write/timeout) | non-2xx | alive after |")
         w("|---|---|---|---|---|---|---|---|")
         for n in SERVERS:
@@ -879,6 +920,9 @@ def report():
         json.dump({"machine": m, "results": RESULTS}, f, indent=1)
     log("\n" + text)
     log(f"written to {out} (raw data: {TMP}/results.json)")
+
+
+START_LOADAVG = open("/proc/loadavg").read().strip()
 
 
 def main():
