@@ -25,9 +25,11 @@ import http.client
 from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TMP = os.environ["BENCH_TMP"]
+RENDER = sys.argv[1:2] == ["--render"]      # bench.py --render results.json: rewrite RESULTS.md only
+TMP = os.environ.get("BENCH_TMP", "/nonexistent") if RENDER else os.environ["BENCH_TMP"]
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-BATON = os.environ["BATON_BIN"]
+BATON = os.environ.get("BATON_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target",
+                                                  "release", "baton"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 
 ROUNDS = 1 if QUICK else 3
@@ -773,8 +775,8 @@ def machine():
     }
 
 
-def report():
-    m = machine()
+def report(m=None):
+    m = m or machine()
     L = []
     w = L.append
     w("# Baton benchmark results\n")
@@ -916,10 +918,13 @@ def report():
     out = os.environ.get("BENCH_RESULTS", os.path.join(HERE, "RESULTS.md"))
     with open(out, "w") as f:
         f.write(text)
-    with open(os.path.join(TMP, "results.json"), "w") as f:
-        json.dump({"machine": m, "results": RESULTS}, f, indent=1)
+    raw = os.path.join(os.path.dirname(out), "results.json")
+    if not RENDER:
+        with open(raw, "w") as f:
+            json.dump({"machine": m, "quick": QUICK, "rounds": ROUNDS, "dur": DUR, "reload_dur": RELOAD_DUR,
+                       "start_loadavg": START_LOADAVG, "results": RESULTS}, f, indent=1)
     log("\n" + text)
-    log(f"written to {out} (raw data: {TMP}/results.json)")
+    log(f"written to {out} (raw data: {raw})")
 
 
 START_LOADAVG = open("/proc/loadavg").read().strip()
@@ -938,5 +943,18 @@ def main():
         log(f"total {time.monotonic() - t0:.0f} s")
 
 
+def render(path):
+    global QUICK, ROUNDS, DUR, RELOAD_DUR, START_LOADAVG
+    with open(path) as f:
+        data = json.load(f)
+    QUICK, ROUNDS, DUR = data["quick"], data["rounds"], data["dur"]
+    RELOAD_DUR, START_LOADAVG = data["reload_dur"], data["start_loadavg"]
+    RESULTS.update(data["results"])
+    report(data["machine"])
+
+
 if __name__ == "__main__":
-    main()
+    if RENDER:
+        render(sys.argv[2])
+    else:
+        main()
