@@ -1,0 +1,960 @@
+#!/usr/bin/env python3
+"""Baton benchmark orchestrator (called by bench/run).
+
+Starts Baton, nginx, lighttpd and h2o on loopback with equivalent settings, pins them to
+CPU 0 and wrk to CPU 1, runs every scenario for several rounds with the server order
+rotated, and writes bench/RESULTS.md.
+
+Environment (set by bench/run):
+  BENCH_TMP    scratch directory (configs, document root, pid files, logs)
+  BENCH_QUICK  1 for a short smoke run
+  BATON_BIN    path of the release binary
+  BENCH_ONLY   optional comma-separated scenario ids to run (for development)
+"""
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import http.client
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RENDER = sys.argv[1:2] == ["--render"]      # bench.py --render results.json: rewrite RESULTS.md only
+TMP = os.environ.get("BENCH_TMP", "/nonexistent") if RENDER else os.environ["BENCH_TMP"]
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+BATON = os.environ.get("BATON_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target",
+                                                  "release", "baton"))
+ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+
+ROUNDS = 1 if QUICK else 3
+DUR = 3 if QUICK else 10            # seconds per wrk run
+RELOAD_DUR = 5 if QUICK else 20     # seconds of the reload-under-load run
+RELOAD_EVERY = 0.2                  # seconds between reloads
+IDLE_CONNS = 10000
+VHOSTS = 10000
+RULES = 100
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+HOST = "127.0.0.1"
+SERVERS = ["baton", "nginx", "lighttpd", "h2o"]
+PORTS = {"baton": 18081, "nginx": 18082, "lighttpd": 18083, "h2o": 18084}
+PORT_BATON_10K = 18091
+PORT_NGINX_10K = 18093
+CLK = os.sysconf("SC_CLK_TCK")
+WWW = os.path.join(TMP, "www")
+PIDS_FILE = os.path.join(TMP, "pids")
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# ---------------------------------------------------------------- document root
+
+def make_docroot():
+    os.makedirs(os.path.join(WWW, "list"), exist_ok=True)
+    with open(os.path.join(WWW, "index.html"), "w") as f:
+        f.write("<!DOCTYPE html>\n<html><head><title>bench</title></head>"
+                "<body><p>Baton benchmark document root.</p></body></html>\n")
+    for name, size in (("1k.bin", 1024), ("100k.bin", 100 * 1024), ("10m.bin", 10 * 1024 * 1024)):
+        path = os.path.join(WWW, name)
+        if not os.path.exists(path) or os.path.getsize(path) != size:
+            with open(path, "wb") as f:
+                f.write((bytes(range(256)) * (size // 256 + 1))[:size])
+    for i in range(100):
+        p = os.path.join(WWW, "list", "file-%03d.txt" % i)
+        if not os.path.exists(p):
+            with open(p, "w") as f:
+                f.write("entry %d\n" % i * (i + 1))
+    os.chmod(TMP, 0o755)
+
+
+# ---------------------------------------------------------------- configurations
+
+def baton_conf(port, extra=""):
+    return f"""server!bind!1!port = {port}
+server!bind!1!interface = {HOST}
+server!keepalive = 1
+server!keepalive_max_requests = 0
+server!thread_number = 1
+server!timeout = 300
+server!listen_queue = 4096
+server!pid_file = {TMP}/baton/baton-{port}.pid
+vserver!1!nick = default
+vserver!1!document_root = {WWW}
+vserver!1!directory_index = index.html
+vserver!1!rule!1!match = default
+vserver!1!rule!1!handler = common
+{extra}"""
+
+
+def vhost_name(i):
+    return "site%05d.example" % i
+
+
+def rule_kind(k):
+    # 100 rules per virtual server: regexes on every 10th, directories on odd, extensions else
+    if k % 10 == 0:
+        return "request"
+    return "directory" if k % 2 else "extensions"
+
+
+def baton_10k_conf():
+    out = [baton_conf(PORT_BATON_10K)]
+    w = out.append
+    for v in range(VHOSTS):
+        n = VHOSTS + 1 - v          # larger numbers are tried first: site00000 first
+        p = f"vserver!{n}!"
+        w(f"{p}nick = site{v}\n{p}document_root = {WWW}\n{p}directory_index = index.html\n"
+          f"{p}match = wildcard\n{p}match!domain!1 = {vhost_name(v)}\n")
+        rules = []
+        for k in range(RULES, 1, -1):
+            r = f"{p}rule!{k}!"
+            kind = rule_kind(k)
+            if kind == "request":
+                rules.append(f"{r}match = request\n{r}match!request = ^/r{k}/\n{r}handler = file\n")
+            elif kind == "directory":
+                rules.append(f"{r}match = directory\n{r}match!directory = /d{k}\n{r}handler = file\n")
+            else:
+                rules.append(f"{r}match = extensions\n{r}match!extensions = x{k}\n{r}handler = file\n")
+        rules.append(f"{p}rule!1!match = default\n{p}rule!1!handler = common\n")
+        w("".join(rules))
+    return "".join(out)
+
+
+NGINX_HTTP_COMMON = """
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 300s;
+    keepalive_requests 100000000;
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_errors on;
+    server_tokens off;
+"""
+
+
+def nginx_conf(port, name, servers_block=None):
+    d = os.path.join(TMP, name)
+    os.makedirs(d, exist_ok=True)
+    temps = "".join(f"    {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    if servers_block is None:
+        servers_block = f"""
+    server {{
+        listen {HOST}:{port} default_server backlog=4096;
+        root {WWW};
+        index index.html;
+        autoindex on;
+    }}
+"""
+    return f"""worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+daemon off;
+events {{
+    worker_connections 15000;
+    use epoll;
+}}
+http {{
+{NGINX_HTTP_COMMON}{temps}
+    server_names_hash_max_size 32768;
+    server_names_hash_bucket_size 64;
+{servers_block}
+}}
+"""
+
+
+def nginx_10k_conf():
+    blocks = [f"""
+    server {{
+        listen {HOST}:{PORT_NGINX_10K} default_server backlog=4096;
+        root {WWW};
+        index index.html;
+        autoindex on;
+    }}
+"""]
+    for v in range(VHOSTS):
+        locs = []
+        for k in range(RULES, 1, -1):
+            kind = rule_kind(k)
+            if kind == "request":
+                locs.append(f"        location ~ ^/r{k}/ {{ }}\n")
+            elif kind == "directory":
+                locs.append(f"        location /d{k}/ {{ }}\n")
+            else:
+                locs.append(f"        location ~ \\.x{k}$ {{ }}\n")
+        blocks.append(f"    server {{\n        listen {HOST}:{PORT_NGINX_10K};\n"
+                      f"        server_name {vhost_name(v)};\n        root {WWW};\n"
+                      f"        index index.html;\n        autoindex on;\n{''.join(locs)}    }}\n")
+    return nginx_conf(PORT_NGINX_10K, "nginx10k", "".join(blocks))
+
+
+def lighttpd_conf(port):
+    d = os.path.join(TMP, "lighttpd")
+    os.makedirs(d, exist_ok=True)
+    return f"""server.modules = ( "mod_dirlisting" )
+server.document-root = "{WWW}"
+server.bind = "{HOST}"
+server.port = {port}
+server.pid-file = "{d}/lighttpd.pid"
+server.errorlog = "{d}/error.log"
+server.max-worker = 0
+server.max-fds = 20000
+server.max-connections = 12000
+server.listen-backlog = 4096
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 300
+server.max-read-idle = 300
+server.network-backend = "sendfile"
+server.tag = "lighttpd"
+index-file.names = ( "index.html" )
+dir-listing.activate = "enable"
+mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain", ".bin" => "application/octet-stream" )
+"""
+
+
+def h2o_conf(port):
+    d = os.path.join(TMP, "h2o")
+    os.makedirs(d, exist_ok=True)
+    return f"""user: root
+num-threads: 1
+max-connections: 12000
+pid-file: {d}/h2o.pid
+error-log: {d}/error.log
+http1-request-timeout: 300
+http2-idle-timeout: 300
+file.index: [ 'index.html' ]
+file.dirlisting: ON
+listen:
+  host: {HOST}
+  port: {port}
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: {WWW}
+"""
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+# ---------------------------------------------------------------- processes
+
+def proc_children():
+    kids = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rfind(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(p))
+    return kids
+
+
+def tree(pid):
+    kids = proc_children()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    t = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        fields = s[s.rfind(")") + 2:].split()
+        t += int(fields[11]) + int(fields[12])    # utime + stime
+    return t
+
+
+def rss_kib(pids, key="VmRSS"):
+    t = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        t += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return t
+
+
+class RssSampler:
+    """Samples the summed VmRSS of a process tree at ~10 Hz, keeps the maximum."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(tree(self.pid)))
+            self._stop.wait(0.1)
+
+    def __enter__(self):
+        self.peak = rss_kib(tree(self.pid))
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, rss_kib(tree(self.pid)))
+
+
+def record_pid(pid):
+    with open(PIDS_FILE, "a") as f:
+        f.write(f"{pid}\n")
+
+
+def port_open(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    def __init__(self, name, cmd, port, reload_sig=signal.SIGHUP):
+        self.name, self.cmd, self.port, self.reload_sig = name, cmd, port, reload_sig
+        self.proc = None
+        self.ready_secs = None
+
+    def start(self, timeout=120):
+        if port_open(self.port):
+            raise RuntimeError(f"port {self.port} already in use before starting {self.name}")
+        logf = open(os.path.join(TMP, f"{self.name}-{self.port}.log"), "ab")
+        is_baton = os.path.basename(self.cmd[0]) == "baton"
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + self.cmd,
+                                     stdout=subprocess.PIPE if is_baton else logf,
+                                     stderr=logf, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        record_pid(self.proc.pid)
+        deadline = t0 + timeout
+        if is_baton:
+            ready = threading.Event()
+
+            def drain():
+                for line in self.proc.stdout:
+                    logf.write(line)
+                    logf.flush()
+                    if b"baton: ready" in line:
+                        self.ready_secs = time.monotonic() - t0
+                        ready.set()
+            threading.Thread(target=drain, daemon=True).start()
+            while not ready.wait(0.05):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not become ready (see {logf.name})")
+        else:
+            while not port_open(self.port):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not start (see {logf.name})")
+                time.sleep(0.02)
+            self.ready_secs = time.monotonic() - t0
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def reload(self):
+        os.kill(self.proc.pid, self.reload_sig)
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)   # our own session: workers too
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def make_server(name, port=None, conf=None, reloadable=False):
+    port = port or PORTS[name]
+    if name == "h2o" and reloadable:
+        # h2o's graceful restart needs its daemon mode: start_server keeps the socket and, on
+        # SIGHUP, starts a new h2o before sending SIGTERM to the old one. Run it in the foreground.
+        conf = conf or write(f"{TMP}/h2o/h2o.conf", h2o_conf(port))
+        return Server(name, ["/usr/share/h2o/start_server", f"--port={HOST}:{port}",
+                             f"--pid-file={TMP}/h2o/start_server.pid", "--", "h2o", "-m", "worker", "-c", conf],
+                      port, signal.SIGHUP)
+    if name == "baton":
+        conf = conf or write(f"{TMP}/baton/baton-{port}.conf", baton_conf(port))
+        return Server(name, [BATON, "-C", conf], port, signal.SIGHUP)
+    if name == "nginx":
+        conf = conf or write(f"{TMP}/nginx/nginx.conf", nginx_conf(port, "nginx"))
+        return Server(name, ["nginx", "-p", TMP, "-e", f"{TMP}/nginx/error.log", "-c", conf], port, signal.SIGHUP)
+    if name == "lighttpd":
+        conf = conf or write(f"{TMP}/lighttpd/lighttpd.conf", lighttpd_conf(port))
+        return Server(name, ["lighttpd", "-D", "-f", conf], port, signal.SIGUSR1)
+    if name == "h2o":
+        conf = conf or write(f"{TMP}/h2o/h2o.conf", h2o_conf(port))
+        return Server(name, ["h2o", "-c", conf], port, signal.SIGHUP)
+    raise ValueError(name)
+
+
+# ---------------------------------------------------------------- load
+
+def run_wrk(url, conns, dur, headers=()):
+    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--timeout", "5s"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + 60).stdout
+    r = {"raw": out, "rps": 0.0, "requests": 0, "non2xx": 0,
+         "connect": 0, "read": 0, "write": 0, "timeout": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        r["requests"] = int(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        r["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        r["connect"], r["read"], r["write"], r["timeout"] = map(int, m.groups())
+    return r
+
+
+def cpu_busy():
+    """Busy and total ticks of each CPU from /proc/stat: {cpu: (busy, total)}."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if re.match(r"cpu\d", line):
+                v = list(map(int, line.split()[1:]))
+                total = sum(v[:8])
+                out[line.split()[0][3:]] = (total - v[3] - v[4], total)
+    return out
+
+
+def measured_wrk(server, url, conns, dur, headers=()):
+    """wrk run with server CPU time and peak RSS of the server's process tree, and how busy
+    each core was (to tell a saturated load generator, or a foreign load on the server core)."""
+    c0 = cpu_ticks(tree(server.pid))
+    b0 = cpu_busy()
+    with RssSampler(server.pid) as s:
+        r = run_wrk(url, conns, dur, headers)
+    c1 = cpu_ticks(tree(server.pid))
+    b1 = cpu_busy()
+    r["cpu_s"] = (c1 - c0) / CLK
+
+    def busy(cpu):
+        d = b1[cpu][1] - b0[cpu][1]
+        return (b1[cpu][0] - b0[cpu][0]) / d if d else 0.0
+    r["server_core_busy"] = busy(SERVER_CPU)
+    total0 = (b1[SERVER_CPU][1] - b0[SERVER_CPU][1]) or 1
+    r["server_share"] = (c1 - c0) / total0          # server's own share of its core
+    r["client_core_busy"] = busy(CLIENT_CPU)
+    r["req_per_cpu_s"] = r["requests"] / r["cpu_s"] if r["cpu_s"] > 0 else 0.0
+    r["rss_kib"] = s.peak
+    return r
+
+
+def check(port, path, host=None):
+    """One request with http.client: (status, body length, server header)."""
+    c = http.client.HTTPConnection(HOST, port, timeout=10)
+    c.request("GET", path, headers={"Host": host} if host else {})
+    resp = c.getresponse()
+    body = resp.read()
+    c.close()
+    return resp.status, len(body), resp.getheader("Server", "")
+
+
+# ---------------------------------------------------------------- scenarios
+
+STATIC = [
+    # id, title, path, connections, headers, expected status
+    ("1k", "1 KiB file, 64 keep-alive connections", "/1k.bin", 64, (), 200),
+    ("100k", "100 KiB file, 64 keep-alive connections", "/100k.bin", 64, (), 200),
+    ("10m", "10 MiB file, 8 keep-alive connections", "/10m.bin", 8, (), 200),
+    ("404", "404 for a missing file, 64 keep-alive connections", "/missing.bin", 64, (), 404),
+    ("close", "1 KiB file, one connection per request (Connection: close), 64 concurrent", "/1k.bin", 64,
+     ("Connection: close",), 200),
+    ("dirlist", "directory listing (100 entries), 64 keep-alive connections", "/list/", 64, (), 200),
+]
+
+RESULTS = {"static": {}, "checks": {}, "idle": {}, "vhost": {}, "reload": {}, "notes": []}
+
+
+def want(sid):
+    return not ONLY or sid in ONLY
+
+
+def rotated(names, r):
+    k = r % len(names)
+    return names[k:] + names[:k]
+
+
+def static_scenarios():
+    for sid, title, path, conns, headers, status in STATIC:
+        if not want(sid):
+            continue
+        log(f"\n== {sid}: {title}")
+        servers = {n: make_server(n) for n in SERVERS}
+        try:
+            for s in servers.values():
+                s.start()
+            RESULTS["checks"][sid] = {}
+            for n, s in servers.items():
+                st, ln, sv = check(s.port, path)
+                RESULTS["checks"][sid][n] = [st, ln]
+                log(f"   check {n:9s} {st} {ln} bytes")
+                if st != status:
+                    RESULTS["notes"].append(f"{sid}: {n} answered {st}, expected {status}")
+            # warm-up (page cache, open-file caches, lazy allocations)
+            for n, s in servers.items():
+                run_wrk(f"http://{HOST}:{s.port}{path}", conns, 1, headers)
+            runs = {n: [] for n in SERVERS}
+            for r in range(ROUNDS):
+                for n in rotated(SERVERS, r):
+                    s = servers[n]
+                    res = measured_wrk(s, f"http://{HOST}:{s.port}{path}", conns, DUR, headers)
+                    res.pop("raw")
+                    runs[n].append(res)
+                    errs = res["connect"] + res["read"] + res["write"] + res["timeout"]
+                    log(f"   round {r + 1} {n:9s} {res['rps']:10.0f} req/s  {res['req_per_cpu_s']:10.0f} req/cpu-s"
+                        f"  rss {res['rss_kib'] / 1024:7.1f} MiB  errors {errs}  non2xx/3xx {res['non2xx']}"
+                        f"  cpu0 {res['server_core_busy'] * 100:.0f}% (server {res['server_share'] * 100:.0f}%)"
+                        f" cpu1 {res['client_core_busy'] * 100:.0f}%")
+            RESULTS["static"][sid] = {"title": title, "runs": runs}
+        finally:
+            for s in servers.values():
+                s.stop()
+
+
+def idle_scenario():
+    if not want("idle"):
+        return
+    n_conn = IDLE_CONNS
+    log(f"\n== idle: {n_conn} idle keep-alive connections")
+    res = {n: [] for n in SERVERS}
+    for r in range(ROUNDS):
+        for n in rotated(SERVERS, r):
+            s = make_server(n).start()
+            try:
+                time.sleep(0.3)
+                base = rss_kib(tree(s.pid))
+                cl = subprocess.Popen(["taskset", "-c", CLIENT_CPU, sys.executable,
+                                       os.path.join(HERE, "idle_client.py"), HOST, str(s.port), str(n_conn)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                record_pid(cl.pid)
+                t0 = time.monotonic()
+                line = ""
+                try:
+                    line = cl.stdout.readline()  # "open N failed M secs S"
+                    time.sleep(1.0)
+                    peak = 0
+                    for _ in range(5):
+                        peak = max(peak, rss_kib(tree(s.pid)))
+                        time.sleep(0.1)
+                    est = count_established(s.port)
+                finally:
+                    try:
+                        cl.stdin.write("close\n")
+                        cl.stdin.flush()
+                    except OSError:
+                        pass
+                    try:
+                        cl.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        cl.kill()
+                m = re.search(r"open (\d+) failed (\d+) secs ([\d.]+)", line)
+                opened, failed, secs = (int(m.group(1)), int(m.group(2)), float(m.group(3))) if m else (0, n_conn, 0)
+                res[n].append({"base_kib": base, "rss_kib": peak, "opened": opened, "failed": failed,
+                               "established": est, "open_secs": secs})
+                log(f"   round {r + 1} {n:9s} opened {opened} failed {failed} established(server side) {est}"
+                    f"  rss {base / 1024:.1f} -> {peak / 1024:.1f} MiB  ({secs:.1f} s to open)")
+            finally:
+                s.stop()
+    RESULTS["idle"] = res
+
+
+def count_established(port):
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return len([l for l in out.splitlines() if l.strip()])
+
+
+def vhost_scenario():
+    if not want("vhost"):
+        return
+    log(f"\n== vhost: {VHOSTS} virtual servers x {RULES} rules")
+    host = vhost_name(VHOSTS // 2)
+    t0 = time.monotonic()
+    bconf = write(f"{TMP}/baton/baton-10k.conf", baton_10k_conf())
+    log(f"   generated Baton configuration: {os.path.getsize(bconf) / 1e6:.0f} MB in {time.monotonic() - t0:.1f} s")
+    out = {"host": host, "conf_bytes": os.path.getsize(bconf)}
+    # baton -t load time
+    tl = []
+    for r in range(ROUNDS):
+        t0 = time.monotonic()
+        p = subprocess.run(["taskset", "-c", SERVER_CPU, BATON, "-t", "-C", bconf], capture_output=True, text=True,
+                           timeout=600)
+        tl.append(time.monotonic() - t0)
+        if p.returncode != 0:
+            RESULTS["notes"].append("vhost: baton -t failed: " + (p.stdout + p.stderr)[-500:])
+        log(f"   baton -t: {tl[-1]:.2f} s (exit {p.returncode})")
+    out["baton_t"] = tl
+    # nginx config
+    nconf = None
+    try:
+        t0 = time.monotonic()
+        nconf = write(f"{TMP}/nginx10k/nginx.conf", nginx_10k_conf())
+        out["nginx_conf_bytes"] = os.path.getsize(nconf)
+        ntl = []
+        for r in range(1):   # nginx needs ~30 s for it: one round is enough for a reference
+            t0 = time.monotonic()
+            p = subprocess.run(["taskset", "-c", SERVER_CPU, "nginx", "-t", "-p", TMP, "-e",
+                                f"{TMP}/nginx10k/error.log", "-c", nconf],
+                               capture_output=True, text=True, timeout=600)
+            ntl.append(time.monotonic() - t0)
+            log(f"   nginx -t: {ntl[-1]:.2f} s (exit {p.returncode})")
+            if p.returncode != 0:
+                RESULTS["notes"].append("vhost: nginx -t failed: " + p.stderr[-500:])
+                nconf = None
+                break
+        out["nginx_t"] = ntl
+    except Exception as e:  # noqa
+        RESULTS["notes"].append(f"vhost: nginx 10k config not measured: {e}")
+        nconf = None
+    targets = {
+        "baton-10k": make_server("baton", PORT_BATON_10K, bconf),
+        "baton-1": make_server("baton"),
+        "nginx-1": make_server("nginx"),
+    }
+    if nconf:
+        targets["nginx-10k"] = make_server("nginx", PORT_NGINX_10K, nconf)
+    names = list(targets)
+    try:
+        ready = {}
+        for n, s in targets.items():
+            s.start(timeout=600)
+            ready[n] = s.ready_secs
+            log(f"   {n}: ready after {s.ready_secs:.2f} s, rss {rss_kib(tree(s.pid)) / 1024:.1f} MiB")
+        out["ready"] = ready
+        out["checks"] = {n: list(check(s.port, "/1k.bin", host)[:2]) for n, s in targets.items()}
+        for n, s in targets.items():
+            run_wrk(f"http://{HOST}:{s.port}/1k.bin", 64, 1, (f"Host: {host}",))
+        runs = {n: [] for n in names}
+        for r in range(ROUNDS):
+            for n in rotated(names, r):
+                s = targets[n]
+                res = measured_wrk(s, f"http://{HOST}:{s.port}/1k.bin", 64, DUR, (f"Host: {host}",))
+                res.pop("raw")
+                runs[n].append(res)
+                log(f"   round {r + 1} {n:10s} {res['rps']:10.0f} req/s  {res['req_per_cpu_s']:10.0f} req/cpu-s"
+                    f"  rss {res['rss_kib'] / 1024:7.1f} MiB  non2xx {res['non2xx']}")
+        out["runs"] = runs
+    finally:
+        for s in targets.values():
+            s.stop()
+    RESULTS["vhost"] = out
+
+
+def reload_scenario():
+    if not want("reload"):
+        return
+    log(f"\n== reload: 64 keep-alive connections for {RELOAD_DUR} s, graceful reload every {RELOAD_EVERY * 1000:.0f} ms")
+    res = {n: [] for n in SERVERS}
+    for r in range(ROUNDS):
+        for n in rotated(SERVERS, r):
+            s = make_server(n, reloadable=True).start()
+            try:
+                url = f"http://{HOST}:{s.port}/1k.bin"
+                run_wrk(url, 64, 1)
+                base = run_wrk(url, 64, DUR)
+                stop = threading.Event()
+                count = [0]
+
+                def reloader():
+                    while not stop.wait(RELOAD_EVERY):
+                        try:
+                            s.reload()
+                            count[0] += 1
+                        except ProcessLookupError:
+                            return
+                th = threading.Thread(target=reloader, daemon=True)
+                th.start()
+                try:
+                    with_r = run_wrk(url, 64, RELOAD_DUR)
+                finally:
+                    stop.set()
+                    th.join()
+                alive = s.proc.poll() is None and port_open(s.port)
+                item = {"base_rps": base["rps"], "rps": with_r["rps"], "requests": with_r["requests"],
+                        "base_requests": base["requests"], "reloads": count[0], "non2xx": with_r["non2xx"],
+                        "connect": with_r["connect"], "read": with_r["read"], "write": with_r["write"],
+                        "timeout": with_r["timeout"], "alive_after": alive,
+                        "base_errors": base["connect"] + base["read"] + base["write"] + base["timeout"]}
+                res[n].append(item)
+                errs = item["connect"] + item["read"] + item["write"] + item["timeout"]
+                rel = item["rps"] / item["base_rps"] if item["base_rps"] else 0
+                log(f"   round {r + 1} {n:9s} {item['reloads']} reloads: {item['rps']:9.0f} req/s vs {item['base_rps']:9.0f}"
+                    f" ({rel * 100:.1f}%)  socket errors {errs} (c{item['connect']} r{item['read']} w{item['write']}"
+                    f" t{item['timeout']})  non2xx {item['non2xx']}  alive {alive}")
+            finally:
+                s.stop()
+    RESULTS["reload"] = res
+
+
+# ---------------------------------------------------------------- report
+
+def med(xs):
+    return statistics.median(xs) if xs else 0.0
+
+
+def fmt_k(x):
+    return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+
+    def ver(cmd):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip().splitlines()[0]
+        except Exception as e:  # noqa
+            return f"? ({e})"
+    return {
+        "nproc": os.cpu_count(), "cpu": model, "kernel": os.uname().release,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "baton": ver([BATON, "-V"]) + " (git " + subprocess.run(
+            ["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() + ")",
+        "nginx": ver(["nginx", "-v"]), "lighttpd": ver(["lighttpd", "-v"]), "h2o": ver(["h2o", "-v"]),
+        "wrk": ver(["wrk", "-v"]), "python": sys.version.split()[0],
+        "loadavg": open("/proc/loadavg").read().strip(),
+    }
+
+
+def report(m=None):
+    m = m or machine()
+    L = []
+    w = L.append
+    w("# Baton benchmark results\n")
+    w(f"Generated by `bench/run`{' with BENCH_QUICK=1 (smoke run: not representative)' if QUICK else ''} "
+      f"on {m['date']}: {ROUNDS} round(s) per scenario, {DUR} s per wrk run, server order rotated each round.\n")
+    w("| machine | |\n|---|---|")
+    w(f"| CPU | {m['cpu']} ({m['nproc']} cores: servers pinned to CPU {SERVER_CPU}, wrk to CPU {CLIENT_CPU}) |")
+    w(f"| kernel | {m['kernel']} |")
+    for k in ("baton", "nginx", "lighttpd", "h2o", "wrk", "python"):
+        w(f"| {k} | {m[k]} |")
+    w(f"| load average at start / end | {START_LOADAVG} / {m['loadavg']} |")
+    w("")
+    w("## Static scenarios\n")
+    w("req/s: median (min-max) of the rounds. req/CPU-s: requests divided by the server's CPU time "
+      "(user+system of all its processes) during the run, median. RSS: peak resident memory of all the "
+      "server's processes sampled at 10 Hz during the runs (max over rounds). Server core: the server's "
+      "own share of CPU 0 (median) / the largest share taken by anything else during a round (other "
+      "processes on the machine, softirq of loopback traffic is counted to whoever runs). wrk core: how busy "
+      "CPU 1 was (wrk and anything else) (100%: the load generator is the limit, compare req/CPU-s).\n")
+    w("| scenario | server | req/s median (min-max) | req/CPU-s | peak RSS MiB | server core: server / others | wrk core busy |")
+    w("|---|---|---|---|---|---|---|")
+    summary = []
+    for sid, title, *_ in STATIC:
+        if sid not in RESULTS["static"]:
+            continue
+        runs = RESULTS["static"][sid]["runs"]
+        meds, cmeds = {}, {}
+        for n in SERVERS:
+            rs = runs[n]
+            rps = [x["rps"] for x in rs]
+            meds[n] = med(rps)
+            cmeds[n] = med([x["req_per_cpu_s"] for x in rs])
+            rss = max(x["rss_kib"] for x in rs) / 1024
+            errs = sum(x["connect"] + x["read"] + x["write"] + x["timeout"] for x in rs)
+            extra = f" ({errs} socket errors)" if errs else ""
+            sh = med([x["server_share"] for x in rs])
+            other = max(x["server_core_busy"] - x["server_share"] for x in rs)
+            w(f"| {sid} | {n} | {fmt_k(meds[n])} ({fmt_k(min(rps))}-{fmt_k(max(rps))}){extra} | "
+              f"{fmt_k(cmeds[n])} | {rss:.1f} | {sh * 100:.0f}% / {max(other, 0) * 100:.0f}% | "
+              f"{med([x['client_core_busy'] for x in rs]) * 100:.0f}% |")
+        peers = [n for n in SERVERS if n != "baton"]
+        best = max(peers, key=lambda n: meds[n])
+        bestc = max(peers, key=lambda n: cmeds[n])
+        b = meds["baton"]
+        summary.append((sid, title, b / meds["nginx"] if meds["nginx"] else 0, b / meds[best] if meds[best] else 0,
+                        best, cmeds["baton"] / cmeds["nginx"] if cmeds["nginx"] else 0,
+                        cmeds["baton"] / cmeds[bestc] if cmeds[bestc] else 0, bestc))
+    w("")
+    if summary:
+        w("### Baton's ratios\n")
+        w("| scenario | req/s vs nginx | req/s vs best peer | req/CPU-s vs nginx | req/CPU-s vs best peer |")
+        w("|---|---|---|---|---|")
+        for sid, title, rn, rb, best, cn, cb, bestc in summary:
+            w(f"| {sid}: {title} | {rn:.2f} | {rb:.2f} ({best}) | {cn:.2f} | {cb:.2f} ({bestc}) |")
+        w("")
+    if RESULTS["checks"]:
+        w("Response checked before each scenario (status, body bytes): " + "; ".join(
+            f"{sid}: " + ", ".join(f"{n} {v[0]}/{v[1]}" for n, v in c.items()) for sid, c in RESULTS["checks"].items())
+          + ".\n")
+    if RESULTS["idle"]:
+        w(f"## {IDLE_CONNS} idle keep-alive connections\n")
+        w("Each connection sent one request (GET /) and then stays open, idle. RSS with all of them open, "
+          "summed over the server's processes (median of rounds; before -> with connections).\n")
+        w("| server | RSS before MiB | RSS with connections MiB | per connection KiB | opened / failed | established (server side) |")
+        w("|---|---|---|---|---|---|")
+        for n in SERVERS:
+            rs = RESULTS["idle"][n]
+            if not rs:
+                continue
+            b, p = med([x["base_kib"] for x in rs]), med([x["rss_kib"] for x in rs])
+            o = med([x["opened"] for x in rs])
+            w(f"| {n} | {b / 1024:.1f} | {p / 1024:.1f} | {(p - b) / max(o, 1):.2f} | "
+              f"{o:.0f} / {med([x['failed'] for x in rs]):.0f} | {med([x['established'] for x in rs]):.0f} |")
+        w("")
+    v = RESULTS["vhost"]
+    if v:
+        w(f"## {VHOSTS} virtual servers x {RULES} rules\n")
+        w(f"Baton configuration: {v['conf_bytes'] / 1e6:.0f} MB ({VHOSTS} vservers with an exact host name and "
+          f"{RULES - 1} rules each: regex `request` on every 10th, `directory` and `extensions` otherwise, then "
+          f"`default`). nginx: {VHOSTS} server blocks with {RULES - 1} locations each "
+          f"({v.get('nginx_conf_bytes', 0) / 1e6:.0f} MB). Requests: GET /1k.bin with `Host: {v['host']}` "
+          "(the middle of the list), 64 keep-alive connections; it goes through every rule to the default.\n")
+        w("| measure | value (min / median / max) |\n|---|---|")
+        tt = v.get("baton_t", [])
+        if tt:
+            w(f"| `baton -t` load time | {min(tt):.2f} / {med(tt):.2f} / {max(tt):.2f} s |")
+        if v.get("nginx_t"):
+            nt = v["nginx_t"]
+            w(f"| `nginx -t` load time | {min(nt):.2f} / {med(nt):.2f} / {max(nt):.2f} s |")
+        for n, secs in v.get("ready", {}).items():
+            w(f"| {n}: start to ready/accepting | {secs:.2f} s |")
+        w("")
+        if v.get("runs"):
+            w("| configuration | req/s median (min-max) | req/CPU-s | peak RSS MiB | status/bytes |")
+            w("|---|---|---|---|---|")
+            for n, rs in v["runs"].items():
+                rps = [x["rps"] for x in rs]
+                c = v.get("checks", {}).get(n, ["?", "?"])
+                w(f"| {n} | {fmt_k(med(rps))} ({fmt_k(min(rps))}-{fmt_k(max(rps))}) | "
+                  f"{fmt_k(med([x['req_per_cpu_s'] for x in rs]))} | {max(x['rss_kib'] for x in rs) / 1024:.1f} | "
+                  f"{c[0]}/{c[1]} |")
+            r = v["runs"]
+            if "baton-10k" in r and "baton-1" in r:
+                w(f"\nBaton 10k-vserver / 1-vserver throughput: "
+                  f"{med([x['rps'] for x in r['baton-10k']]) / max(med([x['rps'] for x in r['baton-1']]), 1):.2f}"
+                  + (f"; nginx: {med([x['rps'] for x in r['nginx-10k']]) / max(med([x['rps'] for x in r['nginx-1']]), 1):.2f}"
+                     if "nginx-10k" in r else "") + ".")
+            w("")
+    if any(RESULTS["reload"].values()):
+        w(f"## Reload under load\n")
+        w(f"wrk, 64 keep-alive connections, GET /1k.bin for {RELOAD_DUR} s while a graceful reload of the same "
+          f"configuration is requested every {RELOAD_EVERY * 1000:.0f} ms (Baton: SIGHUP; nginx: SIGHUP to the "
+          "master; h2o: SIGHUP to its start_server, as in its daemon mode; lighttpd: SIGUSR1, its graceful "
+          f"restart). Baseline: the same load without reloads for {DUR} s just before. Errors: sums over the "
+          "rounds; throughput: medians.\n")
+        w("| server | reloads sent | req/s with reloads | without | relative | socket errors (connect/read/write/timeout) | non-2xx | alive after |")
+        w("|---|---|---|---|---|---|---|---|")
+        for n in SERVERS:
+            rs = RESULTS["reload"].get(n) or []
+            if not rs:
+                continue
+            rel = med([x["rps"] / x["base_rps"] if x["base_rps"] else 0 for x in rs])
+            w(f"| {n} | {sum(x['reloads'] for x in rs)} | {fmt_k(med([x['rps'] for x in rs]))} | "
+              f"{fmt_k(med([x['base_rps'] for x in rs]))} | {rel * 100:.1f}% | "
+              f"{sum(x['connect'] for x in rs)}/{sum(x['read'] for x in rs)}/{sum(x['write'] for x in rs)}/"
+              f"{sum(x['timeout'] for x in rs)} | {sum(x['non2xx'] for x in rs)} | "
+              f"{all(x['alive_after'] for x in rs)} |")
+        w("")
+    w("## Not measured\n")
+    w("- HTTP/2: Baton has no TLS (nor h2c) yet, so the HTTP/2 scenario (h2load) is skipped.")
+    for note in RESULTS["notes"]:
+        w(f"- {note}")
+    w("")
+    limits = os.path.join(HERE, "limits.md")
+    if os.path.exists(limits):
+        with open(limits) as f:
+            w(f.read())
+    text = "\n".join(L) + "\n"
+    out = os.environ.get("BENCH_RESULTS", os.path.join(HERE, "RESULTS.md"))
+    with open(out, "w") as f:
+        f.write(text)
+    raw = os.path.join(os.path.dirname(out), "results.json")
+    if not RENDER:
+        with open(raw, "w") as f:
+            json.dump({"machine": m, "quick": QUICK, "rounds": ROUNDS, "dur": DUR, "reload_dur": RELOAD_DUR,
+                       "start_loadavg": START_LOADAVG, "results": RESULTS}, f, indent=1)
+    log("\n" + text)
+    log(f"written to {out} (raw data: {raw})")
+
+
+START_LOADAVG = open("/proc/loadavg").read().strip()
+
+
+def main():
+    t0 = time.monotonic()
+    make_docroot()
+    try:
+        static_scenarios()
+        idle_scenario()
+        vhost_scenario()
+        reload_scenario()
+    finally:
+        report()
+        log(f"total {time.monotonic() - t0:.0f} s")
+
+
+def render(path):
+    global QUICK, ROUNDS, DUR, RELOAD_DUR, START_LOADAVG
+    with open(path) as f:
+        data = json.load(f)
+    QUICK, ROUNDS, DUR = data["quick"], data["rounds"], data["dur"]
+    RELOAD_DUR, START_LOADAVG = data["reload_dur"], data["start_loadavg"]
+    RESULTS.update(data["results"])
+    report(data["machine"])
+
+
+if __name__ == "__main__":
+    if RENDER:
+        render(sys.argv[2])
+    else:
+        main()
