@@ -237,7 +237,7 @@ fn redir(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<Redi
             let external = r.flag(entry, "show", false);
             let substring = r.str(entry, "substring").unwrap_or("").trim().to_string();
             let regex = match r.str(entry, "regex") {
-                Some(re) => match Regex::new(re) {
+                Some(re) => match r.regex(re) {
                     Ok(re) => Some(re),
                     Err(e) => {
                         if let Some(n) = entry.child("regex") {

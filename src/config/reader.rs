@@ -6,16 +6,44 @@
 //! `vserver!1!documet_root` does not silently do nothing.
 
 use baton_conf::{Diagnostic, Location, Node};
+use regex::Regex;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A hasher for node addresses: they are already unique, so one multiplication spreads
+/// them well enough, and a configuration has millions of nodes to mark.
+#[derive(Default)]
+pub struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+type AddressSet = HashSet<usize, BuildHasherDefault<AddressHasher>>;
+
 pub struct Reader<'t> {
     root: &'t Node,
-    used: RefCell<HashSet<usize>>,
-    ignored: RefCell<HashSet<usize>>,
+    used: RefCell<AddressSet>,
+    ignored: RefCell<AddressSet>,
     diags: RefCell<Vec<Diagnostic>>,
+    /// Compiled regular expressions by pattern: large configurations repeat the same
+    /// patterns in many virtual servers, and a compiled `Regex` is shared cheaply.
+    regexes: RefCell<HashMap<String, Regex>>,
 }
 
 fn id(node: &Node) -> usize {
@@ -29,7 +57,20 @@ impl<'t> Reader<'t> {
             used: RefCell::default(),
             ignored: RefCell::default(),
             diags: RefCell::default(),
+            regexes: RefCell::default(),
         }
+    }
+
+    /// Compiles `pattern`, once per configuration.
+    pub fn regex(&self, pattern: &str) -> Result<Regex, regex::Error> {
+        if let Some(re) = self.regexes.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Regex::new(pattern)?;
+        self.regexes
+            .borrow_mut()
+            .insert(pattern.to_string(), re.clone());
+        Ok(re)
     }
 
     pub fn root(&self) -> &'t Node {

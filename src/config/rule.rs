@@ -452,7 +452,7 @@ fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
         return None;
     };
     let v = child.value().unwrap_or("");
-    match Regex::new(v) {
+    match r.regex(v) {
         Ok(re) => Some(re),
         Err(e) => {
             r.error(child, format!("invalid regular expression: {e}"));

@@ -448,7 +448,7 @@ fn build_host_match(r: &Reader<'_>, m: &Node, out: &mut Vec<HostMatcher>) -> boo
         "" => {}
         "wildcard" => each("domain", &|v| wildcard_matcher(v)),
         "rehost" => each("regex", &|v| {
-            Regex::new(v)
+            r.regex(v)
                 .map(HostMatcher::Regex)
                 .map_err(|e| format!("invalid regular expression: {e}"))
         }),
