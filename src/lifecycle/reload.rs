@@ -82,13 +82,20 @@ pub async fn reload(
         let drain = state.drain_close.clone();
         tokio::spawn(async move {
             tokio::time::sleep(deadline).await;
-            drain.send_if_modified(|v| {
+            let sent = drain.send_if_modified(|v| {
                 let newer = *v < id;
                 if newer {
                     *v = id;
                 }
                 newer
             });
+            if sent {
+                tracing::info!(
+                    generation = id,
+                    "drain deadline: requests still on older generations are cut"
+                );
+                say(&format!("drain deadline passed (generation {id})"));
+            }
         });
     }
     let older: usize = state
