@@ -176,6 +176,12 @@ async function commit(page, locator, value) {
   await editing(page, () => locator.press("Enter"));
 }
 
+/** Follows a link of the main navigation. */
+async function nav(page, name) {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name }).click();
+  await page.getByRole("heading", { level: 1 }).first().waitFor();
+}
+
 async function screenshot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
@@ -194,4 +200,4 @@ async function saveWith(page, modeLabel) {
   return { status: resp.status(), body, dialog };
 }
 
-module.exports = { startSite, get, launch, signIn, idle, editing, commit, screenshot, saveWith, freePort, LIVE, PAGE, ARTIFACTS };
+module.exports = { nav, startSite, get, launch, signIn, idle, editing, commit, screenshot, saveWith, freePort, LIVE, PAGE, ARTIFACTS };
