@@ -1184,7 +1184,7 @@ function handlerOptions(hk, handler) {
       });
       const next = (nums.length ? Math.max(...nums) : 0) + 1;
       return h("div.options", rows,
-        h("button", { type: "button", class: "small", onclick: () => edit({ op: "set", key: `${hk}!rewrite!${next}!regex`, value: ".*" }, { op: "set", key: `${hk}!rewrite!${next}!substring`, value: "/" }) }, "Add a rewrite"),
+        h("button", { type: "button", class: "small", onclick: () => edit({ op: "set", key: `${hk}!rewrite!${next}!show`, value: "0" }) }, "Add a rewrite"),
         tf("url", "URL when nothing matches"));
     }
     default: return null;
