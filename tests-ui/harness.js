@@ -164,9 +164,7 @@ async function idle(page) {
 
 /** Does `action` and waits for the preview it causes to be answered and drawn. */
 async function editing(page, action) {
-  const answered = page.waitForResponse((r) => r.url().endsWith("/api/preview") || r.url().endsWith("/api/config"));
-  await action();
-  await answered;
+  await Promise.all([page.waitForResponse((r) => r.url().endsWith("/api/preview") || r.url().endsWith("/api/config")), action()]);
   await idle(page);
 }
 
@@ -197,7 +195,10 @@ async function saveWith(page, modeLabel) {
   const resp = await saved;
   const body = await resp.json();
   await dialog.locator("#save-ok").waitFor();
-  return { status: resp.status(), body, dialog };
+  const text = await dialog.locator("#save-ok").innerText();
+  await dialog.getByRole("button", { name: "Close" }).click();
+  await dialog.waitFor({ state: "hidden" });
+  return { status: resp.status(), body, text };
 }
 
 module.exports = { nav, startSite, get, launch, signIn, idle, editing, commit, screenshot, saveWith, freePort, LIVE, PAGE, ARTIFACTS };

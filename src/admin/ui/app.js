@@ -403,7 +403,10 @@ function render(opts = {}) {
   $("#view").replaceChildren(view);
   placeDiagnostics();
   if (page === "overview") drawStatus();
-  if (focusId && document.getElementById(focusId)) document.getElementById(focusId).focus();
+  const wanted = (S.focusAfter || []).map((sel) => $(sel)).find((el) => el && !el.disabled);
+  S.focusAfter = null;
+  if (wanted) wanted.focus();
+  else if (focusId && document.getElementById(focusId)) document.getElementById(focusId).focus();
   else if (opts.navigated) {
     const h1 = $("#view h1");
     if (h1) { h1.setAttribute("tabindex", "-1"); h1.focus(); }
@@ -828,16 +831,18 @@ function vsRow(vs, all) {
       h("p.field-error"))),
   h("div.vs-actions",
     maintSwitch(vs),
-    isDefault ? null : h("button", { type: "button", class: "small", "aria-label": `Move ${vs.nick} up`, disabled: !up, onclick: () => edit({ op: "vserver_move", nick: vs.nick, above: up.nick }).then(() => refocus(`[data-nick="${CSS.escape(vs.nick)}"] [data-move=up]`)), dataset: { move: "up" } }, "Move up"),
-    isDefault ? null : h("button", { type: "button", class: "small", "aria-label": `Move ${vs.nick} down`, disabled: !down || down.nick === "default", onclick: () => edit({ op: "vserver_move", nick: vs.nick, below: down.nick }).then(() => refocus(`[data-nick="${CSS.escape(vs.nick)}"] [data-move=down]`)), dataset: { move: "down" } }, "Move down"),
+    isDefault ? null : h("button", { type: "button", class: "small", "aria-label": `Move ${vs.nick} up`, disabled: !up, onclick: () => moveVserver(vs.nick, "up", { above: up.nick }), dataset: { move: "up" } }, "Move up"),
+    isDefault ? null : h("button", { type: "button", class: "small", "aria-label": `Move ${vs.nick} down`, disabled: !down || down.nick === "default", onclick: () => moveVserver(vs.nick, "down", { below: down.nick }), dataset: { move: "down" } }, "Move down"),
     h("button", { type: "button", class: "small", "aria-label": `Clone ${vs.nick}`, onclick: () => cloneDialog(vs.nick) }, "Clone"),
     isDefault ? null : h("button", { type: "button", class: "small danger", "aria-label": `Remove ${vs.nick}`, onclick: () => removeVserver(vs.nick) }, "Remove")));
   if (!isDefault) dragSource(row, vs.nick, all);
   return row;
 }
-function refocus(sel) {
-  const el = $(sel);
-  if (el && !el.disabled) el.focus();
+/** Moves a vserver one place; the keyboard focus stays on its row's move button. */
+function moveVserver(nick, dir, where) {
+  const row = `[data-nick="${CSS.escape(nick)}"]`;
+  S.focusAfter = [`${row} [data-move=${dir}]`, `${row} [data-move=${dir === "up" ? "down" : "up"}]`];
+  return edit(Object.assign({ op: "vserver_move", nick }, where));
 }
 /** HTML drag and drop between rows of the vserver list. */
 function dragSource(row, nick) {
