@@ -134,6 +134,18 @@ test("virtual servers: add, filter, move by keyboard and by drag and drop; defau
     assert.equal(await page.getByRole("button", { name: "Move default up" }).count(), 0);
     assert.equal(await page.getByRole("button", { name: "Remove default" }).count(), 0);
 
+    // Rules reorder the same way: up above the first takes the next hundred, down between
+    // two takes a free number between theirs.
+    await page.getByRole("link", { name: "example", exact: true }).click();
+    await page.getByRole("tab", { name: "Behavior" }).click();
+    const prios = () => page.locator("#rules tbody tr").evaluateAll((els) => els.map((e) => Number(e.dataset.priority)));
+    assert.deepEqual(await prios(), [100, 1]);
+    await H.editing(page, () => page.getByRole("button", { name: "Move rule 1 up" }).click());
+    assert.deepEqual(await prios(), [200, 100]);
+    await H.editing(page, () => page.getByRole("button", { name: "Move rule 200 down" }).click());
+    assert.deepEqual(await prios(), [100, 50]);
+    assert.match(await page.locator("#rules tbody tr").last().innerText(), /everything \(default\)/);
+
     const saved = await H.saveWith(page, "Graceful restart");
     assert.equal(saved.body.applied.ok, true);
     // blog was added with a List & Send default rule and no directory index: a listing.
