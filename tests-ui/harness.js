@@ -77,6 +77,12 @@ function siteConfig(dir, port) {
   ].join("\n");
 }
 
+/** Every server started, killed if the test process ends without stopping them. */
+const running = new Set();
+process.on("exit", () => {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+
 /** Starts baton and baton admin on a fresh site; `stop()` ends both. */
 async function startSite({ bigFileBytes = 0 } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "baton-ui-"));
@@ -92,11 +98,13 @@ async function startSite({ bigFileBytes = 0 } = {}) {
   const children = [];
   const server = spawn(BATON, ["-C", config], { stdio: ["ignore", "pipe", "pipe"] });
   children.push(server);
+  running.add(server);
   server.stderr.on("data", () => {});
   await waitForLine(server, server.stdout, /baton: ready/, "baton");
   const adminPort = await freePort();
   const admin = spawn(BATON, ["admin", "-C", config, "-b", `127.0.0.1:${adminPort}`], { stdio: ["ignore", "pipe", "pipe"] });
   children.push(admin);
+  running.add(admin);
   admin.stderr.on("data", () => {});
   const m = await waitForLine(admin, admin.stdout, /one-time password: (\S+)/, "baton admin");
   const stop = async () => {
@@ -108,6 +116,7 @@ async function startSite({ bigFileBytes = 0 } = {}) {
         await done;
         clearTimeout(t);
       }
+      running.delete(c);
     }
     fs.rmSync(dir, { recursive: true, force: true });
   };
