@@ -81,24 +81,28 @@ pub fn map_path(root: &Path, strip: Option<&str>, path: &str) -> PathBuf {
 /// Evaluates the rules of `vserver` for a request.
 pub fn evaluate<'c>(vserver: &'c VServer, req: &RequestFacts<'_>) -> Behavior<'c> {
     let mut b = Behavior::default();
-    let mut ended_by_final = false;
+    let mut ended_by: Option<&Rule> = None;
     for rule in &vserver.rules {
         if matches(&rule.matcher, req, vserver, &b) {
             merge(&mut b, rule);
             if rule.is_final {
-                ended_by_final = true;
+                ended_by = Some(rule);
                 break;
             }
         }
     }
-    if ended_by_final {
+    if let Some(last) = ended_by {
         if let Some(default) = vserver
             .rules
             .iter()
             .rev()
             .find(|r| matches!(r.matcher, Match::Default))
         {
-            merge(&mut b, default);
+            // The default rule completes what a final rule left unset, unless it is that
+            // rule (its header operations would apply twice).
+            if !std::ptr::eq(default, last) {
+                merge(&mut b, default);
+            }
         }
     }
     b

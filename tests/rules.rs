@@ -1000,3 +1000,30 @@ fn disabled_rules_are_skipped() {
     let s = start_site(&cfg, &[("www/d/a.txt", "a")]);
     assert_eq!(status(&s, "/d/a.txt"), 200);
 }
+
+/// Regression: when the final rule that ends the evaluation is the default rule itself,
+/// its header operations applied twice (`Cache-Control: no-store, no-store`).
+#[test]
+fn header_ops_of_a_final_default_rule_apply_once() {
+    let s = Server::start(
+        "server!bind!1!port = 0\n\
+         server!bind!1!interface = 127.0.0.1\n\
+         vserver!1!nick = default\n\
+         vserver!1!document_root = %ROOT%\n\
+         vserver!1!rule!1!match = default\n\
+         vserver!1!rule!1!handler = custom_error\n\
+         vserver!1!rule!1!handler!error = 503\n\
+         vserver!1!rule!1!header_op!1!type = add\n\
+         vserver!1!rule!1!header_op!1!header = Cache-Control\n\
+         vserver!1!rule!1!header_op!1!value = no-store\n",
+    );
+    let r = get(s.addr(), "x", "/");
+    assert_eq!(r.status, 503);
+    let values: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "cache-control")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(values, vec!["no-store"]);
+}
