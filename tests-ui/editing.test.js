@@ -40,7 +40,7 @@ test("an invalid entry is explained next to its field, and Save refuses it until
     await page.getByRole("tab", { name: "Behavior" }).click();
     await page.getByRole("link", { name: "Edit rule 1 of example" }).click();
     await H.editing(page, () => page.getByLabel("Handler", { exact: true }).selectOption("custom_error"));
-    const handlerField = page.locator('.field[data-key="vserver!10!rule!1!handler"]');
+    const handlerField = page.locator('.field[data-key="vserver!10!rule!1!handler!error"]');
     await handlerField.locator(".field-error").waitFor();
     assert.match(await handlerField.locator(".field-error").innerText(), /needs a status code/);
 

@@ -103,7 +103,18 @@ pub fn run(config_path: PathBuf, bind: Option<SocketAddr>) -> i32 {
         println!("baton admin: editing {}", admin.config_path.display());
         let app = router(admin).into_make_service_with_connect_info::<SocketAddr>();
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            match term {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         };
         match axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -156,7 +156,12 @@ pub fn build(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<
         "redir" => redir(r, node, rule_regex).map(HandlerConfig::Redir),
         "custom_error" => {
             let Some(e) = r.child(node, "error") else {
-                r.error(node, "custom_error needs a status code (handler!error)");
+                // Named after the missing key, so an editor can point at that field.
+                r.error_at(
+                    node.first_location(),
+                    &format!("{}!error", node.path()),
+                    "custom_error needs a status code (handler!error)",
+                );
                 return None;
             };
             let code = r.number(e)?;
