@@ -845,7 +845,7 @@ fn the_ui_is_served_with_a_content_security_policy() {
     assert!(a
         .request("GET", "/", &[], None)
         .text()
-        .contains("<form id=\"login\""));
+        .contains("<form id=\"login-form\""));
 }
 
 #[test]
