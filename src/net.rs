@@ -24,8 +24,10 @@ use tokio::sync::watch;
 
 /// How long a kept-alive connection stays idle before its HTTP state (hyper's buffers) is
 /// dropped and only the socket is kept: 10,000 idle connections then cost little more
-/// than their sockets.
-const PARK_AFTER: Duration = Duration::from_secs(1);
+/// than their sockets. Short, so a crowd of connections that each made one request never
+/// holds buffers for long; long enough that a busy connection (checked this often) is
+/// never parked between its requests.
+const PARK_AFTER: Duration = Duration::from_millis(250);
 
 /// A bound listening socket and the `server!bind!N` it implements.
 pub struct Listener {
@@ -224,7 +226,9 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
     let mut prefix = buf.freeze();
     loop {
         let io = TokioIo::new(Prefixed::new(prefix, stream));
-        let mut conn = builder.serve_connection(io, service.clone());
+        // Boxed: the connection's state lives on the heap only while hyper has it, so a
+        // parked connection's task is small.
+        let mut conn = Box::new(builder.serve_connection(io, service.clone()));
         let mut parking = false;
         let mut seen = info.requests.load(Ordering::Relaxed);
         let ended = loop {
@@ -236,7 +240,7 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
                     let now = info.requests.load(Ordering::Relaxed);
                     if now == seen && info.active.load(Ordering::Relaxed) == 0 {
                         parking = true;
-                        std::pin::Pin::new(&mut conn).graceful_shutdown();
+                        std::pin::Pin::new(conn.as_mut()).graceful_shutdown();
                     }
                     seen = now;
                 }
@@ -256,7 +260,7 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
                 }
                 _ = stop.changed() => {
                     // Stopping: the request in flight finishes; an idle connection closes.
-                    std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    std::pin::Pin::new(conn.as_mut()).graceful_shutdown();
                     let _ = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await;
                     return;
                 }
@@ -266,7 +270,7 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
             tracing::debug!(error = %e, "connection ended with an error");
             return;
         }
-        let parts = conn.into_parts();
+        let parts = (*conn).into_parts();
         let (rest, mut socket) = parts.io.into_inner().into_parts();
         if !parking {
             // hyper finished the connection (close requested, or the client left).
