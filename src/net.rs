@@ -224,6 +224,10 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
         .keep_alive(keepalive)
         .header_read_timeout(timeout);
     let mut prefix = buf.freeze();
+    // Cleared when a park finds half a request: hyper then keeps the connection until the
+    // head is complete or its header timeout passes (parking again would restart that
+    // timeout, and a client trickling bytes could hold the connection forever).
+    let mut may_park = true;
     loop {
         let io = TokioIo::new(Prefixed::new(prefix, stream));
         // Boxed: the connection's state lives on the heap only while hyper has it, so a
@@ -238,7 +242,9 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
                     // Idle for a whole period: hand the socket back from hyper, which
                     // frees its buffers, and wait for the next request with none.
                     let now = info.requests.load(Ordering::Relaxed);
-                    if now == seen && info.active.load(Ordering::Relaxed) == 0 {
+                    if now != seen {
+                        may_park = true;
+                    } else if may_park && info.active.load(Ordering::Relaxed) == 0 {
                         parking = true;
                         std::pin::Pin::new(conn.as_mut()).graceful_shutdown();
                     }
@@ -288,6 +294,9 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
             joined.extend_from_slice(&rest);
             joined.freeze()
         };
+        if !prefix.is_empty() {
+            may_park = false;
+        }
         if prefix.is_empty() {
             // Parked: nothing but the socket until the client speaks again or the
             // keep-alive time is up.

@@ -78,3 +78,40 @@ fn a_parked_connection_closed_by_the_client_goes_away() {
     wait_parked(&s, 0);
     assert_eq!(get(s.addr(), "x", "/a.txt").text(), "alpha\n");
 }
+
+/// A client trickling the bytes of a request head is not kept forever: parking must not
+/// restart the header timeout.
+#[test]
+fn a_trickled_request_head_still_times_out() {
+    let s = Server::start_with(
+        &CONFIG.replace("server!timeout = 30", "server!timeout = 2"),
+        |root| {
+            write_file(root, "www/a.txt", "alpha\n");
+        },
+    );
+    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    use std::io::{Read, Write};
+    c.write_all(b"GET /a.txt HTTP/1.1\r\n").unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        // One byte of a header line every 200 ms, never finishing the head.
+        if c.write_all(b"X").is_err() {
+            break;
+        }
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the connection outlived its header timeout"
+        );
+    }
+}
