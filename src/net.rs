@@ -189,7 +189,13 @@ async fn serve_connection(mut stream: TcpStream, info: Arc<ConnInfo>, state: Arc
     let server_header = generation.server_header.clone();
     drop(generation);
 
-    let first = tokio::time::timeout(timeout, first_line::read_first_line(&mut stream)).await;
+    // A connection that has not sent its first line yet is idle: a stop or a hard
+    // restart closes it at once.
+    let first = tokio::select! {
+        r = tokio::time::timeout(timeout, first_line::read_first_line(&mut stream)) => r,
+        _ = stop.changed() => return,
+        _ = hard.changed() => return,
+    };
     let (buf, verdict) = match first {
         Ok(Ok(r)) => r,
         Ok(Err(_)) | Err(_) => return,
