@@ -110,6 +110,7 @@ test("virtual servers: add, filter, move by keyboard and by drag and drop; defau
     await page.getByRole("heading", { name: "Virtual server “blog”", level: 1 }).waitFor();
     await H.nav(page, "Virtual servers");
     const order = () => page.locator("#vs-list > li").evaluateAll((els) => els.map((e) => e.dataset.nick));
+    await page.waitForFunction(() => document.querySelectorAll("#vs-list > li").length === 3);
     assert.deepEqual(await order(), ["blog", "example", "default"]);
 
     // Keyboard: focus "Move blog down" and press Enter; focus stays on the moved row.
@@ -139,6 +140,8 @@ test("virtual servers: add, filter, move by keyboard and by drag and drop; defau
     await page.getByRole("link", { name: "example", exact: true }).click();
     await page.getByRole("tab", { name: "Behavior" }).click();
     const prios = () => page.locator("#rules tbody tr").evaluateAll((els) => els.map((e) => Number(e.dataset.priority)));
+    // evaluateAll does not wait: let the tab render its rows first.
+    await page.waitForFunction(() => document.querySelectorAll("#rules tbody tr").length === 2);
     assert.deepEqual(await prios(), [100, 1]);
     await H.editing(page, () => page.getByRole("button", { name: "Move rule 1 up" }).click());
     assert.deepEqual(await prios(), [200, 100]);

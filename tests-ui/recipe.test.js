@@ -78,6 +78,7 @@ test("maintenance recipe: clone, 503 default rule, above the original, graceful 
     // 4. The copy is above the original in the list; the original is still unchanged.
     await H.nav(page, "Virtual servers");
     const rows = page.locator("#vs-list > li");
+    await page.waitForFunction(() => document.querySelectorAll("#vs-list > li").length === 3);
     assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => e.dataset.nick)), ["example-maintenance", "example", "default"]);
     await page.getByRole("link", { name: "example", exact: true }).click();
     await page.getByRole("tab", { name: "Behavior" }).click();
