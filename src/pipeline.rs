@@ -414,13 +414,7 @@ impl<'g> Flow<'g> {
                     }
                     Err(e) => {
                         tracing::warn!(target = %p, error = %e, "invalid internal redirection");
-                        let resp = self
-                            .error(
-                                method,
-                                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR),
-                                &path,
-                            )
-                            .await;
+                        let resp = self.internal_error(method, &path).await;
                         return Ok((resp, last_behavior, path));
                     }
                 },
@@ -436,14 +430,17 @@ impl<'g> Flow<'g> {
             path = %path,
             "too many internal redirections (more than {MAX_RESPINS}); answering 500"
         );
-        let resp = self
-            .error(
-                method,
-                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR),
-                &path,
-            )
-            .await;
+        let resp = self.internal_error(method, &path).await;
         Ok((resp, last_behavior, path))
+    }
+
+    async fn internal_error(&self, method: &Method, path: &str) -> Response<Body> {
+        self.error(
+            method,
+            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR),
+            path,
+        )
+        .await
     }
 
     /// One evaluation of the rules and one handler run.

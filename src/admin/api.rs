@@ -250,6 +250,15 @@ fn read_file(admin: &Admin) -> Result<Vec<u8>, ApiError> {
     })
 }
 
+/// The configuration file: its ETag, its text, and its lines.
+fn read_parsed(admin: &Admin) -> Result<(String, String, baton_conf::ConfFile), ApiError> {
+    let bytes = read_file(admin)?;
+    let tag = etag(&bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (file, _) = baton_conf::ConfFile::parse(&admin.config_path, &text);
+    Ok((tag, text, file))
+}
+
 fn with_etag(body: Value, tag: &str) -> Response {
     let mut resp = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(tag) {
@@ -263,10 +272,7 @@ fn with_etag(body: Value, tag: &str) -> Response {
 pub async fn config(State(admin): Shared, _auth: Authed) -> Result<Response, ApiError> {
     let a = admin.clone();
     blocking(move || {
-        let bytes = read_file(&a)?;
-        let tag = etag(&bytes);
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let (file, _) = baton_conf::ConfFile::parse(&a.config_path, &text);
+        let (tag, text, file) = read_parsed(&a)?;
         let entries: Vec<Value> = file
             .entries()
             .map(|e| json!({ "key": e.key, "value": e.value, "line": e.line }))
@@ -290,10 +296,7 @@ pub async fn config(State(admin): Shared, _auth: Authed) -> Result<Response, Api
 pub async fn document(State(admin): Shared, _auth: Authed) -> Result<Response, ApiError> {
     let a = admin.clone();
     blocking(move || {
-        let bytes = read_file(&a)?;
-        let tag = etag(&bytes);
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let (file, _) = baton_conf::ConfFile::parse(&a.config_path, &text);
+        let (tag, _, file) = read_parsed(&a)?;
         let server: serde_json::Map<String, Value> = file
             .entries()
             .filter_map(|e| {

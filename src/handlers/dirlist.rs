@@ -2,10 +2,9 @@
 //! file's content.
 
 use super::dirlist_render::{self, DirEntry, ListingOptions};
-use super::{check_static_method, moved_permanently, options_response, Ctx, Outcome};
+use super::{check_static_method, options_response, to_directory, Ctx, Outcome};
 use crate::config::DirlistOptions;
 use crate::http::body;
-use crate::http::path::encode;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
@@ -21,15 +20,11 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &DirlistOptions) -> Outcome {
     let Some(local) = ctx.behavior.local_path(ctx.vserver, ctx.path) else {
         return Outcome::error(StatusCode::NOT_FOUND);
     };
-    match tokio::fs::metadata(&local).await {
+    // An inline stat, as in `file` (see there).
+    match std::fs::metadata(&local) {
         Ok(m) if m.is_dir() => {
             if !ctx.path.ends_with('/') {
-                let mut location = encode(&format!("{}/", ctx.path));
-                if let Some(q) = ctx.query {
-                    location.push('?');
-                    location.push_str(q);
-                }
-                return moved_permanently(&location);
+                return to_directory(ctx);
             }
             list(ctx, opts, &local).await
         }

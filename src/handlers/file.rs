@@ -7,13 +7,12 @@
 
 use super::iocache;
 use super::{
-    check_static_method, dirlist, moved_permanently, options_response, Ctx, HttpError, Outcome,
+    check_static_method, dirlist, options_response, to_directory, Ctx, HttpError, Outcome,
 };
 use crate::config::{CommonOptions, FileOptions, IndexEntry};
 use crate::http::body::{self, Body};
 use crate::http::conditional::{self, Precondition, Validators};
 use crate::http::multipart::MultipartPlan;
-use crate::http::path::encode;
 use crate::http::range::{self, ByteRange, RangeRequest};
 use bytes::Bytes;
 use futures_util::stream;
@@ -88,12 +87,7 @@ fn is_not_found(e: &io::Error) -> bool {
 /// A directory: redirect to the slash form, else its index, else (for `common`) a listing.
 async fn directory(ctx: &Ctx<'_>, local: &Path, common: Option<&CommonOptions>) -> Outcome {
     if !ctx.path.ends_with('/') {
-        let mut location = encode(&format!("{}/", ctx.path));
-        if let Some(q) = ctx.query {
-            location.push('?');
-            location.push_str(q);
-        }
-        return moved_permanently(&location);
+        return to_directory(ctx);
     }
     for entry in &ctx.vserver.directory_index {
         match entry {

@@ -135,6 +135,17 @@ pub fn options_response() -> Outcome {
     Outcome::Response(resp)
 }
 
+/// A directory asked for without its trailing slash: `301` to the slash form (the query
+/// kept), so relative links in its index or listing resolve.
+pub fn to_directory(ctx: &Ctx<'_>) -> Outcome {
+    let mut location = crate::http::path::encode(&format!("{}/", ctx.path));
+    if let Some(q) = ctx.query {
+        location.push('?');
+        location.push_str(q);
+    }
+    moved_permanently(&location)
+}
+
 /// A `301` to `location` (already a valid URL).
 pub fn moved_permanently(location: &str) -> Outcome {
     redirect(StatusCode::MOVED_PERMANENTLY, location)
