@@ -36,6 +36,10 @@ pub fn decode_and_normalize(raw: &str) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    // The common case, a plain path: nothing to decode, no dot segment, no empty segment.
+    if !raw.contains(['%', '\0']) && !raw.contains("/.") && !raw.contains("//") {
+        return Ok(raw.to_string());
+    }
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
     if bytes.contains(&0) {
         return Err(PathError::Nul);
@@ -152,6 +156,16 @@ mod tests {
         assert_eq!(decode_and_normalize("/a%00b"), Err(PathError::Nul));
         assert_eq!(decode_and_normalize("/%ff"), Err(PathError::NotUtf8));
         assert_eq!(decode_and_normalize("a"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn plain_paths_take_the_fast_path_unchanged() {
+        assert_eq!(decode_and_normalize("/a/b.txt").unwrap(), "/a/b.txt");
+        assert_eq!(decode_and_normalize("/dir/").unwrap(), "/dir/");
+        assert_eq!(decode_and_normalize("/a..b").unwrap(), "/a..b");
+        assert_eq!(decode_and_normalize("/a/.hidden").unwrap(), "/a/.hidden");
+        assert_eq!(decode_and_normalize("/a/./b").unwrap(), "/a/b");
+        assert_eq!(decode_and_normalize("/a//b").unwrap(), "/a/b");
     }
 
     #[test]
