@@ -6,21 +6,9 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const H = require("./harness");
 
-async function withSite(fn) {
-  const site = await H.startSite();
-  const b = await H.launch();
-  try {
-    const page = await H.signIn(b.browser, site);
-    await fn(site, page);
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await b.close();
-    await site.stop();
-  }
-}
 
 test("an invalid entry is explained next to its field, and Save refuses it until fixed", { timeout: 120000 }, async () => {
-  await withSite(async (site, page) => {
+  await H.withSite(async (site, page) => {
     const before = fs.readFileSync(site.config, "utf8");
     await H.nav(page, "Server settings");
     const timeout = page.getByLabel("Timeout", { exact: true });
@@ -73,7 +61,7 @@ test("an invalid entry is explained next to its field, and Save refuses it until
 });
 
 test("rollback from history, applied gracefully", { timeout: 120000 }, async () => {
-  await withSite(async (site, page) => {
+  await H.withSite(async (site, page) => {
     const original = fs.readFileSync(site.config, "utf8");
     await H.nav(page, "Server settings");
     await H.editing(page, () => page.getByLabel("Server header").selectOption("product"));
@@ -99,7 +87,7 @@ test("rollback from history, applied gracefully", { timeout: 120000 }, async () 
 });
 
 test("virtual servers: add, filter, move by keyboard and by drag and drop; default stays last", { timeout: 120000 }, async () => {
-  await withSite(async (site, page) => {
+  await H.withSite(async (site, page) => {
     await H.nav(page, "Virtual servers");
     await page.getByRole("button", { name: "Add virtual server" }).click();
     const dialog = page.getByRole("dialog");

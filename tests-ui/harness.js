@@ -210,4 +210,19 @@ async function saveWith(page, modeLabel) {
   return { status: resp.status(), body, text };
 }
 
-module.exports = { nav, startSite, get, launch, signIn, idle, editing, commit, screenshot, saveWith, freePort, LIVE, PAGE, ARTIFACTS };
+/** Runs `fn(site, page)` with a fresh site, a browser signed in to its admin, and no
+ * page errors allowed; everything is stopped afterwards. */
+async function withSite(fn) {
+  const site = await startSite();
+  const b = await launch();
+  try {
+    const page = await signIn(b.browser, site);
+    await fn(site, page);
+    require("node:assert/strict").deepEqual(page.errors, []);
+  } finally {
+    await b.close();
+    await site.stop();
+  }
+}
+
+module.exports = { withSite, nav, startSite, get, launch, signIn, idle, editing, commit, screenshot, saveWith, freePort, LIVE, PAGE, ARTIFACTS };

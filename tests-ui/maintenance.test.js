@@ -9,18 +9,6 @@ const assert = require("node:assert/strict");
 const path = require("node:path");
 const H = require("./harness");
 
-async function withSite(fn) {
-  const site = await H.startSite();
-  const b = await H.launch();
-  try {
-    const page = await H.signIn(b.browser, site);
-    await fn(site, page);
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await b.close();
-    await site.stop();
-  }
-}
 
 /** Confirms the maintenance dialog and waits for the save it makes. */
 async function confirmSwitch(page) {
@@ -34,7 +22,7 @@ async function confirmSwitch(page) {
 }
 
 test("maintenance switch: 503 with Retry-After, staff cookie, then off", { timeout: 120000 }, async () => {
-  await withSite(async (site, page) => {
+  await H.withSite(async (site, page) => {
     await H.nav(page, "Virtual servers");
     const sw = page.getByRole("switch", { name: "Maintenance of example" });
     assert.equal(await sw.getAttribute("aria-checked"), "false");
@@ -73,7 +61,7 @@ test("maintenance switch: 503 with Retry-After, staff cookie, then off", { timeo
 });
 
 test("maintenance switch with a static page", { timeout: 120000 }, async () => {
-  await withSite(async (site, page) => {
+  await H.withSite(async (site, page) => {
     await H.nav(page, "Virtual servers");
     await page.getByRole("link", { name: "example", exact: true }).click();
     await page.getByRole("switch", { name: "Maintenance of example" }).click();
@@ -97,7 +85,7 @@ test("maintenance switch with a static page", { timeout: 120000 }, async () => {
 });
 
 test("static-message variant by hand, then staff review through an intranet host name", { timeout: 120000 }, async () => {
-  await withSite(async (site, page) => {
+  await H.withSite(async (site, page) => {
     await H.nav(page, "Virtual servers");
     await page.getByRole("button", { name: "Clone example" }).click();
     await page.getByRole("dialog").getByLabel("Nick of the copy").fill("example-static");
