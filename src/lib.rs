@@ -13,6 +13,7 @@ pub mod edit;
 pub mod example;
 pub mod handlers;
 pub mod http;
+pub mod http1;
 pub mod lifecycle;
 pub mod log;
 pub mod maintenance;

@@ -1,0 +1,202 @@
+//! The request body handed to the pipeline: read from the connection's buffer and socket
+//! while the request is being handled (it borrows them), delimited by Content-Length or
+//! decoded from chunked, with `100 Continue` sent when it is first read.
+
+use super::chunked::Decoder;
+use super::parse::Framing;
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+
+/// What a connection reads from: the socket and the bytes read but not used yet.
+pub struct Io {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+}
+
+/// Read sizes: the first read of a request, and each further one.
+pub const READ_CHUNK: usize = 4096;
+
+impl Io {
+    /// Reads more into the buffer; `Ok(0)` at the end of the stream.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < 512 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf)
+    }
+
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Where a request body stands; kept by the connection, so that once the request has been
+/// answered it knows whether the next request can be read on the same connection.
+#[derive(Debug)]
+pub struct BodyState {
+    remaining: Remaining,
+    /// Bytes of `100 Continue` still to write before the body is read (`None`: none).
+    continue_at: Option<usize>,
+}
+
+#[derive(Debug)]
+enum Remaining {
+    Length(u64),
+    Chunked(Decoder),
+    Done,
+    /// Broken framing or a failed read: the connection cannot be reused.
+    Failed,
+}
+
+impl BodyState {
+    pub fn new(framing: Framing, expect_continue: bool) -> BodyState {
+        let remaining = match framing {
+            Framing::None => Remaining::Done,
+            Framing::Length(n) => Remaining::Length(n),
+            Framing::Chunked => Remaining::Chunked(Decoder::new()),
+        };
+        let continue_at = (expect_continue && !matches!(remaining, Remaining::Done)).then_some(0);
+        BodyState {
+            remaining,
+            continue_at,
+        }
+    }
+
+    /// The whole body has been read: the connection may carry another request.
+    pub fn is_complete(&self) -> bool {
+        matches!(self.remaining, Remaining::Done)
+    }
+}
+
+/// The body of the request being handled.
+pub struct RequestBody<'a> {
+    io: &'a mut Io,
+    state: &'a mut BodyState,
+}
+
+impl<'a> RequestBody<'a> {
+    pub fn new(io: &'a mut Io, state: &'a mut BodyState) -> Self {
+        RequestBody { io, state }
+    }
+
+    fn poll_continue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(at) = self.state.continue_at {
+            if at >= CONTINUE.len() {
+                self.state.continue_at = None;
+                break;
+            }
+            let n = ready!(Pin::new(&mut self.io.stream).poll_write(cx, &CONTINUE[at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.state.continue_at = Some(at + n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if let Err(e) = ready!(self.poll_continue(cx)) {
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            match &mut self.state.remaining {
+                Remaining::Done => return Poll::Ready(None),
+                Remaining::Failed => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "request body unusable after an error",
+                    ))))
+                }
+                Remaining::Length(left) => {
+                    if *left == 0 {
+                        self.state.remaining = Remaining::Done;
+                        return Poll::Ready(None);
+                    }
+                    if !self.io.buf.is_empty() {
+                        let n = (*left).min(self.io.buf.len() as u64);
+                        *left -= n;
+                        let data = self.io.buf.split_to(n as usize).freeze();
+                        if *left == 0 {
+                            self.state.remaining = Remaining::Done;
+                        }
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+                Remaining::Chunked(decoder) => {
+                    if !self.io.buf.is_empty() {
+                        let (used, data) = match decoder.decode(&self.io.buf) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                self.state.remaining = Remaining::Failed;
+                                return Poll::Ready(Some(Err(io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    e,
+                                ))));
+                            }
+                        };
+                        let done = decoder.is_done();
+                        let taken = self.io.buf.split_to(used);
+                        if done {
+                            self.state.remaining = Remaining::Done;
+                        }
+                        if let Some(r) = data {
+                            if !r.is_empty() {
+                                return Poll::Ready(Some(Ok(taken.freeze().slice(r))));
+                            }
+                        }
+                        if done {
+                            return Poll::Ready(None);
+                        }
+                        if !self.io.buf.is_empty() {
+                            continue;
+                        }
+                    }
+                }
+            }
+            match ready!(self.io.poll_fill(cx)) {
+                Ok(0) => {
+                    self.state.remaining = Remaining::Failed;
+                    return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.state.remaining = Remaining::Failed;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}
+
+impl http_body::Body for RequestBody<'_> {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.get_mut()
+            .poll_data(cx)
+            .map(|o| o.map(|r| r.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state.remaining, Remaining::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state.remaining {
+            Remaining::Length(n) => SizeHint::with_exact(n),
+            Remaining::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
