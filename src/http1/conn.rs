@@ -13,7 +13,7 @@ use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo};
 use bytes::BytesMut;
 use http::{header, HeaderValue, Method, Request, StatusCode};
-use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ struct Lifecycle {
     /// one closes it.
     born: u64,
     info: Arc<ConnInfo>,
-    /// A stop was seen: the request in flight finishes, then the connection closes.
+    /// A stop was seen (it is not reported twice).
     stopping: bool,
 }
 
@@ -66,115 +66,152 @@ impl Lifecycle {
             }
         }
     }
+}
 
-    /// Runs `work` to its end unless the lifecycle says to close first (`None` then).
-    async fn run<F: Future>(&mut self, work: F) -> Option<F::Output> {
-        let mut work = std::pin::pin!(work);
-        loop {
-            tokio::select! {
-                out = &mut work => return Some(out),
-                event = self.next() => match event {
-                    Event::Close => return None,
-                    Event::Stop => continue,
-                },
-            }
-        }
-    }
+/// A connection's state between lifecycle events (atomics only because a connection
+/// task must be `Send`; one task reads and writes them): `idle` while it waits for a request
+/// with nothing buffered (a stop closes it then), `stopping` once a stop was seen (the
+/// request in flight finishes, then it closes).
+#[derive(Default)]
+struct Flags {
+    idle: AtomicBool,
+    stopping: AtomicBool,
 }
 
 /// Serves one accepted connection to its end.
+///
+/// The lifecycle is watched by one `select!` for the whole connection (registering
+/// interest in three channels once, not per request); each request's work is one boxed
+/// future, so that an idle connection's task holds only the socket and its timer.
 pub async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
+    let generation = state.current();
+    let born = generation.id;
+    let _registered = state.stats.connection(born);
+    let settings = &generation.config.server;
+    let mut conn = Conn {
+        io: Io {
+            stream,
+            buf: BytesMut::new(),
+        },
+        timeout: settings.timeout,
+        keepalive: settings.keepalive,
+        server_header: generation.server_header.clone(),
+        info: info.clone(),
+        state: state.clone(),
+    };
+    drop(generation);
     let mut life = Lifecycle {
         stop: state.shutdown.subscribe(),
         hard: state.hard_close.subscribe(),
         drain: state.drain_close.subscribe(),
-        born: 0,
-        info: info.clone(),
+        born,
+        info,
         stopping: false,
     };
-    let generation = state.current();
-    life.born = generation.id;
-    let _registered = state.stats.connection(life.born);
-    let settings = &generation.config.server;
-    let timeout = settings.timeout;
-    let keepalive = settings.keepalive;
-    let server_header = generation.server_header.clone();
-    drop(generation);
-    let mut io = Io {
-        stream,
-        buf: BytesMut::new(),
-    };
-
+    let flags = Flags::default();
+    let work = conn.run(&flags);
+    let mut work = std::pin::pin!(work);
     loop {
-        if io.buf.is_empty() {
-            // Idle: nothing but the socket until the client speaks, the keep-alive time
-            // is up, or the server stops.
-            io.buf = BytesMut::new();
-            if life.stopping || *life.stop.borrow() {
+        tokio::select! {
+            () = &mut work => return,
+            event = life.next() => match event {
+                Event::Close => return,
+                Event::Stop if flags.idle.load(Ordering::Relaxed) => return,
+                Event::Stop => flags.stopping.store(true, Ordering::Relaxed),
+            },
+        }
+    }
+}
+
+/// One connection's own state.
+struct Conn {
+    io: Io,
+    timeout: Duration,
+    keepalive: bool,
+    server_header: HeaderValue,
+    info: Arc<ConnInfo>,
+    state: Arc<State>,
+}
+
+/// After a request: whether the connection carries on.
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Conn {
+    /// Requests one after the other until the connection closes.
+    async fn run(&mut self, flags: &Flags) {
+        loop {
+            if flags.stopping.load(Ordering::Relaxed) {
                 return;
             }
-            let _parked = state.stats.park();
-            let woke = tokio::select! {
-                r = io.stream.readable() => r.is_ok(),
-                _ = tokio::time::sleep(timeout) => false,
-                event = life.next() => match event {
-                    Event::Close | Event::Stop => false,
-                },
-            };
-            if !woke {
-                return;
+            if self.io.buf.is_empty() {
+                // Idle: nothing but the socket until the client speaks or the keep-alive
+                // time is up.
+                self.io.buf = BytesMut::new();
+                flags.idle.store(true, Ordering::Relaxed);
+                let _parked = self.state.stats.park();
+                let woke = tokio::select! {
+                    r = self.io.stream.readable() => r.is_ok(),
+                    _ = tokio::time::sleep(self.timeout) => false,
+                };
+                flags.idle.store(false, Ordering::Relaxed);
+                if !woke {
+                    return;
+                }
+            }
+            // Boxed: the request's state is on the heap only while it is in flight.
+            match Box::pin(self.one_request(flags)).await {
+                Next::Continue => {}
+                Next::Close => return,
             }
         }
+    }
 
+    /// Reads one request, has the pipeline answer it, writes the answer.
+    async fn one_request(&mut self, flags: &Flags) -> Next {
         // The head must be complete within the timeout, however slowly it trickles in.
-        let head = match life.run(read_head(&mut io, timeout)).await {
-            Some(Ok(head)) => head,
-            Some(Err(Some(status))) => {
-                reject(&mut io.stream, status, &server_header).await;
-                return;
+        let head = match read_head(&mut self.io, self.timeout).await {
+            Ok(head) => head,
+            Err(Some(status)) => {
+                reject(&mut self.io.stream, status, &self.server_header).await;
+                return Next::Close;
             }
-            Some(Err(None)) | None => return,
+            Err(None) => return Next::Close,
         };
-
         let facts = RequestFacts {
             version: head.parts.version,
             head: head.parts.method == Method::HEAD,
         };
-        let mut close = !keepalive || !head.keep_alive;
+        let mut close = !self.keepalive || !head.keep_alive;
         let mut body_state = BodyState::new(head.framing, head.expect_continue);
         let answered = {
-            let req = Request::from_parts(head.parts, RequestBody::new(&mut io, &mut body_state));
-            // Boxed: the pipeline's state lives on the heap only while a request is in
-            // flight, so an idle connection's task stays small.
-            let handling = Box::pin(pipeline::handle(req, info.clone(), state.current()));
-            life.run(handling).await
+            let body = RequestBody::new(&mut self.io, &mut body_state);
+            let req = Request::from_parts(head.parts, body);
+            pipeline::handle(req, self.info.clone(), self.state.current()).await
         };
-        let resp = match answered {
-            Some(Ok(resp)) => resp,
-            // Drop handler, hard restart or drain deadline: no answer.
-            Some(Err(pipeline::DropConnection)) | None => return,
+        // The drop handler: no answer.
+        let Ok(resp) = answered else {
+            return Next::Close;
         };
         // A body left unread (too large, or never invited with 100 Continue) leaves the
         // connection's framing unknown: it closes after the response.
         let unread = !body_state.is_complete();
-        close |= unread || life.stopping;
-        let written = life
-            .run(write::respond(&mut io.stream, resp, facts, close))
-            .await;
-        match written {
-            Some(Ok(true)) if !life.stopping => {}
-            Some(Ok(_)) => {
+        close |= unread || flags.stopping.load(Ordering::Relaxed);
+        match write::respond(&mut self.io.stream, resp, facts, close).await {
+            Ok(true) if !flags.stopping.load(Ordering::Relaxed) => Next::Continue,
+            Ok(_) => {
                 if unread {
-                    linger(&mut io.stream).await;
+                    linger(&mut self.io.stream).await;
                 }
-                return;
+                Next::Close
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 tracing::debug!(error = %e, "response not completed; closing the connection");
-                return;
+                Next::Close
             }
-            None => return,
         }
     }
 }
