@@ -84,7 +84,6 @@ struct Flags {
 /// interest in three channels once, not per request); each request's work is one boxed
 /// future, so that an idle connection's task holds only the socket and its timer.
 pub async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
-    let _ = stream.set_nodelay(true);
     let generation = state.current();
     let born = generation.id;
     let _registered = state.stats.connection(born);
