@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// A bound listening socket and the `server!bind!N` it implements.
@@ -163,7 +163,7 @@ pub async fn accept_loop(
                     stats: state.stats.clone(),
                     draining: state.draining.clone(),
                 });
-                let task = serve_connection(stream, info, state.clone());
+                let task = crate::http1::conn::serve(stream, info, state.clone());
                 state.connections.spawn(task);
             }
             Err(e) => {
@@ -174,8 +174,4 @@ pub async fn accept_loop(
             }
         }
     }
-}
-
-async fn serve_connection(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
-    crate::http1::conn::serve(stream, info, state).await;
 }

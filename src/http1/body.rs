@@ -216,3 +216,67 @@ impl http_body::Body for RequestBody<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn expect_100_continue_is_answered_when_the_body_is_first_read() {
+        let (server, mut client) = pair().await;
+        let mut io = Io {
+            stream: server,
+            buf: BytesMut::new(),
+        };
+        let mut state = BodyState::new(Framing::Length(5), true);
+        let peer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while !got.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 64];
+                let n = client.read(&mut b).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&b[..n]);
+            }
+            assert_eq!(got, CONTINUE);
+            client.write_all(b"hello").await.unwrap();
+            client
+        });
+        let body = RequestBody::new(&mut io, &mut state);
+        let data = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&data[..], b"hello");
+        assert!(state.is_complete());
+        drop(peer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_stops_at_its_end_and_leaves_the_next_request() {
+        let (server, mut client) = pair().await;
+        client
+            .write_all(b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let mut io = Io {
+            stream: server,
+            buf: BytesMut::new(),
+        };
+        let mut state = BodyState::new(Framing::Chunked, false);
+        let data = RequestBody::new(&mut io, &mut state)
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&data[..], b"abc");
+        assert!(state.is_complete());
+        assert_eq!(&io.buf[..], b"GET / HTTP/1.1\r\n");
+    }
+}
