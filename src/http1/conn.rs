@@ -22,17 +22,15 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// The lifecycle channels a connection watches.
-struct Lifecycle {
-    stop: watch::Receiver<bool>,
-    hard: watch::Receiver<u64>,
-    drain: watch::Receiver<u64>,
+/// What a connection watches of the server's life.
+struct Watch {
+    rx: watch::Receiver<crate::lifecycle::Lifecycle>,
     /// The generation live when the connection was accepted: a hard restart to a newer
     /// one closes it.
     born: u64,
     info: Arc<ConnInfo>,
-    /// A stop was seen (it is not reported twice).
-    stopping: bool,
+    /// A stop was reported (it is not reported twice).
+    stop_seen: bool,
 }
 
 /// What the lifecycle asks of a connection.
@@ -43,26 +41,30 @@ enum Event {
     Stop,
 }
 
-impl Lifecycle {
+impl Watch {
+    /// What the lifecycle asks now, if anything.
+    fn check(&mut self) -> Option<Event> {
+        let now = *self.rx.borrow_and_update();
+        // Drain deadline: the request still on an old generation is cut.
+        let active = self.info.active.load(Ordering::Relaxed);
+        if now.hard_close > self.born || (active != 0 && active < now.drain_close) {
+            return Some(Event::Close);
+        }
+        if now.stopping && !self.stop_seen {
+            self.stop_seen = true;
+            return Some(Event::Stop);
+        }
+        None
+    }
+
     async fn next(&mut self) -> Event {
         loop {
-            tokio::select! {
-                changed = self.hard.changed() => {
-                    if changed.is_err() || *self.hard.borrow() > self.born {
-                        return Event::Close;
-                    }
-                }
-                changed = self.drain.changed() => {
-                    // Drain deadline: the request still on an old generation is cut.
-                    let active = self.info.active.load(Ordering::Relaxed);
-                    if changed.is_err() || (active != 0 && active < *self.drain.borrow()) {
-                        return Event::Close;
-                    }
-                }
-                _ = self.stop.changed(), if !self.stopping => {
-                    self.stopping = true;
-                    return Event::Stop;
-                }
+            if self.rx.changed().await.is_err() {
+                // The server state is gone: nothing left to serve for.
+                return Event::Close;
+            }
+            if let Some(event) = self.check() {
+                return event;
             }
         }
     }
@@ -81,7 +83,7 @@ struct Flags {
 /// Serves one accepted connection to its end.
 ///
 /// The lifecycle is watched by one `select!` for the whole connection (registering
-/// interest in three channels once, not per request); each request's work is one boxed
+/// interest in its channel once, not per request); each request's work is one boxed
 /// future, so that an idle connection's task holds only the socket and its timer.
 pub async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
     let generation = state.current();
@@ -100,14 +102,16 @@ pub async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
         state: state.clone(),
     };
     drop(generation);
-    let mut life = Lifecycle {
-        stop: state.shutdown.subscribe(),
-        hard: state.hard_close.subscribe(),
-        drain: state.drain_close.subscribe(),
+    let mut life = Watch {
+        rx: state.lifecycle.subscribe(),
         born,
         info,
-        stopping: false,
+        stop_seen: false,
     };
+    // A hard restart between the accept and now counts too.
+    if let Some(Event::Close) = life.check() {
+        return;
+    }
     let flags = Flags::default();
     let work = conn.run(&flags);
     let mut work = std::pin::pin!(work);
