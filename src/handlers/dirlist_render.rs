@@ -69,7 +69,7 @@ impl Default for ListingOptions {
 }
 
 /// The column a listing is sorted by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SortKey {
     Name,
     Size,
