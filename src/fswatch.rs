@@ -239,8 +239,14 @@ mod tests {
         let w = Watcher::new().unwrap();
         let wd = w.watch_dir(&File::open(dir.path()).unwrap()).unwrap();
         let steps: Vec<(&str, Box<dyn Fn()>)> = vec![
-            ("create", Box::new(|| std::fs::write(dir.path().join("b"), "").unwrap())),
-            ("rewrite", Box::new(|| std::fs::write(&file, "three").unwrap())),
+            (
+                "create",
+                Box::new(|| std::fs::write(dir.path().join("b"), "").unwrap()),
+            ),
+            (
+                "rewrite",
+                Box::new(|| std::fs::write(&file, "three").unwrap()),
+            ),
             (
                 "truncate",
                 Box::new(|| {

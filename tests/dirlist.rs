@@ -264,7 +264,9 @@ fn a_renamed_file_shows_under_its_new_name_in_the_very_next_listing() {
 fn a_resized_file_shows_its_new_size_in_the_very_next_listing() {
     let s = start("dirlist", "");
     let before = get(s.addr(), "localhost", "/list/").text();
-    assert!(row(&before, "mid.txt").unwrap().contains("title=\"5 bytes\""));
+    assert!(row(&before, "mid.txt")
+        .unwrap()
+        .contains("title=\"5 bytes\""));
     let html = listing_after(&s, "/list/", |d| {
         std::fs::write(d.join("mid.txt"), "m".repeat(1234)).unwrap()
     });
@@ -291,7 +293,11 @@ fn a_touched_file_shows_its_new_date_in_the_very_next_listing() {
         .into_iter()
         .filter(|l| !l.ends_with('/'))
         .collect();
-    assert_eq!(files.first().map(String::as_str), Some("zeta.txt"), "{files:?}");
+    assert_eq!(
+        files.first().map(String::as_str),
+        Some("zeta.txt"),
+        "{files:?}"
+    );
 }
 
 #[test]
@@ -384,4 +390,38 @@ fn a_directory_replaced_at_the_same_path_is_listed_afresh() {
         std::fs::write(d.join("only.txt"), "o").unwrap();
     });
     assert_eq!(entry_links(&html), ["only.txt"]);
+}
+
+#[test]
+fn an_unchanged_listing_is_not_modified_and_a_changed_one_is_sent_again() {
+    let s = start("dirlist", "");
+    let first = get(s.addr(), "localhost", "/list/");
+    let etag = first
+        .header("etag")
+        .expect("listing has an ETag")
+        .to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let inm = format!("If-None-Match: {etag}");
+    let again = get_with(s.addr(), "localhost", "/list/", &[&inm]);
+    assert_eq!(again.status, 304);
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert!(again.body.is_empty());
+    // Another order is another page with another tag.
+    let by_size = get_with(s.addr(), "localhost", "/list/?order=size", &[&inm]);
+    assert_eq!(by_size.status, 200);
+    assert_ne!(by_size.header("etag"), Some(etag.as_str()));
+    s.write("www/list/new.txt", "n");
+    let changed = get_with(s.addr(), "localhost", "/list/", &[&inm]);
+    assert_eq!(changed.status, 200);
+    assert!(row(&changed.text(), "new.txt").is_some());
+    let new_tag = changed.header("etag").expect("ETag");
+    assert_ne!(new_tag, etag);
+    // A date alone never makes a listing "not modified": it has no modification date.
+    let ims = get_with(
+        s.addr(),
+        "localhost",
+        "/list/",
+        &["If-Modified-Since: Fri, 31 Dec 9999 23:59:59 GMT"],
+    );
+    assert_eq!(ims.status, 200);
 }

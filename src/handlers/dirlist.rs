@@ -4,12 +4,13 @@
 //! Rendered pages are kept in [`dirlist_cache`] until the directory changes, so a listing
 //! asked for again costs a lookup; a miss reads and renders on a blocking thread.
 
-use super::dirlist_cache::{self, DirId, Fingerprint, Key, Ticket, Volatile};
+use super::dirlist_cache::{self, DirId, Fingerprint, Key, Page, Ticket, Volatile};
 use super::dirlist_render::{self, DirEntry, ListingOptions, SortKey};
 use super::{check_static_method, options_response, to_directory, Ctx, Outcome};
 use crate::config::DirlistOptions;
 use crate::fswatch;
 use crate::http::body;
+use crate::http::conditional::{self, Precondition};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use std::fs::{File, Metadata};
@@ -67,12 +68,12 @@ pub async fn list(ctx: &Ctx<'_>, opts: &DirlistOptions, local: &Path, dir: &Meta
         opts,
     };
     // A hit is answered inline: a hash lookup and, usually, one `read` of the inotify queue.
-    if let Some(html) = cached(&key, id) {
-        return respond(ctx, html);
+    if let Some(page) = cached(&key, id) {
+        return respond(ctx, page);
     }
     let _permit = renders().acquire().await.ok();
-    if let Some(html) = cached(&key, id) {
-        return respond(ctx, html);
+    if let Some(page) = cached(&key, id) {
+        return respond(ctx, page);
     }
     let watch = Watched::begin(local, id);
     let source = match &watch {
@@ -80,10 +81,9 @@ pub async fn list(ctx: &Ctx<'_>, opts: &DirlistOptions, local: &Path, dir: &Meta
         None => local.to_path_buf(),
     };
     let (read_opts, url_path, sort) = (opts.clone(), ctx.path.to_string(), key.sort);
-    let rendered = tokio::task::spawn_blocking(move || {
-        read_and_render(&source, &url_path, &read_opts, sort)
-    })
-    .await;
+    let rendered =
+        tokio::task::spawn_blocking(move || read_and_render(&source, &url_path, &read_opts, sort))
+            .await;
     let listing = match rendered {
         Ok(Ok(listing)) => listing,
         Ok(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -98,14 +98,14 @@ pub async fn list(ctx: &Ctx<'_>, opts: &DirlistOptions, local: &Path, dir: &Meta
             return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR);
         }
     };
-    let html = Bytes::from(listing.html);
+    let page = Page::new(Bytes::from(listing.html));
     if let Some(w) = watch {
-        w.finish(&key, html.clone(), listing.volatile);
+        w.finish(&key, page.clone(), listing.volatile);
     }
-    respond(ctx, html)
+    respond(ctx, page)
 }
 
-fn cached(key: &Key<'_>, id: DirId) -> Option<Bytes> {
+fn cached(key: &Key<'_>, id: DirId) -> Option<Page> {
     dirlist_cache::global().lock().ok()?.get(key, id)
 }
 
@@ -129,10 +129,10 @@ impl Watched {
         })
     }
 
-    fn finish(mut self, key: &Key<'_>, html: Bytes, volatile: Vec<Volatile>) {
+    fn finish(mut self, key: &Key<'_>, page: Page, volatile: Vec<Volatile>) {
         if let (Some(ticket), Ok(mut cache)) = (self.ticket.take(), dirlist_cache::global().lock())
         {
-            cache.finish(ticket, Some((key, html, volatile)));
+            cache.finish(ticket, Some((key, page, volatile)));
         }
     }
 }
@@ -146,7 +146,22 @@ impl Drop for Watched {
     }
 }
 
-fn respond(ctx: &Ctx<'_>, html: Bytes) -> Outcome {
+/// The page, or `304` to a client that has it (`If-None-Match` with its tag).
+fn respond(ctx: &Ctx<'_>, page: Page) -> Outcome {
+    if let Some(etag) = &page.etag {
+        let tag = etag.to_str().unwrap_or_default();
+        match conditional::evaluate_etag(ctx.method, ctx.headers, tag) {
+            Precondition::Proceed { .. } => {}
+            Precondition::NotModified => {
+                let mut resp = Response::new(body::empty());
+                *resp.status_mut() = StatusCode::NOT_MODIFIED;
+                resp.headers_mut().insert(header::ETAG, etag.clone());
+                return Outcome::Response(resp);
+            }
+            Precondition::Failed => return Outcome::error(StatusCode::PRECONDITION_FAILED),
+        }
+    }
+    let Page { html, etag } = page;
     let len = html.len();
     let body = if *ctx.method == Method::HEAD {
         body::empty()
@@ -160,6 +175,9 @@ fn respond(ctx: &Ctx<'_>, html: Bytes) -> Outcome {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some(etag) = etag {
+        h.insert(header::ETAG, etag);
+    }
     Outcome::Response(resp)
 }
 

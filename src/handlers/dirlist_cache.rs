@@ -32,6 +32,7 @@ use super::dirlist_render::SortKey;
 use crate::config::DirlistOptions;
 use crate::fswatch::{self, Event, Watcher, Wd};
 use bytes::Bytes;
+use http::HeaderValue;
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::hash::{BuildHasher, RandomState};
@@ -119,6 +120,29 @@ pub struct Volatile {
     pub fingerprint: Option<Fingerprint>,
 }
 
+/// A rendered listing and its entity tag.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub html: Bytes,
+    /// A strong tag derived from the bytes themselves, so it is right whether the page
+    /// came from the cache or not, and across restarts.
+    pub etag: Option<HeaderValue>,
+}
+
+impl Page {
+    pub fn new(html: Bytes) -> Page {
+        use std::hash::{DefaultHasher, Hasher};
+        // SipHash with fixed keys: the same bytes give the same tag in every process.
+        let mut hasher = DefaultHasher::new();
+        hasher.write(&html);
+        let tag = format!("\"l{:x}-{:016x}\"", html.len(), hasher.finish());
+        Page {
+            etag: HeaderValue::from_str(&tag).ok(),
+            html,
+        }
+    }
+}
+
 /// A render in progress with a watch on its directory, from [`Cache::begin`] to
 /// [`Cache::finish`].
 #[derive(Debug)]
@@ -136,7 +160,7 @@ struct Entry {
     id: DirId,
     wd: Wd,
     volatile: Vec<Volatile>,
-    html: Bytes,
+    page: Page,
     /// A use counter value, for eviction.
     used: u64,
 }
@@ -210,7 +234,7 @@ impl Cache {
     }
 
     /// The listing for `key` if the directory is still `id` and nothing it shows changed.
-    pub fn get(&mut self, key: &Key<'_>, id: DirId) -> Option<Bytes> {
+    pub fn get(&mut self, key: &Key<'_>, id: DirId) -> Option<Page> {
         self.drain();
         let hash = self.hash(key);
         let entry = self.entries.get(&hash)?;
@@ -230,7 +254,7 @@ impl Cache {
         let clock = self.clock;
         let entry = self.entries.get_mut(&hash)?;
         entry.used = clock;
-        Some(entry.html.clone())
+        Some(entry.page.clone())
     }
 
     /// Watches `dir` (open on the directory the request found as `id`; see [`cacheable`])
@@ -272,9 +296,9 @@ impl Cache {
         Some(Ticket { wd, serial, id })
     }
 
-    /// Ends a render begun with `ticket`: stores `html` for `key` (when given) unless the
+    /// Ends a render begun with `ticket`: stores `page` for `key` (when given) unless the
     /// directory changed since the watch was added.
-    pub fn finish(&mut self, ticket: Ticket, done: Option<(&Key<'_>, Bytes, Vec<Volatile>)>) {
+    pub fn finish(&mut self, ticket: Ticket, done: Option<(&Key<'_>, Page, Vec<Volatile>)>) {
         self.drain();
         let Some(watch) = self.watches.get_mut(&ticket.wd) else {
             return; // Changed meanwhile: the watch went with its listings.
@@ -283,23 +307,23 @@ impl Cache {
             return;
         }
         watch.pending -= 1;
-        if let Some((key, html, volatile)) = done {
-            if html.len() <= MAX_PAGE && volatile.len() <= MAX_VOLATILE {
-                self.insert(key, ticket, html, volatile);
+        if let Some((key, page, volatile)) = done {
+            if page.html.len() <= MAX_PAGE && volatile.len() <= MAX_VOLATILE {
+                self.insert(key, ticket, page, volatile);
                 return;
             }
         }
         self.release_if_unused(ticket.wd);
     }
 
-    fn insert(&mut self, key: &Key<'_>, ticket: Ticket, html: Bytes, volatile: Vec<Volatile>) {
+    fn insert(&mut self, key: &Key<'_>, ticket: Ticket, page: Page, volatile: Vec<Volatile>) {
         let hash = self.hash(key);
         self.remove(hash);
         if let Some(watch) = self.watches.get_mut(&ticket.wd) {
             watch.keys.push(hash);
         }
         self.clock += 1;
-        self.bytes += html.len();
+        self.bytes += page.html.len();
         self.entries.insert(
             hash,
             Entry {
@@ -310,7 +334,7 @@ impl Cache {
                 id: ticket.id,
                 wd: ticket.wd,
                 volatile,
-                html,
+                page,
                 used: self.clock,
             },
         );
@@ -357,7 +381,7 @@ impl Cache {
         if let Some(watch) = self.watches.remove(&wd) {
             for key in watch.keys {
                 if let Some(e) = self.entries.remove(&key) {
-                    self.bytes -= e.html.len();
+                    self.bytes -= e.page.html.len();
                 }
             }
             watcher.unwatch(wd);
@@ -378,7 +402,7 @@ impl Cache {
         let Some(entry) = self.entries.remove(&hash) else {
             return;
         };
-        self.bytes -= entry.html.len();
+        self.bytes -= entry.page.html.len();
         if let Some(watch) = self.watches.get_mut(&entry.wd) {
             watch.keys.retain(|k| *k != hash);
         }
@@ -454,8 +478,12 @@ mod tests {
         let Some(ticket) = cache.begin(&file, id) else {
             return false;
         };
-        cache.finish(ticket, Some((&key, Bytes::from_static(html.as_bytes()), Vec::new())));
+        cache.finish(ticket, Some((&key, page(html.as_bytes()), Vec::new())));
         true
+    }
+
+    fn page(html: &'static [u8]) -> Page {
+        Page::new(Bytes::from_static(html))
     }
 
     fn lookup(cache: &mut Cache, dir: &Path, url: &str) -> Option<Bytes> {
@@ -466,7 +494,7 @@ mod tests {
             sort: SortKey::Name,
             opts: &o,
         };
-        cache.get(&key, id_of(dir))
+        cache.get(&key, id_of(dir)).map(|p| p.html)
     }
 
     fn watched() -> Cache {
@@ -500,7 +528,7 @@ mod tests {
         let id = id_of(dir.path());
         let ticket = cache.begin(&File::open(dir.path()).unwrap(), id).unwrap();
         std::fs::write(dir.path().join("during"), "x").unwrap();
-        cache.finish(ticket, Some((&key, Bytes::from_static(b"old"), Vec::new())));
+        cache.finish(ticket, Some((&key, page(b"old"), Vec::new())));
         assert!(cache.get(&key, id).is_none());
         assert_eq!((cache.bytes(), cache.watches()), (0, 0));
     }
@@ -538,7 +566,7 @@ mod tests {
             name: "sub".into(),
             fingerprint: Fingerprint::current(&sub),
         }];
-        cache.finish(ticket, Some((&key, Bytes::from_static(b"page"), volatile)));
+        cache.finish(ticket, Some((&key, page(b"page"), volatile)));
         assert!(cache.get(&key, id).is_some());
         // A file created in the subdirectory changes its date, with no event for the parent.
         std::fs::write(sub.join("inner"), "x").unwrap();
@@ -563,7 +591,7 @@ mod tests {
             let ticket = cache
                 .begin(&File::open(&dir).unwrap(), id_of(&dir))
                 .expect("a watch is freed for each new directory");
-            cache.finish(ticket, Some((&key, Bytes::from_static(&PAGE), Vec::new())));
+            cache.finish(ticket, Some((&key, page(&PAGE), Vec::new())));
             assert!(cache.bytes() <= 10_000, "{} bytes", cache.bytes());
             assert!(cache.watches() <= 8);
             assert!(cache.entries.len() <= 8);
@@ -571,6 +599,15 @@ mod tests {
         // The most recent one is still there.
         assert!(lookup(&mut cache, &root.path().join("99"), "/").is_some());
         assert!(lookup(&mut cache, &root.path().join("0"), "/").is_none());
+    }
+
+    #[test]
+    fn the_entity_tag_follows_the_bytes() {
+        let a = page(b"listing");
+        assert_eq!(a.etag, page(b"listing").etag);
+        assert_ne!(a.etag, page(b"listinG").etag);
+        let tag = a.etag.unwrap();
+        assert!(tag.to_str().unwrap().starts_with("\"l7-"));
     }
 
     #[test]
