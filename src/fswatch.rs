@@ -238,7 +238,8 @@ mod tests {
         std::fs::write(&file, "one").unwrap();
         let w = Watcher::new().unwrap();
         let wd = w.watch_dir(&File::open(dir.path()).unwrap()).unwrap();
-        let steps: Vec<(&str, Box<dyn Fn()>)> = vec![
+        type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        let steps: Vec<Step> = vec![
             (
                 "create",
                 Box::new(|| std::fs::write(dir.path().join("b"), "").unwrap()),
