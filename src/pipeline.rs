@@ -333,15 +333,15 @@ fn parse_request(
     }
     // The authority of an absolute-form target wins over the Host header (RFC 9112 §3.2.2).
     let raw_host = match uri.authority() {
-        Some(a) => Some(a.host().to_string()),
+        Some(a) => Some(a.host()),
         None => match host_header {
-            Some(h) => Some(h.to_str().map_err(|_| StatusCode::BAD_REQUEST)?.to_string()),
+            Some(h) => Some(h.to_str().map_err(|_| StatusCode::BAD_REQUEST)?),
             None if version == Version::HTTP_11 => return Err(StatusCode::BAD_REQUEST),
             None => None,
         },
     };
     let host = match raw_host {
-        Some(h) => Some(clean_host(&h).ok_or(StatusCode::BAD_REQUEST)?),
+        Some(h) => Some(clean_host(h).ok_or(StatusCode::BAD_REQUEST)?),
         None => None,
     };
     Ok((path, query, host.filter(|h| !h.is_empty())))

@@ -72,10 +72,19 @@ pub fn map_path(root: &Path, strip: Option<&str>, path: &str) -> PathBuf {
     };
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rest)
+        return root.to_path_buf();
     }
+    // What `root.join(rest)` gives (`rest` is relative), in one allocation of the final
+    // size: this runs for every request.
+    let root = root.as_os_str();
+    let slash = !root.as_encoded_bytes().ends_with(b"/");
+    let mut out = std::ffi::OsString::with_capacity(root.len() + usize::from(slash) + rest.len());
+    out.push(root);
+    if slash {
+        out.push("/");
+    }
+    out.push(rest);
+    PathBuf::from(out)
 }
 
 /// Evaluates the rules of `vserver` for a request.
@@ -282,6 +291,16 @@ mod tests {
             map_path(Path::new("/srv/www"), None, "/"),
             PathBuf::from("/srv/www")
         );
+        // The same as `Path::join`, with or without a trailing slash on the root.
+        for root in ["/srv/www", "/srv/www/", "/"] {
+            for path in ["/a", "/a/b.txt", "/dir/", "//x"] {
+                assert_eq!(
+                    map_path(Path::new(root), None, path),
+                    Path::new(root).join(path.trim_start_matches('/')),
+                    "{root} + {path}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -143,6 +143,43 @@ fn validators(s: &Server) -> (String, String) {
     )
 }
 
+/// The I/O cache keeps validators (and small files' content) between requests: a file
+/// rewritten in place, or replaced by a rename, is served as it is now — after a HEAD
+/// (which caches validators alone) as after a GET — for a cached small file and for one too
+/// large to keep in memory.
+#[test]
+fn a_rewritten_file_is_served_fresh_with_new_validators() {
+    let s = file_server(|_| {});
+    for (name, size) in [("small.bin", 100usize), ("large.bin", 300 * 1024)] {
+        let path = format!("/{name}");
+        let first: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        s.write(&format!("www/{name}"), &first);
+        assert_eq!(head(s.addr(), &path).status, 200);
+        let a = get(s.addr(), "localhost", &path);
+        assert_eq!(a.body, first, "{name}: first version");
+        let etag_a = a.header("etag").expect("ETag").to_string();
+        assert_eq!(get(s.addr(), "localhost", &path).body, first);
+
+        // In place, with another size.
+        let second: Vec<u8> = (0..size + 7).map(|i| (i % 13) as u8).collect();
+        s.write(&format!("www/{name}"), &second);
+        let b = get(s.addr(), "localhost", &path);
+        assert_eq!(b.body, second, "{name}: rewritten in place");
+        let etag_b = b.header("etag").expect("ETag").to_string();
+        assert_ne!(etag_a, etag_b);
+        assert_eq!(b.header("content-length"), Some(&*(size + 7).to_string()));
+
+        // Replaced by a rename (a new inode), same size as before.
+        let third: Vec<u8> = (0..size + 7).map(|i| (i % 7) as u8).collect();
+        let tmp = s.write(&format!("www/{name}.tmp"), &third);
+        std::fs::rename(&tmp, s.root().join("www").join(name)).unwrap();
+        let c = get(s.addr(), "localhost", &path);
+        assert_eq!(c.body, third, "{name}: replaced by rename");
+        assert_ne!(c.header("etag").expect("ETag"), etag_b);
+        assert_eq!(head(s.addr(), &path).header("etag"), c.header("etag"));
+    }
+}
+
 #[test]
 fn if_none_match_with_the_etag_gets_304() {
     let s = hundred_server();

@@ -4,7 +4,6 @@
 use crate::http::body::{self, Body};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 /// A complete error response for `status`.
@@ -32,15 +31,21 @@ pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Re
 /// The page for `status`, rendered once per status and `Server` value: a flood of 404s
 /// costs no formatting.
 fn page(status: StatusCode, server: &HeaderValue) -> Bytes {
-    type Pages = Mutex<HashMap<(u16, HeaderValue), Bytes>>;
+    // A short list scanned in order: a handful of statuses per `Server` value, cheaper to
+    // compare than to hash.
+    type Pages = Mutex<Vec<(u16, HeaderValue, Bytes)>>;
     static PAGES: OnceLock<Pages> = OnceLock::new();
-    let key = (status.as_u16(), server.clone());
+    let code = status.as_u16();
     let pages = PAGES.get_or_init(Pages::default);
-    if let Some(p) = pages.lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return p;
+    let found = pages.lock().ok().and_then(|m| {
+        m.iter()
+            .find(|(c, s, _)| *c == code && s == server)
+            .map(|(_, _, page)| page.clone())
+    });
+    if let Some(page) = found {
+        return page;
     }
     let reason = status.canonical_reason().unwrap_or("Error");
-    let code = status.as_u16();
     let html = Bytes::from(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
          <body><h1>{code} {reason}</h1>\n<p>{}</p>\n<hr><address>{}</address></body></html>\n",
@@ -48,9 +53,9 @@ fn page(status: StatusCode, server: &HeaderValue) -> Bytes {
         server.to_str().unwrap_or("Baton")
     ));
     if let Ok(mut m) = pages.lock() {
-        // Bounded: at most one entry per status and server token setting.
-        if m.len() < 1024 {
-            m.insert(key, html.clone());
+        // Bounded: one entry per status and server token setting, few of either.
+        if m.len() < 64 {
+            m.push((code, server.clone(), html.clone()));
         }
     }
     html

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use futures_util::stream;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use std::io::{self, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
@@ -182,11 +182,20 @@ async fn send_file(
     meta: &std::fs::Metadata,
     iocache: bool,
 ) -> Outcome {
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    let identity = iocache::Identity::of(meta);
+    let len = identity.len;
+    let head = *ctx.method == Method::HEAD;
+    // The validators come ready-made from the cache when this version was seen before.
+    let cached = if iocache {
+        iocache::get(local, identity)
+    } else {
+        None
+    };
+    let was_cached = cached.is_some();
+    let version = cached.unwrap_or_else(|| Arc::new(iocache::Version::new(identity)));
     let validators = Validators {
-        etag: conditional::make_etag(len, modified, meta.ino()),
-        last_modified: modified,
+        etag: version.etag.to_str().unwrap_or_default(),
+        last_modified: identity.mtime,
     };
     let mime = ctx.generation.config.mime.lookup(ctx.path);
     let honor_range = match conditional::evaluate(ctx.method, ctx.headers, &validators) {
@@ -194,14 +203,12 @@ async fn send_file(
         Precondition::NotModified => {
             let mut resp = Response::new(body::empty());
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
-            set_validators(resp.headers_mut(), &validators);
+            set_validators(resp.headers_mut(), &version);
             return Outcome::Response(resp);
         }
         Precondition::Failed => return Outcome::error(StatusCode::PRECONDITION_FAILED),
     };
-    let content_type = mime
-        .as_ref()
-        .and_then(|m| HeaderValue::from_str(&m.content_type).ok());
+    let content_type = mime.as_ref().map(|m| m.header.clone());
     let ranges = match ctx.headers.get(header::RANGE) {
         Some(r) if honor_range && *ctx.method == Method::GET => match r.to_str() {
             Ok(r) => range::parse_range(r, len),
@@ -209,22 +216,24 @@ async fn send_file(
         },
         _ => RangeRequest::Full,
     };
-    let head = *ctx.method == Method::HEAD;
-    let content = if iocache && len <= iocache::MAX_FILE && !head {
-        let identity = iocache::Identity {
-            ino: meta.ino(),
-            len,
-            mtime: modified,
-        };
-        match iocache::get(local, identity) {
-            Some(bytes) => Content::Memory(bytes),
-            None => match iocache::load(local, identity).await {
-                Ok(bytes) => Content::Memory(bytes),
+    let content = match &version.content {
+        Some(bytes) if !head => Content::Memory(bytes.clone()),
+        _ if iocache && len <= iocache::MAX_FILE && !head => {
+            match iocache::load(local, &version).await {
+                Ok(loaded) => match &loaded.content {
+                    Some(bytes) => Content::Memory(bytes.clone()),
+                    None => Content::Disk,
+                },
                 Err(e) => return io_failure(local, e),
-            },
+            }
         }
-    } else {
-        Content::Disk
+        _ => {
+            if iocache && !was_cached {
+                // Large file (or HEAD): keep its validators for the next request.
+                iocache::remember(local, version.clone());
+            }
+            Content::Disk
+        }
     };
     let mut resp = match ranges {
         RangeRequest::Unsatisfiable => {
@@ -297,7 +306,7 @@ async fn send_file(
         }
     };
     let h = resp.headers_mut();
-    set_validators(h, &validators);
+    set_validators(h, &version);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(age) = mime.as_ref().and_then(|m| m.max_age) {
         if let Ok(v) = HeaderValue::from_str(&format!("max-age={age}")) {
@@ -307,12 +316,9 @@ async fn send_file(
     Outcome::Response(resp)
 }
 
-fn set_validators(h: &mut http::HeaderMap, v: &Validators) {
-    h.insert(header::ETAG, header_value(&v.etag));
-    h.insert(
-        header::LAST_MODIFIED,
-        header_value(&conditional::http_date(v.last_modified)),
-    );
+fn set_validators(h: &mut http::HeaderMap, v: &iocache::Version) {
+    h.insert(header::ETAG, v.etag.clone());
+    h.insert(header::LAST_MODIFIED, v.last_modified.clone());
 }
 
 fn header_value(s: &str) -> HeaderValue {

@@ -1,21 +1,27 @@
-//! The I/O cache (Cherokee's `iocache`): the content of small files kept in memory, so a
-//! popular page costs one `stat` and no read.
+//! The I/O cache (Cherokee's `iocache`): what the file handler knows of recently served
+//! files — their validators already in header form, and the content of small ones — so a
+//! popular page costs one `stat`, no read and no formatting.
 //!
 //! An entry is used only while the file's identity (inode, size, modification time) is
-//! what it was when read: every request checks it with a fresh `stat`, so a changed file
-//! is never served stale. Reading a missing entry happens in a blocking task. The cache is
-//! bounded in bytes; when full, the entries used least recently are dropped.
+//! what it was when the entry was made: every request checks it with a fresh `stat`, so a
+//! changed file is never served stale. Reading a missing entry's content happens in a
+//! blocking task. The cache is bounded in bytes; when full, the entries used least recently
+//! are dropped.
 
 use bytes::Bytes;
-use std::collections::HashMap;
+use http::HeaderValue;
+use rustc_hash::FxHashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-/// Files up to this size are cached.
+/// Files up to this size have their content cached.
 pub const MAX_FILE: u64 = 256 * 1024;
-/// The most content bytes kept.
+/// The most bytes kept (contents plus a fixed charge per entry).
 const BUDGET: usize = 64 << 20;
+/// What one entry costs besides its content: the path, the header values, the map slot.
+const ENTRY_OVERHEAD: usize = 256;
 
 /// What identifies one version of a file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -25,16 +31,69 @@ pub struct Identity {
     pub mtime: SystemTime,
 }
 
+impl Identity {
+    pub fn of(meta: &std::fs::Metadata) -> Identity {
+        Identity {
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+        }
+    }
+
+    /// The strong entity tag and `Last-Modified` of this version, as header values.
+    pub fn validators(&self) -> (HeaderValue, HeaderValue) {
+        let etag = crate::http::conditional::make_etag(self.len, self.mtime, self.ino);
+        let date = crate::http::conditional::http_date(self.mtime);
+        (header(etag), header(date))
+    }
+}
+
+fn header(s: String) -> HeaderValue {
+    // Both are ASCII by construction; the fallback only guards the type's contract.
+    HeaderValue::from_maybe_shared(Bytes::from(s)).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// One version of one file.
+#[derive(Debug)]
+pub struct Version {
+    pub identity: Identity,
+    pub etag: HeaderValue,
+    pub last_modified: HeaderValue,
+    /// The whole file, for files up to [`MAX_FILE`] once read; `None` until then (or for
+    /// larger files, whose validators alone are kept).
+    pub content: Option<Bytes>,
+}
+
+impl Version {
+    /// A version with its validators computed now and no content.
+    pub fn new(identity: Identity) -> Version {
+        let (etag, last_modified) = identity.validators();
+        Version {
+            identity,
+            etag,
+            last_modified,
+            content: None,
+        }
+    }
+
+    fn cost(&self) -> usize {
+        ENTRY_OVERHEAD + self.content.as_ref().map_or(0, Bytes::len)
+    }
+}
+
 struct Entry {
-    identity: Identity,
-    content: Bytes,
+    version: Arc<Version>,
+    path_len: usize,
     /// A use counter value, for eviction.
     used: u64,
 }
 
+/// Keyed with FxHash: keys are paths of files that were read successfully (a client
+/// cannot choose them freely), so a keyed hash buys nothing and costs a visible share of
+/// a small request.
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<PathBuf, Entry>,
+    entries: FxHashMap<PathBuf, Entry>,
     bytes: usize,
     clock: u64,
 }
@@ -44,54 +103,75 @@ fn cache() -> &'static Mutex<Cache> {
     CACHE.get_or_init(Mutex::default)
 }
 
-/// The cached content of `path` if it is still this version of the file.
-pub fn get(path: &Path, identity: Identity) -> Option<Bytes> {
+/// The cached version of `path` if it is still `identity`.
+pub fn get(path: &Path, identity: Identity) -> Option<Arc<Version>> {
     let mut cache = cache().lock().ok()?;
     cache.clock += 1;
     let clock = cache.clock;
     let entry = cache.entries.get_mut(path)?;
-    if entry.identity != identity {
+    if entry.version.identity != identity {
         return None;
     }
     entry.used = clock;
-    Some(entry.content.clone())
+    Some(entry.version.clone())
 }
 
-/// Reads `path` (in a blocking task) and caches it when it is still `identity` once read.
-pub async fn load(path: &Path, identity: Identity) -> std::io::Result<Bytes> {
+/// Keeps `version` (validators only) for `path`, unless a version with content is already
+/// there for the same identity.
+pub fn remember(path: &Path, version: Arc<Version>) -> Arc<Version> {
+    insert(path, version)
+}
+
+/// Reads `path` (in a blocking task) and caches it, with the validators of `known`, when
+/// it is still that version once read. Returns the version with its content.
+pub async fn load(path: &Path, known: &Version) -> std::io::Result<Arc<Version>> {
     let owned = path.to_path_buf();
     let content = tokio::task::spawn_blocking(move || std::fs::read(owned))
         .await
         .map_err(std::io::Error::other)??;
     let content = Bytes::from(content);
+    let version = Arc::new(Version {
+        identity: known.identity,
+        etag: known.etag.clone(),
+        last_modified: known.last_modified.clone(),
+        content: Some(content),
+    });
     // A file that changed while being read is served (it is what was read) but not kept.
-    if content.len() as u64 == identity.len {
-        insert(path, identity, content.clone());
+    if version.content.as_ref().map(Bytes::len) == usize::try_from(known.identity.len).ok() {
+        insert(path, version.clone());
     }
-    Ok(content)
+    Ok(version)
 }
 
-fn insert(path: &Path, identity: Identity, content: Bytes) {
+fn insert(path: &Path, version: Arc<Version>) -> Arc<Version> {
     let Ok(mut cache) = cache().lock() else {
-        return;
+        return version;
     };
     cache.clock += 1;
     let used = cache.clock;
-    let size = content.len();
-    if let Some(old) = cache.entries.insert(
-        path.to_path_buf(),
-        Entry {
-            identity,
-            content,
-            used,
-        },
-    ) {
-        cache.bytes -= old.content.len();
+    if let Some(old) = cache.entries.get(path) {
+        // Never replace content with validators alone for the same version.
+        if old.version.identity == version.identity
+            && old.version.content.is_some()
+            && version.content.is_none()
+        {
+            return old.version.clone();
+        }
+    }
+    let size = version.cost() + path.as_os_str().len();
+    let entry = Entry {
+        version: version.clone(),
+        path_len: path.as_os_str().len(),
+        used,
+    };
+    if let Some(old) = cache.entries.insert(path.to_path_buf(), entry) {
+        cache.bytes -= old.version.cost() + old.path_len;
     }
     cache.bytes += size;
     if cache.bytes > BUDGET {
         evict(&mut cache);
     }
+    version
 }
 
 /// Drops the least recently used entries until the cache is at three quarters of its
@@ -100,7 +180,7 @@ fn evict(cache: &mut Cache) {
     let mut by_age: Vec<(u64, PathBuf, usize)> = cache
         .entries
         .iter()
-        .map(|(p, e)| (e.used, p.clone(), e.content.len()))
+        .map(|(p, e)| (e.used, p.clone(), e.version.cost() + e.path_len))
         .collect();
     by_age.sort_unstable_by_key(|(used, _, _)| *used);
     for (_, path, size) in by_age {
@@ -116,27 +196,51 @@ fn evict(cache: &mut Cache) {
 mod tests {
     use super::*;
 
+    fn id(p: &Path) -> Identity {
+        Identity::of(&std::fs::metadata(p).unwrap())
+    }
+
     #[tokio::test]
     async fn a_changed_file_is_never_served_from_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "one").unwrap();
-        let id = |p: &Path| {
-            let m = std::fs::metadata(p).unwrap();
-            Identity {
-                ino: std::os::unix::fs::MetadataExt::ino(&m),
-                len: m.len(),
-                mtime: m.modified().unwrap(),
-            }
-        };
         let first = id(&path);
         assert!(get(&path, first).is_none());
-        assert_eq!(load(&path, first).await.unwrap(), "one");
-        assert_eq!(get(&path, first).unwrap(), "one");
+        let loaded = load(&path, &Version::new(first)).await.unwrap();
+        assert_eq!(loaded.content.as_deref(), Some(&b"one"[..]));
+        let cached = get(&path, first).unwrap();
+        assert_eq!(cached.content.as_deref(), Some(&b"one"[..]));
+        assert_eq!(cached.etag, Version::new(first).etag);
         std::fs::write(&path, "three").unwrap();
         let second = id(&path);
         assert_ne!(first, second);
         assert!(get(&path, second).is_none());
-        assert_eq!(load(&path, second).await.unwrap(), "three");
+        let loaded = load(&path, &Version::new(second)).await.unwrap();
+        assert_eq!(loaded.content.as_deref(), Some(&b"three"[..]));
+    }
+
+    #[tokio::test]
+    async fn validators_alone_never_replace_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.txt");
+        std::fs::write(&path, "bee").unwrap();
+        let v = id(&path);
+        load(&path, &Version::new(v)).await.unwrap();
+        let kept = remember(&path, Arc::new(Version::new(v)));
+        assert_eq!(kept.content.as_deref(), Some(&b"bee"[..]));
+        assert!(get(&path, v).unwrap().content.is_some());
+    }
+
+    #[test]
+    fn validators_are_the_conditional_modules() {
+        let mtime = std::time::UNIX_EPOCH + std::time::Duration::new(784_111_777, 5);
+        let v = Version::new(Identity {
+            ino: 0x42,
+            len: 0x1c8,
+            mtime,
+        });
+        assert_eq!(v.etag, "\"42-1c8-2ebc98a1.5\"");
+        assert_eq!(v.last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 }

@@ -17,7 +17,8 @@
 //! and never return a type that is invalid as a header value (configured
 //! types with control characters are rejected).
 
-use std::collections::HashMap;
+use http::HeaderValue;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 /// What the table knows about one extension.
@@ -25,6 +26,8 @@ use std::sync::Arc;
 pub struct MimeInfo {
     /// The `Content-Type` value, e.g. `text/html`.
     pub content_type: Arc<str>,
+    /// The same, ready as a header value (cloning it does not copy).
+    pub header: HeaderValue,
     /// `Cache-Control: max-age` in seconds, when configured for this type.
     pub max_age: Option<u64>,
 }
@@ -211,7 +214,7 @@ pub struct MimeTable {
     max_ages: HashMap<Box<str>, u64>,
     /// Lowercase MIME type → shared string, so lookups through the fallback
     /// do not allocate for known types.
-    interned: HashMap<Box<str>, Arc<str>>,
+    interned: HashMap<Box<str>, (Arc<str>, HeaderValue)>,
 }
 
 impl Default for MimeTable {
@@ -257,17 +260,20 @@ impl MimeTable {
     /// The built-in table derived from `mime_guess`.
     pub fn new() -> Self {
         let mut table = MimeTable {
-            by_ext: HashMap::with_capacity(COMMON_EXTENSIONS.len() * 2),
-            max_ages: HashMap::new(),
-            interned: HashMap::new(),
+            by_ext: HashMap::default(),
+            max_ages: HashMap::default(),
+            interned: HashMap::default(),
         };
         for &ext in COMMON_EXTENSIONS {
             if let Some(mime) = mime_guess::from_ext(ext).first_raw() {
-                let content_type = table.intern(mime);
+                let Some((content_type, header)) = table.intern(mime) else {
+                    continue;
+                };
                 table.by_ext.insert(
                     ext.into(),
                     MimeInfo {
                         content_type,
+                        header,
                         max_age: None,
                     },
                 );
@@ -276,17 +282,20 @@ impl MimeTable {
         table
     }
 
-    /// The shared string for a MIME type, creating it when new.
-    fn intern(&mut self, mime: &str) -> Arc<str> {
+    /// The shared string and header value for a MIME type, creating them when new
+    /// (`None` for a type that cannot be a header value).
+    fn intern(&mut self, mime: &str) -> Option<(Arc<str>, HeaderValue)> {
         let key = mime.to_ascii_lowercase();
         if let Some(existing) = self.interned.get(key.as_str()) {
-            if &**existing == mime {
-                return existing.clone();
+            if &*existing.0 == mime {
+                return Some(existing.clone());
             }
         }
+        let header = HeaderValue::from_str(mime).ok()?;
         let shared: Arc<str> = Arc::from(mime);
-        self.interned.insert(key.into_boxed_str(), shared.clone());
-        shared
+        self.interned
+            .insert(key.into_boxed_str(), (shared.clone(), header.clone()));
+        Some((shared, header))
     }
 
     /// Map `extensions` to `mime` (cherokee.conf `mime!TYPE!extensions`).
@@ -297,7 +306,9 @@ impl MimeTable {
         if !valid_type(mime) {
             return;
         }
-        let content_type = self.intern(mime);
+        let Some((content_type, header)) = self.intern(mime) else {
+            return;
+        };
         let max_age = self
             .max_ages
             .get(mime.to_ascii_lowercase().as_str())
@@ -308,6 +319,7 @@ impl MimeTable {
                     ext.into_boxed_str(),
                     MimeInfo {
                         content_type: content_type.clone(),
+                        header: header.clone(),
                         max_age,
                     },
                 );
@@ -345,9 +357,12 @@ impl MimeTable {
             return Some(info.clone());
         }
         let mime = mime_guess::from_ext(key).first_raw()?;
-        let content_type = match self.interned.get(mime) {
+        let (content_type, header) = match self.interned.get(mime) {
             Some(shared) => shared.clone(),
-            None => Arc::from(mime),
+            // mime_guess's types are static and valid; checked all the same, as a
+            // static header value must be.
+            None if valid_type(mime) => (Arc::from(mime), HeaderValue::from_static(mime)),
+            None => return None,
         };
         let max_age = if self.max_ages.is_empty() {
             None
@@ -358,6 +373,7 @@ impl MimeTable {
         };
         Some(MimeInfo {
             content_type,
+            header,
             max_age,
         })
     }
@@ -506,13 +522,23 @@ mod tests {
     }
 
     #[test]
+    fn the_header_value_is_the_content_type() {
+        let mut t = MimeTable::new();
+        t.set("application/x-thing; charset=utf-8", &["thing"]);
+        for path in ["a.html", "b.dwg", "c.thing", "d.CSS"] {
+            let info = t.lookup(path).unwrap();
+            assert_eq!(info.header.to_str().unwrap(), &*info.content_type, "{path}");
+        }
+    }
+
+    #[test]
     fn fallback_reuses_shared_strings() {
         let t = MimeTable::new();
         // "jfif" is not precomputed but maps to a type that is.
         if let Some(mime) = mime_guess::from_ext("jfif").first_raw() {
             if let Some(shared) = t.interned.get(mime) {
                 let info = t.lookup("a.jfif").unwrap();
-                assert!(Arc::ptr_eq(&info.content_type, shared));
+                assert!(Arc::ptr_eq(&info.content_type, &shared.0));
             }
         }
     }

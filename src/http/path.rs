@@ -37,7 +37,7 @@ pub fn decode_and_normalize(raw: &str) -> Result<String, PathError> {
         return Err(PathError::NotAbsolute);
     }
     // The common case, a plain path: nothing to decode, no dot segment, no empty segment.
-    if !raw.contains(['%', '\0']) && !raw.contains("/.") && !raw.contains("//") {
+    if is_plain(raw.as_bytes()) {
         return Ok(raw.to_string());
     }
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
@@ -46,6 +46,19 @@ pub fn decode_and_normalize(raw: &str) -> Result<String, PathError> {
     }
     let decoded = String::from_utf8(bytes).map_err(|_| PathError::NotUtf8)?;
     normalize(&decoded)
+}
+
+/// No `%`, no NUL, no segment that is empty or starts with a dot: nothing to decode or
+/// normalise. One pass over the bytes, since it runs for every request.
+fn is_plain(raw: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'%' || b == 0 || (prev == b'/' && (b == b'.' || b == b'/')) {
+            return false;
+        }
+        prev = b;
+    }
+    true
 }
 
 /// Removes `.` and `..` segments and repeated slashes from an already decoded path. A
