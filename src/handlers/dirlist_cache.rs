@@ -360,6 +360,11 @@ impl Cache {
 
     /// Applies the queued inotify events: each drops the listings of its directory.
     fn drain(&mut self) {
+        // Without watches nothing cached can be stale (what may be queued is the end of
+        // watches already forgotten): spare the `read` when every listing falls back.
+        if self.watches.is_empty() {
+            return;
+        }
         let Some(watcher) = self.watcher.take() else {
             return;
         };
