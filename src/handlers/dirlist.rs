@@ -75,15 +75,19 @@ pub async fn list(ctx: &Ctx<'_>, opts: &DirlistOptions, local: &Path, dir: &Meta
     if let Some(page) = cached(&key, id) {
         return respond(ctx, page);
     }
-    let watch = Watched::begin(local, id);
-    let source = match &watch {
-        Some(w) => fswatch::fd_path(&w.dir),
-        None => local.to_path_buf(),
-    };
+    let (watch, watched_dir) = Watched::begin(local, id).unzip();
+    let local_path = local.to_path_buf();
     let (read_opts, url_path, sort) = (opts.clone(), ctx.path.to_string(), key.sort);
-    let rendered =
-        tokio::task::spawn_blocking(move || read_and_render(&source, &url_path, &read_opts, sort))
-            .await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        // A watched directory is read through the descriptor the watch was added on (kept
+        // open here until the read ends, even if the request is abandoned meanwhile).
+        let source = match &watched_dir {
+            Some(dir) => fswatch::fd_path(dir),
+            None => local_path,
+        };
+        read_and_render(&source, &url_path, &read_opts, sort)
+    })
+    .await;
     let listing = match rendered {
         Ok(Ok(listing)) => listing,
         Ok(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -109,24 +113,27 @@ fn cached(key: &Key<'_>, id: DirId) -> Option<Page> {
     dirlist_cache::global().lock().ok()?.get(key, id)
 }
 
-/// The directory open and watched for a render that may be cached. Dropped without
+/// A render whose result may be cached: its directory is watched. Dropped without
 /// [`Watched::finish`] (an error, a cancelled request), it gives its watch back.
 struct Watched {
-    dir: File,
     ticket: Option<Ticket>,
 }
 
 impl Watched {
-    fn begin(local: &Path, id: DirId) -> Option<Watched> {
+    /// Opens and watches `local` (which the request found as `id`); the directory is
+    /// returned open, to be read through that descriptor. `None`: render uncached.
+    fn begin(local: &Path, id: DirId) -> Option<(Watched, File)> {
         let dir = File::open(local).ok()?;
         if !dirlist_cache::cacheable(&dir, id) {
             return None;
         }
         let ticket = dirlist_cache::global().lock().ok()?.begin(&dir, id)?;
-        Some(Watched {
+        Some((
+            Watched {
+                ticket: Some(ticket),
+            },
             dir,
-            ticket: Some(ticket),
-        })
+        ))
     }
 
     fn finish(mut self, key: &Key<'_>, page: Page, volatile: Vec<Volatile>) {
