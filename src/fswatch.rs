@@ -328,5 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // The test machine's temporary directory is on a local file system.
         assert!(reports_all_changes(&File::open(dir.path()).unwrap()));
+        // procfs changes without events: like a network file system, it is not trusted.
+        assert!(!reports_all_changes(&File::open("/proc/self").unwrap()));
     }
 }

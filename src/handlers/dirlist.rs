@@ -313,3 +313,57 @@ fn group_name(gid: u32) -> String {
     }
     gid.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn populated() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "aaa").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.path().join("link")).unwrap();
+        std::fs::hard_link(dir.path().join("a.txt"), dir.path().join("twin")).unwrap();
+        std::fs::write(dir.path().join("plain"), "p").unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_watched_descriptor_and_the_path_give_the_same_page() {
+        // The fallback (no watch) reads the path; a watched render reads the descriptor.
+        let dir = populated();
+        let opts = DirlistOptions::default();
+        let by_path = read_and_render(dir.path(), "/d/", &opts, SortKey::Name).unwrap();
+        let open = File::open(dir.path()).unwrap();
+        let by_fd = read_and_render(&fswatch::fd_path(&open), "/d/", &opts, SortKey::Name).unwrap();
+        assert_eq!(by_path.html, by_fd.html);
+        assert_eq!(by_path.volatile, by_fd.volatile);
+        assert!(by_path.html.contains("<a href=\"a.txt\">"));
+    }
+
+    #[test]
+    fn entries_the_watch_misses_are_volatile() {
+        let dir = populated();
+        let opts = DirlistOptions {
+            notice_files: vec!["../NOTICE".into(), "plain".into()],
+            ..DirlistOptions::default()
+        };
+        let listing = read_and_render(dir.path(), "/", &opts, SortKey::Name).unwrap();
+        let mut names: Vec<String> = listing
+            .volatile
+            .iter()
+            .map(|v| v.name.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        // The subdirectory, the link, both hard links, and the notice outside (missing).
+        assert_eq!(names, ["../NOTICE", "a.txt", "link", "sub", "twin"]);
+        let notice = listing.volatile.iter().find(|v| v.name.starts_with(".."));
+        assert_eq!(notice.unwrap().fingerprint, None);
+        // The plain notice in the directory is covered by the watch.
+        assert!(
+            listing.html.contains("</h1>\np\n<table>"),
+            "{}",
+            listing.html
+        );
+    }
+}
