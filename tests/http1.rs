@@ -38,7 +38,9 @@ fn server(extra: &str) -> Server {
         write_file(root, "www/b.html", "bravo!\n");
         write_file(root, "www/c.html", "charlie\n");
         write_file(root, "www/big.bin", big_data());
-        let text: String = (0..4000).map(|i| format!("line {i} of some text\n")).collect();
+        let text: String = (0..4000)
+            .map(|i| format!("line {i} of some text\n"))
+            .collect();
         write_file(root, "www/big.txt", text);
     })
 }
@@ -60,7 +62,10 @@ fn wait_log_line(path: &Path, needle: &str) -> String {
         if let Some(line) = text.lines().find(|l| l.contains(needle)) {
             return line.to_string();
         }
-        assert!(Instant::now() < deadline, "no log line with {needle:?}: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needle:?}: {text}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -70,7 +75,10 @@ fn logged_bytes(line: &str) -> u64 {
     let after = line.split("\" ").nth(1).expect("status and bytes");
     let mut fields = after.split(' ');
     let _status = fields.next();
-    fields.next().and_then(|b| b.parse().ok()).expect("a byte count")
+    fields
+        .next()
+        .and_then(|b| b.parse().ok())
+        .expect("a byte count")
 }
 
 #[test]
@@ -168,7 +176,12 @@ fn a_large_file_and_a_range_of_it_come_whole_through_sendfile() {
 fn a_file_body_rewrapped_by_an_encoder_is_streamed_chunked_or_close_delimited() {
     let s = server("");
     let text = std::fs::read(s.root().join("www/big.txt")).unwrap();
-    let r = get_with(s.addr(), "localhost", "/big.txt", &["Accept-Encoding: gzip"]);
+    let r = get_with(
+        s.addr(),
+        "localhost",
+        "/big.txt",
+        &["Accept-Encoding: gzip"],
+    );
     assert_eq!(r.header("content-encoding"), Some("gzip"));
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     assert_eq!(gunzip(&r.body), text);

@@ -34,15 +34,27 @@ impl std::error::Error for ChunkError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading the hex size.
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// After the size: whitespace and `;ext`, up to the line end.
-    Extension { value: u64, len: usize },
-    SizeLf { value: u64 },
-    Data { left: u64 },
+    Extension {
+        value: u64,
+        len: usize,
+    },
+    SizeLf {
+        value: u64,
+    },
+    Data {
+        left: u64,
+    },
     DataCr,
     DataLf,
     /// Trailer section: `at_line_start` tells an empty line (the end) from a field.
-    Trailers { at_line_start: bool },
+    Trailers {
+        at_line_start: bool,
+    },
     EndLf,
     Done,
 }
@@ -113,7 +125,10 @@ impl Decoder {
                         b'\r' => State::SizeLf { value },
                         b'\n' => after_size(value),
                         _ if len >= MAX_EXTENSION => return Err(ChunkError::TooLong),
-                        _ => State::Extension { value, len: len + 1 },
+                        _ => State::Extension {
+                            value,
+                            len: len + 1,
+                        },
                     };
                     i += 1;
                 }

@@ -186,9 +186,9 @@ fn content_length(value: &[u8]) -> Option<u64> {
         if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = item
-            .iter()
-            .try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+        let n = item.iter().try_fold(0u64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
         if found.is_some_and(|f| f != n) {
             return None;
         }
@@ -198,8 +198,14 @@ fn content_length(value: &[u8]) -> Option<u64> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
     &s[start..end.max(start)]
 }
 
@@ -251,7 +257,9 @@ fn judge(line: &[u8]) -> Option<LineVersion> {
         None
     } else if v[0] == b'1' {
         // Offset of the version digits: "METHOD SP TARGET SP HTTP/".
-        Some(LineVersion::HigherMinor(method.len() + 1 + target.len() + 1 + 5))
+        Some(LineVersion::HigherMinor(
+            method.len() + 1 + target.len() + 1 + 5,
+        ))
     } else {
         Some(LineVersion::Unsupported)
     }
@@ -291,31 +299,45 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), StatusCode::HTTP_VERSION_NOT_SUPPORTED);
-        assert_eq!(status("GET / HTTP/3.0\r\n\r\n"), StatusCode::HTTP_VERSION_NOT_SUPPORTED);
+        assert_eq!(
+            status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            status("GET / HTTP/3.0\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
         let h = head("GET / HTTP/1.7\r\nHost: x\r\n\r\n").unwrap().unwrap();
         assert_eq!(h.parts.version, Version::HTTP_11);
         assert_eq!(status("GET / FOO/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
         assert_eq!(status("garbage\r\n\r\n"), StatusCode::BAD_REQUEST);
         let h = head("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let h = head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap().unwrap();
+        let h = head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.keep_alive);
-        let h = head("GET / HTTP/1.1\r\nConnection: TE, close\r\n\r\n").unwrap().unwrap();
+        let h = head("GET / HTTP/1.1\r\nConnection: TE, close\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive);
     }
 
     #[test]
     fn framing() {
-        let h = head("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n").unwrap().unwrap();
+        let h = head("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.framing, Framing::Length(12));
         let h = head("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(h.framing, Framing::Length(5));
-        let h = head("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nExpect: 100-continue\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = head(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.framing, Framing::Chunked);
         assert!(h.expect_continue);
         for bad in [
@@ -334,7 +356,9 @@ mod tests {
 
     #[test]
     fn limits() {
-        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-{i}: v\r\n")).collect();
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
         assert_eq!(
             status(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
