@@ -55,7 +55,7 @@ pub fn bind_all(
     for b in binds {
         if let Some(socket) = inherited.take(b) {
             socket.set_nonblocking(true)?;
-            set_nodelay(&socket);
+            tune(&socket);
             let socket = TcpListener::from_std(socket)?;
             let addr = socket.local_addr()?;
             out.push(Listener {
@@ -109,9 +109,36 @@ fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<TcpListener> {
     }
 }
 
-/// `TCP_NODELAY` on a listening socket, for the connections it accepts to inherit.
-fn set_nodelay(socket: &std::net::TcpListener) {
-    let _ = socket2::SockRef::from(socket).set_nodelay(true);
+/// Options set on a listening socket for the connections it accepts:
+///
+/// - `TCP_NODELAY`, inherited by accepted connections (Linux), which saves a system call
+///   per connection: responses go out whole, nothing waits behind Nagle;
+/// - `TCP_DEFER_ACCEPT`: a connection is handed over once its first bytes (the request)
+///   have arrived, so its task reads the request at once instead of waiting for the
+///   event loop to report it (measured: about 10% more connections per CPU-second with
+///   one request each). A client that connects and stays silent is accepted after the
+///   deferral all the same.
+///
+/// Failures are ignored: both are optimisations.
+fn tune(socket: &impl std::os::fd::AsRawFd) {
+    let socket = socket.as_raw_fd();
+    let on: libc::c_int = 1;
+    let defer_secs: libc::c_int = 1;
+    for (level, name, value) in [
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY, &on),
+        (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &defer_secs),
+    ] {
+        // SAFETY: setsockopt on an open socket with a pointer to an int and its size.
+        unsafe {
+            libc::setsockopt(
+                socket,
+                level,
+                name,
+                (value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
 }
 
 fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
@@ -121,9 +148,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
         socket.set_only_v6(false)?;
     }
     socket.set_nonblocking(true)?;
-    // Accepted connections inherit it from the listener (Linux), which saves a system
-    // call per connection: responses go out whole, nothing waits behind Nagle.
-    let _ = socket.set_nodelay(true);
+    tune(&socket);
     socket.bind(&addr.into())?;
     socket.listen(backlog.min(i32::MAX as u32) as i32)?;
     TcpListener::from_std(socket.into())

@@ -34,20 +34,73 @@ impl Io {
             &mut self.buf
         ))?;
         if n > 0 && n < room {
-            // A read that did not fill the buffer took everything there was: forget the
-            // readiness now rather than learn it from one more `read` failing with EAGAIN
-            // (one system call per request saved, as nginx does). Safe with tokio's
-            // edge-triggered readiness: bytes arriving later raise a new event, and a
-            // readiness event newer than this read is not cleared.
-            let _ = self.stream.try_io(Interest::READABLE, || {
-                Err::<(), _>(io::ErrorKind::WouldBlock.into())
-            });
+            self.forget_readiness();
         }
         Poll::Ready(Ok(n))
     }
 
+    /// A read without waiting, through the event loop's readiness (`WouldBlock` when
+    /// nothing is there, which clears the readiness).
+    pub fn try_fill(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < 512 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let room = self.buf.capacity() - self.buf.len();
+        let n = self.stream.try_read_buf(&mut self.buf)?;
+        if n > 0 && n < room {
+            self.forget_readiness();
+        }
+        Ok(n)
+    }
+
+    /// After a read that did not fill the buffer (it took everything there was): forget
+    /// the readiness now rather than learn it from one more `read` failing with EAGAIN
+    /// (one system call per request saved, as nginx does). Safe with tokio's
+    /// edge-triggered readiness: bytes arriving later raise a new event, and a readiness
+    /// event newer than the read is not cleared.
+    fn forget_readiness(&self) {
+        let _ = self.stream.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+    }
+
     pub async fn fill(&mut self) -> io::Result<usize> {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// A read tried at once, before the socket was ever reported readable: a client
+    /// usually sends its request with the connection's first packets (and with
+    /// `TCP_DEFER_ACCEPT` the connection is only accepted once it has), so the first
+    /// request is read without a trip through the event loop. `Ok(0)`: nothing there
+    /// yet, or the end of the stream (the normal path then finds out).
+    pub fn read_now(&mut self) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        if self.buf.capacity() - self.buf.len() < 512 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let spare = self.buf.spare_capacity_mut();
+        // SAFETY: `spare` is writable memory of this length owned by the buffer; the
+        // kernel writes at most that many bytes, and only those are marked initialised.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        let n = n as usize;
+        // SAFETY: the kernel initialised `n` bytes of the spare capacity.
+        unsafe { self.buf.set_len(self.buf.len() + n) };
+        Ok(n)
     }
 }
 

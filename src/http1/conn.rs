@@ -146,6 +146,9 @@ enum Next {
 impl Conn {
     /// Requests one after the other until the connection closes.
     async fn run(&mut self, flags: &Flags) {
+        if !matches!(self.io.read_now(), Ok(n) if n > 0) {
+            self.io.buf = BytesMut::new();
+        }
         loop {
             if flags.stopping.load(Ordering::Relaxed) {
                 return;
@@ -153,13 +156,8 @@ impl Conn {
             if self.io.buf.is_empty() {
                 // Idle: nothing but the socket until the client speaks or the keep-alive
                 // time is up.
-                self.io.buf = BytesMut::new();
                 flags.idle.store(true, Ordering::Relaxed);
-                let _parked = self.state.stats.park();
-                let woke = tokio::select! {
-                    r = self.io.stream.readable() => r.is_ok(),
-                    _ = tokio::time::sleep(self.timeout) => false,
-                };
+                let woke = self.idle().await;
                 flags.idle.store(false, Ordering::Relaxed);
                 if !woke {
                     return;
@@ -169,6 +167,31 @@ impl Conn {
             match Box::pin(self.one_request(flags)).await {
                 Next::Continue => {}
                 Next::Close => return,
+            }
+        }
+    }
+
+    /// Waits for the next request holding no buffer; true once some of it has been read.
+    /// False: the keep-alive time is up, or the client closed or failed.
+    async fn idle(&mut self) -> bool {
+        let _parked = self.state.stats.park();
+        let sleep = tokio::time::sleep(self.timeout);
+        let mut sleep = std::pin::pin!(sleep);
+        loop {
+            self.io.buf = BytesMut::new();
+            tokio::select! {
+                r = self.io.stream.readable() => if r.is_err() {
+                    return false;
+                },
+                () = &mut sleep => return false,
+            }
+            // The readiness may be stale (bytes already taken by a read the event loop
+            // did not see): a read tells, and clears it when nothing is there.
+            match self.io.try_fill() {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return false,
             }
         }
     }
