@@ -54,7 +54,9 @@ pub async fn send(stream: &TcpStream, range: &FileRange, sent: &mut u64) -> io::
 }
 
 /// Writes `bytes` with `MSG_MORE` (the head before a `sendfile`): the kernel holds a
-/// partial segment back until the body follows, so head and body share packets.
+/// partial segment back until the body follows, so head and body share packets. (Measured
+/// on 100 KiB files: the server's CPU per request is the same as with a plain write,
+/// within noise; the client gets one segment fewer.)
 pub async fn write_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     let socket = stream.as_raw_fd();
     while !bytes.is_empty() {
