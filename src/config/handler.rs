@@ -141,7 +141,7 @@ const NOT_YET: &[&str] = &[
 
 /// Builds the handler of a rule. `rule_regex` is the rule's own regular expression (for
 /// `request` rules), which a redirection with an empty regex inherits.
-pub fn build(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<HandlerConfig> {
+pub fn build(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<HandlerConfig> {
     let name = node.value().unwrap_or("").trim();
     r.used(node);
     match name {
@@ -196,14 +196,14 @@ pub fn build(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<
     }
 }
 
-fn file_options(r: &Reader<'_>, node: &Node) -> FileOptions {
+fn file_options(r: &Reader<'_>, node: Node<'_>) -> FileOptions {
     FileOptions {
         iocache: r.flag(node, "iocache", true),
         symlinks: r.flag(node, "symlinks", true),
     }
 }
 
-fn dirlist_options(r: &Reader<'_>, node: &Node) -> DirlistOptions {
+fn dirlist_options(r: &Reader<'_>, node: Node<'_>) -> DirlistOptions {
     r.child(node, "theme");
     r.child(node, "icon_dir");
     r.child(node, "redir_symlinks");
@@ -222,7 +222,7 @@ fn dirlist_options(r: &Reader<'_>, node: &Node) -> DirlistOptions {
     }
 }
 
-fn redir(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<RedirOptions> {
+fn redir(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<RedirOptions> {
     let mut opts = RedirOptions {
         url: r.str(node, "url").map(|s| s.trim().to_string()),
         ..RedirOptions::default()

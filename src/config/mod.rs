@@ -96,9 +96,15 @@ pub fn load_str(name: &str, text: &str) -> LoadResult {
 }
 
 fn build(loaded: baton_conf::Loaded, source: Option<PathBuf>) -> LoadResult {
-    let mut diagnostics = loaded.diagnostics;
-    let source_text = loaded.files.first().map(|f| f.to_text());
-    let reader = Reader::new(&loaded.root);
+    let baton_conf::Loaded {
+        files,
+        tree,
+        mut diagnostics,
+    } = loaded;
+    // The main file's text is kept (the admin compares it with the saved file); its line
+    // index and the included files are no longer needed once the tree is built.
+    let source_text = files.into_iter().next().map(baton_conf::ConfFile::into_text);
+    let reader = Reader::new(tree.root());
     let config = build_model(&reader, source).map(|mut c| {
         c.source_text = source_text;
         c
@@ -143,7 +149,7 @@ fn build_model(r: &Reader<'_>, source: Option<PathBuf>) -> Option<Config> {
 }
 
 /// `mime!TYPE!extensions = a,b` and `mime!TYPE!max_age = N` refine the built-in table.
-fn build_mime(r: &Reader<'_>, node: Option<&baton_conf::Node>) -> MimeTable {
+fn build_mime(r: &Reader<'_>, node: Option<baton_conf::Node<'_>>) -> MimeTable {
     let mut table = MimeTable::new();
     let Some(node) = node else { return table };
     for (ty, entry) in node.children() {

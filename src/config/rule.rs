@@ -155,7 +155,7 @@ pub enum HeaderOp {
 }
 
 /// Builds every rule of a virtual server, highest priority first.
-pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Option<Vec<Rule>> {
+pub fn build_all(r: &Reader<'_>, node: Option<Node<'_>>, bind_ids: &[u64]) -> Option<Vec<Rule>> {
     let Some(node) = node else {
         return Some(Vec::new());
     };
@@ -185,7 +185,7 @@ pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Optio
     ok.then_some(rules)
 }
 
-fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule> {
+fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<Rule> {
     let mut ok = true;
     let Some(mnode) = r.child(node, "match") else {
         r.error(
@@ -214,7 +214,7 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule>
 }
 
 /// The rule type is the value of `match` (or, in older files, of `match!type`).
-fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
+fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match> {
     r.used(node);
     let mut kind = node.value().unwrap_or("").trim().to_string();
     if kind.is_empty() {
@@ -374,7 +374,7 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
                 return None;
             };
             let mut ids = Vec::new();
-            let mut values: Vec<(&Node, String)> = Vec::new();
+            let mut values: Vec<(Node<'_>, String)> = Vec::new();
             if let Some(v) = b.value() {
                 values.extend(super::reader::split_list(v).into_iter().map(|s| (b, s)));
             }
@@ -430,7 +430,7 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
     }
 }
 
-fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Match> {
+fn side(r: &Reader<'_>, node: Node<'_>, name: &str, bind_ids: &[u64]) -> Option<Match> {
     match r.child(node, name) {
         Some(s) => build_match(r, s, bind_ids),
         None => {
@@ -443,7 +443,7 @@ fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Mat
     }
 }
 
-fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
+fn regex_child(r: &Reader<'_>, node: Node<'_>, name: &str) -> Option<Regex> {
     let Some(child) = r.child(node, name) else {
         r.error(
             node,
@@ -461,9 +461,9 @@ fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
     }
 }
 
-fn nets(r: &Reader<'_>, node: &Node) -> Option<Vec<IpNet>> {
+fn nets(r: &Reader<'_>, node: Node<'_>) -> Option<Vec<IpNet>> {
     let mut nets = Vec::new();
-    let mut values: Vec<(&Node, String)> = r.list(node).into_iter().map(|v| (node, v)).collect();
+    let mut values: Vec<(Node<'_>, String)> = r.list(node).into_iter().map(|v| (node, v)).collect();
     for (_, entry) in node.children() {
         r.used(entry);
         for v in r.list(entry) {
@@ -486,7 +486,7 @@ fn nets(r: &Reader<'_>, node: &Node) -> Option<Vec<IpNet>> {
     Some(nets)
 }
 
-fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<RuleProps> {
+fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<RuleProps> {
     let mut ok = true;
     let mut props = RuleProps::default();
     if let Some(h) = r.child(node, "handler") {
@@ -590,7 +590,7 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
     ok.then_some(props)
 }
 
-fn expiration(r: &Reader<'_>, node: &Node) -> Option<Option<Expiration>> {
+fn expiration(r: &Reader<'_>, node: Node<'_>) -> Option<Option<Expiration>> {
     let kind = node.value().unwrap_or("").trim();
     let time = match kind {
         "" | "none" => ExpirationTime::None,
@@ -656,7 +656,7 @@ fn expiration(r: &Reader<'_>, node: &Node) -> Option<Option<Expiration>> {
     }))
 }
 
-fn header_op(r: &Reader<'_>, node: &Node) -> Option<HeaderOp> {
+fn header_op(r: &Reader<'_>, node: Node<'_>) -> Option<HeaderOp> {
     let kind = r.str(node, "type").unwrap_or("add").trim().to_string();
     let Some(name) = r.str(node, "header") else {
         r.error(node, "a header operation needs header_op!N!header");

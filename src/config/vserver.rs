@@ -154,7 +154,7 @@ pub struct AccessLogConfig {
 /// Builds every virtual server, sorted by priority, and finds `default`.
 pub fn build_all(
     r: &Reader<'_>,
-    node: Option<&Node>,
+    node: Option<Node<'_>>,
     server: &Option<ServerSettings>,
 ) -> (Option<Vec<VServer>>, Option<usize>) {
     let Some(node) = node else {
@@ -232,7 +232,7 @@ const IGNORED: &[&str] = &[
     "flcache",
 ];
 
-fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServer> {
+fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<VServer> {
     let mut ok = true;
     let nick = match r.str(node, "nick") {
         Some(n) => n.trim().to_string(),
@@ -387,7 +387,7 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<VServ
 
 /// `match!exclude!from` (addresses and subnets) and `match!exclude!cookie` (`NAME=VALUE`
 /// pairs), both comma-separated lists.
-fn build_exclude(r: &Reader<'_>, node: &Node) -> Option<Exclude> {
+fn build_exclude(r: &Reader<'_>, node: Node<'_>) -> Option<Exclude> {
     let mut ok = true;
     let mut exclude = Exclude::default();
     if let Some(f) = r.child(node, "from") {
@@ -424,7 +424,7 @@ fn build_exclude(r: &Reader<'_>, node: &Node) -> Option<Exclude> {
 }
 
 /// `vserver!N!match = wildcard | rehost | target_ip | v_or` and its lists.
-fn build_host_match(r: &Reader<'_>, m: &Node, out: &mut Vec<HostMatcher>) -> bool {
+fn build_host_match(r: &Reader<'_>, m: Node<'_>, out: &mut Vec<HostMatcher>) -> bool {
     let kind = m.value().unwrap_or("").trim();
     let mut ok = true;
     let mut each = |list: &str, f: &dyn Fn(&str) -> Result<HostMatcher, String>| {
@@ -528,7 +528,7 @@ pub fn parse_net(v: &str) -> Option<IpNet> {
         .map(|n| IpNet::V4(n.trunc()))
 }
 
-fn build_error_handler(r: &Reader<'_>, node: &Node) -> Result<Option<ErrorHandler>, ()> {
+fn build_error_handler(r: &Reader<'_>, node: Node<'_>) -> Result<Option<ErrorHandler>, ()> {
     let kind = node.value().unwrap_or("").trim();
     match kind {
         "" => Ok(None),
@@ -594,7 +594,7 @@ fn build_error_handler(r: &Reader<'_>, node: &Node) -> Result<Option<ErrorHandle
 
 type Loggers = (Option<AccessLogConfig>, Option<LogTarget>);
 
-fn build_logger(r: &Reader<'_>, node: &Node) -> Result<Loggers, ()> {
+fn build_logger(r: &Reader<'_>, node: Node<'_>) -> Result<Loggers, ()> {
     let Some(l) = r.child(node, "logger") else {
         return Ok((None, None));
     };
@@ -656,7 +656,7 @@ fn build_logger(r: &Reader<'_>, node: &Node) -> Result<Loggers, ()> {
     Ok((access, error))
 }
 
-fn build_target(r: &Reader<'_>, node: &Node) -> Result<Option<LogTarget>, ()> {
+fn build_target(r: &Reader<'_>, node: Node<'_>) -> Result<Option<LogTarget>, ()> {
     let kind = r.str(node, "type").unwrap_or("").trim();
     match kind {
         "file" => match r.child(node, "filename").and_then(|f| r.path(f)) {

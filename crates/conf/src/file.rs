@@ -209,6 +209,16 @@ impl ConfFile {
         text: &str,
         check_duplicates: bool,
     ) -> (ConfFile, Vec<Diagnostic>) {
+        ConfFile::parse_owned(path, text.to_owned(), check_duplicates)
+    }
+
+    /// [`ConfFile::parse_with`] for text already owned: it becomes the
+    /// file's buffer without a copy (a big configuration is 100 MB).
+    pub(crate) fn parse_owned(
+        path: PathBuf,
+        text: String,
+        check_duplicates: bool,
+    ) -> (ConfFile, Vec<Diagnostic>) {
         let path = Arc::new(path);
         let mut lines = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
         let mut diagnostics = Vec::new();
@@ -256,7 +266,7 @@ impl ConfFile {
         }
         let file = ConfFile {
             path,
-            buffer: text.to_owned(),
+            buffer: text,
             lines,
             newline: newline.unwrap_or(Ending::Lf),
         };
@@ -285,9 +295,9 @@ impl ConfFile {
                 ),
             )
         })?;
-        Ok(ConfFile::parse_with(
+        Ok(ConfFile::parse_owned(
             path.to_path_buf(),
-            &text,
+            text,
             check_duplicates,
         ))
     }
@@ -367,6 +377,22 @@ impl ConfFile {
             out.push_str(line.ending.as_str());
         }
         out
+    }
+
+    /// The text, like [`ConfFile::to_text`], without a copy when nothing
+    /// was edited (the buffer is then exactly the text).
+    pub fn into_text(self) -> String {
+        let mut offset = 0;
+        let pristine = self.lines.iter().all(|line| {
+            let here = line.start == offset;
+            offset += line.len + line.ending.as_str().len();
+            here && self.buffer.get(line.start + line.len..offset) == Some(line.ending.as_str())
+        }) && offset == self.buffer.len();
+        if pristine {
+            self.buffer
+        } else {
+            self.to_text()
+        }
     }
 
     fn entry_at(&self, index: usize) -> Option<Entry<'_>> {
@@ -636,6 +662,7 @@ mod tests {
         ] {
             let (file, _) = ConfFile::parse("t.conf", text);
             assert_eq!(file.to_text(), text);
+            assert_eq!(file.into_text(), text);
         }
     }
 
@@ -873,6 +900,10 @@ mod tests {
             );
         }
         assert_eq!(file.to_text(), "a = value number 9999\n# comment\nb = 2\n");
+        assert_eq!(
+            file.clone().into_text(),
+            "a = value number 9999\n# comment\nb = 2\n"
+        );
         assert!(file.buffer.len() < 10_000);
     }
 }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::Diagnostic;
 use crate::file::ConfFile;
 use crate::location::Location;
-use crate::tree::{Inserter, Node};
+use crate::tree::{Inserter, TooLarge, Tree};
 
 /// The key that includes other files. It is consumed: it never appears in
 /// the merged tree.
@@ -40,7 +40,7 @@ pub struct Loaded {
     /// The main file first, then the included files in the order read.
     pub files: Vec<ConfFile>,
     /// The merged key tree.
-    pub root: Node,
+    pub tree: Tree,
     /// Every problem found, errors and warnings, in the order found.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -76,11 +76,11 @@ fn load_from(main: ConfFile, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     let includes = read_includes(&mut files, &mut diagnostics);
     // The files were parsed without looking for repeated keys: the tree
     // reports them all, within and across files.
-    let (root, more) = build(&files, &includes, true);
+    let (tree, more) = build(&files, &includes, true);
     diagnostics.extend(more);
     Loaded {
         files,
-        root,
+        tree,
         diagnostics,
     }
 }
@@ -222,7 +222,7 @@ fn list_target(target: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 /// The diagnostics are about the tree: include cycles, includes naming no
 /// given file, and keys set in more than one file. (Keys set twice within
 /// one file are reported by [`ConfFile::parse`].)
-pub fn tree_from_files(files: &[ConfFile]) -> (Node, Vec<Diagnostic>) {
+pub fn tree_from_files(files: &[ConfFile]) -> (Tree, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let by_path: HashMap<&Path, usize> = files
         .iter()
@@ -268,9 +268,9 @@ pub fn tree_from_files(files: &[ConfFile]) -> (Node, Vec<Diagnostic>) {
         }
         includes.push(resolved);
     }
-    let (root, more) = build(files, &includes, false);
+    let (tree, more) = build(files, &includes, false);
     diagnostics.extend(more);
-    (root, diagnostics)
+    (tree, diagnostics)
 }
 
 /// Step two: merges the files into one tree, following include lines.
@@ -280,13 +280,14 @@ fn build(
     files: &[ConfFile],
     includes: &Includes,
     same_file_duplicates: bool,
-) -> (Node, Vec<Diagnostic>) {
+) -> (Tree, Vec<Diagnostic>) {
     let mut builder = Builder {
         inserter: Inserter::default(),
         same_file_duplicates,
         files,
         includes,
-        root: Node::root(),
+        tree: Tree::new(),
+        too_large: false,
         diagnostics: Vec::new(),
         stack: Vec::new(),
         visited: vec![false; files.len()],
@@ -296,7 +297,7 @@ fn build(
             builder.walk(index);
         }
     }
-    (builder.root, builder.diagnostics)
+    (builder.tree, builder.diagnostics)
 }
 
 struct Builder<'a> {
@@ -304,7 +305,9 @@ struct Builder<'a> {
     same_file_duplicates: bool,
     files: &'a [ConfFile],
     includes: &'a Includes,
-    root: Node,
+    tree: Tree,
+    /// Whether a key was dropped because the tree was full (reported once).
+    too_large: bool,
     diagnostics: Vec<Diagnostic>,
     /// The files being read, outermost first (to catch cycles).
     stack: Vec<usize>,
@@ -333,17 +336,37 @@ impl Builder<'_> {
         };
         self.visited[index] = true;
         self.stack.push(index);
+        let file_id = self.tree.file_id(file.shared_path());
         for entry in file.entries() {
-            let location = file.location(entry.line);
             if entry.key != INCLUDE_KEY {
-                if let Some(previous) =
-                    self.inserter
-                        .insert(&mut self.root, entry.key, entry.value, location.clone())
-                {
-                    self.repeated(entry.key, previous, location);
+                match self.inserter.insert(
+                    &mut self.tree,
+                    entry.key,
+                    entry.value,
+                    file_id,
+                    entry.line,
+                ) {
+                    Ok(None) => {}
+                    Ok(Some((previous_file, previous_line))) => {
+                        let previous = self.tree.location_of(previous_file, previous_line);
+                        if let Some(previous) = previous {
+                            self.repeated(entry.key, previous, file.location(entry.line));
+                        }
+                    }
+                    Err(TooLarge) => {
+                        if !self.too_large {
+                            self.too_large = true;
+                            self.diagnostics.push(Diagnostic::error(
+                                Some(file.location(entry.line)),
+                                entry.key,
+                                "the configuration is too large (more than 4 GiB of keys and values); this key and some after it are not read",
+                            ));
+                        }
+                    }
                 }
                 continue;
             }
+            let location = file.location(entry.line);
             let targets = self
                 .includes
                 .get(index)

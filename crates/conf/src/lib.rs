@@ -27,4 +27,4 @@ pub use file::{ConfFile, Entry};
 pub use include::{load, load_str, tree_from_files, Loaded, INCLUDE_KEY};
 pub use key::{key_problem, numeric_segment};
 pub use location::Location;
-pub use tree::Node;
+pub use tree::{Children, Node, Tree};
