@@ -4,6 +4,7 @@ use super::reader::Reader;
 use baton_conf::Node;
 use http::StatusCode;
 use regex::Regex;
+use std::sync::Arc;
 
 /// What answers a request, with its options already parsed.
 #[derive(Debug, Clone)]
@@ -139,6 +140,24 @@ const NOT_YET: &[&str] = &[
     "render_rrd",
 ];
 
+/// Builds the handler of a rule, shared with every other rule that names the same handler
+/// without options (`handler = file` and nothing below it): a big configuration has one per
+/// rule.
+pub fn build_shared(
+    r: &Reader<'_>,
+    node: Node<'_>,
+    rule_regex: Option<&Regex>,
+) -> Option<Arc<HandlerConfig>> {
+    let name = node.value().unwrap_or("").trim();
+    let plain = node.child_count() == 0
+        && matches!(name, "common" | "file" | "dirlist" | "empty_gif" | "drop");
+    if plain {
+        r.used(node);
+        return r.plain_handler(name, || build(r, node, rule_regex));
+    }
+    build(r, node, rule_regex).map(Arc::new)
+}
+
 /// Builds the handler of a rule. `rule_regex` is the rule's own regular expression (for
 /// `request` rules), which a redirection with an empty regex inherits.
 pub fn build(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<HandlerConfig> {
@@ -243,7 +262,7 @@ fn redir(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<R
             let substring = r.str(entry, "substring").unwrap_or("").trim().to_string();
             let regex = match r.str(entry, "regex") {
                 Some(re) => match r.regex(re) {
-                    Ok(re) => Some(re),
+                    Ok(re) => Some(Regex::clone(&re)),
                     Err(e) => {
                         if let Some(n) = entry.child("regex") {
                             r.error(n, format!("invalid regular expression: {e}"));

@@ -17,7 +17,8 @@ pub use handler::{
     CommonOptions, DirlistOptions, FileOptions, HandlerConfig, RedirOptions, Rewrite,
 };
 pub use rule::{
-    EncoderPolicy, Expiration, ExpirationTime, HeaderOp, HeaderTest, Match, Rule, RuleProps,
+    EncoderPolicy, Expiration, ExpirationTime, HeaderOp, HeaderTest, Match, NameSet, Rule,
+    RuleProps,
 };
 pub use server::{Bind, ServerSettings, ServerTokens};
 pub use vserver::{

@@ -9,11 +9,13 @@
 //! configuration has millions of nodes, and marking one must cost a store, not a hash
 //! insert.
 
+use super::handler::HandlerConfig;
 use baton_conf::{Diagnostic, Location, Node};
 use regex::Regex;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One bit per node of a tree.
@@ -44,7 +46,10 @@ pub struct Reader<'t> {
     diags: RefCell<Vec<Diagnostic>>,
     /// Compiled regular expressions by pattern: large configurations repeat the same
     /// patterns in many virtual servers, and a compiled `Regex` is shared cheaply.
-    regexes: RefCell<HashMap<String, Regex>>,
+    regexes: RefCell<HashMap<String, Arc<Regex>>>,
+    /// Handlers written as a bare name (`rule!N!handler = file`, no options), by name: a
+    /// big configuration has one per rule, all alike, so they share one instance.
+    plain_handlers: RefCell<Vec<(String, Arc<HandlerConfig>)>>,
 }
 
 impl<'t> Reader<'t> {
@@ -56,19 +61,39 @@ impl<'t> Reader<'t> {
             ignored: Marks::new(nodes),
             diags: RefCell::default(),
             regexes: RefCell::default(),
+            plain_handlers: RefCell::default(),
         }
     }
 
-    /// Compiles `pattern`, once per configuration.
-    pub fn regex(&self, pattern: &str) -> Result<Regex, regex::Error> {
+    /// Compiles `pattern`, once per configuration. The compiled form is shared: a
+    /// `Regex` clone carries a cache pool of its own (several allocations), and sharing
+    /// one also shares the match caches it builds while serving.
+    pub fn regex(&self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
         if let Some(re) = self.regexes.borrow().get(pattern) {
             return Ok(re.clone());
         }
-        let re = Regex::new(pattern)?;
+        let re = Arc::new(Regex::new(pattern)?);
         self.regexes
             .borrow_mut()
             .insert(pattern.to_string(), re.clone());
         Ok(re)
+    }
+
+    /// The shared instance of the option-less handler `name`, built by `build` the first
+    /// time.
+    pub fn plain_handler(
+        &self,
+        name: &str,
+        build: impl FnOnce() -> Option<HandlerConfig>,
+    ) -> Option<Arc<HandlerConfig>> {
+        if let Some((_, h)) = self.plain_handlers.borrow().iter().find(|(n, _)| n == name) {
+            return Some(h.clone());
+        }
+        let handler = Arc::new(build()?);
+        self.plain_handlers
+            .borrow_mut()
+            .push((name.to_string(), handler.clone()));
+        Some(handler)
     }
 
     pub fn root(&self) -> Node<'t> {
@@ -233,11 +258,14 @@ impl<'t> Reader<'t> {
 }
 
 pub fn split_list(v: &str) -> Vec<String> {
+    split_items(v).map(str::to_string).collect()
+}
+
+/// The items of a comma (or space) separated list, borrowed; empty items are dropped.
+pub fn split_items(v: &str) -> impl Iterator<Item = &str> {
     v.split([',', ' ', '\t'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 pub fn parse_duration(v: &str) -> Option<Duration> {

@@ -42,12 +42,13 @@ pub enum Match {
     Directory(String),
     /// The last path segment has one of these extensions.
     Extensions {
-        extensions: HashSet<String>,
+        extensions: NameSet,
         /// Also require the file to exist under the document root.
         check_local_file: bool,
     },
-    /// A regular expression over the path and, when present, `?` and the query.
-    Request(Regex),
+    /// A regular expression over the path and, when present, `?` and the query. Shared
+    /// by every rule with the same pattern.
+    Request(Arc<Regex>),
     Header {
         name: HeaderName,
         test: HeaderTest,
@@ -94,9 +95,60 @@ impl Match {
     /// The request regex of a `request` match, which an empty redirection inherits.
     fn request_regex(&self) -> Option<&Regex> {
         match self {
-            Match::Request(re) => Some(re),
+            Match::Request(re) => Some(re.as_ref()),
             Match::And(a, b) => a.request_regex().or_else(|| b.request_regex()),
             _ => None,
+        }
+    }
+}
+
+/// A small set of names (file extensions), tested by exact match.
+///
+/// A configuration can have hundreds of thousands of these, most with one or two names:
+/// a short list costs one allocation and is faster to scan than to hash; only long lists
+/// get a hash set.
+#[derive(Debug)]
+pub enum NameSet {
+    Few(Box<[Box<str>]>),
+    Many(HashSet<Box<str>>),
+}
+
+impl NameSet {
+    /// Lists longer than this are hashed.
+    const FEW: usize = 8;
+
+    pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> NameSet {
+        let mut few: Vec<Box<str>> = Vec::new();
+        for name in names {
+            if !few.iter().any(|n| &**n == name) {
+                few.push(name.into());
+            }
+        }
+        if few.len() > Self::FEW {
+            NameSet::Many(few.into_iter().collect())
+        } else {
+            NameSet::Few(few.into_boxed_slice())
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            NameSet::Few(names) => names.iter().any(|n| &**n == name),
+            NameSet::Many(names) => names.contains(name),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            NameSet::Few(names) => names.is_empty(),
+            NameSet::Many(names) => names.is_empty(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            NameSet::Few(names) => names.len(),
+            NameSet::Many(names) => names.len(),
         }
     }
 }
@@ -168,7 +220,7 @@ pub fn build_all(r: &Reader<'_>, node: Option<Node<'_>>, bind_ids: &[u64]) -> Op
         );
         ok = false;
     }
-    let mut rules = Vec::new();
+    let mut rules = Vec::with_capacity(numbered.len());
     for (id, rnode) in numbered.into_iter().rev() {
         r.used(rnode);
         if let Some(d) = r.child(rnode, "disabled") {
@@ -249,11 +301,11 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
                 r.error(node, "an extensions rule needs match!extensions");
                 return None;
             };
-            let extensions: HashSet<String> = r
-                .list(e)
-                .into_iter()
-                .map(|x| x.trim_start_matches('.').to_string())
-                .collect();
+            r.used(e);
+            let extensions = NameSet::new(
+                super::reader::split_items(e.value().unwrap_or(""))
+                    .map(|x| x.trim_start_matches('.')),
+            );
             if extensions.is_empty() {
                 r.error(e, "empty list of extensions");
                 return None;
@@ -281,7 +333,7 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
             let test = if provided {
                 HeaderTest::Provided
             } else {
-                HeaderTest::Regex(regex_child(r, node, "match")?)
+                HeaderTest::Regex(Regex::clone(&*regex_child(r, node, "match")?))
             };
             Some(Match::Header { name, test })
         }
@@ -365,7 +417,7 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
                 .filter(|a| !a.is_empty());
             Some(Match::UrlArg {
                 arg,
-                regex: regex_child(r, node, "match")?,
+                regex: Regex::clone(&*regex_child(r, node, "match")?),
             })
         }
         "bind" => {
@@ -443,7 +495,7 @@ fn side(r: &Reader<'_>, node: Node<'_>, name: &str, bind_ids: &[u64]) -> Option<
     }
 }
 
-fn regex_child(r: &Reader<'_>, node: Node<'_>, name: &str) -> Option<Regex> {
+fn regex_child(r: &Reader<'_>, node: Node<'_>, name: &str) -> Option<Arc<Regex>> {
     let Some(child) = r.child(node, name) else {
         r.error(
             node,
@@ -490,8 +542,8 @@ fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Op
     let mut ok = true;
     let mut props = RuleProps::default();
     if let Some(h) = r.child(node, "handler") {
-        match handler::build(r, h, rule_regex) {
-            Some(h) => props.handler = Some(Arc::new(h)),
+        match handler::build_shared(r, h, rule_regex) {
+            Some(h) => props.handler = Some(h),
             None => ok = false,
         }
     }

@@ -449,7 +449,7 @@ fn build_host_match(r: &Reader<'_>, m: Node<'_>, out: &mut Vec<HostMatcher>) -> 
         "wildcard" => each("domain", &|v| wildcard_matcher(v)),
         "rehost" => each("regex", &|v| {
             r.regex(v)
-                .map(HostMatcher::Regex)
+                .map(|re| HostMatcher::Regex(Regex::clone(&re)))
                 .map_err(|e| format!("invalid regular expression: {e}"))
         }),
         "target_ip" => each("to", &|v| {
