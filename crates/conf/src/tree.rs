@@ -102,10 +102,12 @@ pub struct Tree {
     text: String,
     /// The files values were written in.
     files: Vec<Arc<PathBuf>>,
-    /// (parent, hash of a segment) -> child, for the children of nodes with
-    /// many. A child whose hash is already taken by a sibling (a collision)
-    /// is not indexed; a lookup that lands on the wrong sibling scans.
-    index: FxHashMap<(u32, u64), u32>,
+    /// For each node with many children: hash of a segment -> child. One
+    /// small map per such node (rather than one big map) keeps the lookups
+    /// made while one block is read in cache. A child whose hash is already
+    /// taken by a sibling (a collision) is not indexed; a lookup that lands
+    /// on the wrong sibling scans.
+    index: FxHashMap<u32, FxHashMap<u64, u32>>,
 }
 
 impl Default for Tree {
@@ -209,7 +211,7 @@ impl Tree {
     fn find_child(&self, parent: u32, segment: &str) -> Option<u32> {
         let p = self.rec(parent);
         if p.child_count > INDEX_THRESHOLD {
-            let &child = self.index.get(&(parent, segment_hash(segment)))?;
+            let &child = self.index.get(&parent)?.get(&segment_hash(segment))?;
             if self.str_of(self.rec(child).segment) == segment {
                 return Some(child);
             }
@@ -250,16 +252,18 @@ impl Tree {
         p.child_count += 1;
         let count = p.child_count;
         if count == INDEX_THRESHOLD + 1 {
+            let mut index = FxHashMap::default();
             let mut at = p.first_child;
             while at != NONE {
                 let hash = segment_hash(self.str_of(self.rec(at).segment));
-                self.index.entry((parent, hash)).or_insert(at);
+                index.entry(hash).or_insert(at);
                 at = self.rec(at).next_sibling;
             }
+            self.index.insert(parent, index);
         } else if count > INDEX_THRESHOLD + 1 {
-            self.index
-                .entry((parent, segment_hash(segment)))
-                .or_insert(id);
+            if let Some(index) = self.index.get_mut(&parent) {
+                index.entry(segment_hash(segment)).or_insert(id);
+            }
         }
         Ok(id)
     }
@@ -477,15 +481,42 @@ pub(crate) struct Inserter {
     path: Vec<u32>,
 }
 
-/// How many whole leading segments `a` and `b` share, compared byte-wise.
-fn shared_segments(a: &[u8], b: &[u8]) -> usize {
-    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let mut count = a[..same].iter().filter(|&&c| c == b'!').count();
+/// How many leading bytes `a` and `b` have in common, compared eight at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// How many whole leading segments `a` and `b` share, and where in `b` the
+/// segments after them start (`b.len() + 1` when `b` has no more).
+fn shared_segments(a: &[u8], b: &[u8]) -> (usize, usize) {
+    let same = common_prefix(a, b);
+    let mut count = 0;
+    let mut rest = 0;
+    for (i, &c) in b[..same].iter().enumerate() {
+        if c == b'!' {
+            count += 1;
+            rest = i + 1;
+        }
+    }
     let ends = |s: &[u8]| s.get(same).is_none_or(|&c| c == b'!');
     if same > 0 && ends(a) && ends(b) {
         count += 1;
+        rest = same + 1;
     }
-    count
+    (count, rest)
 }
 
 impl Inserter {
@@ -500,11 +531,16 @@ impl Inserter {
         file: u32,
         line: u32,
     ) -> Result<Option<(u32, u32)>, TooLarge> {
-        let shared = shared_segments(self.last_key.as_bytes(), key.as_bytes()).min(self.path.len());
+        let (mut shared, mut rest) = shared_segments(self.last_key.as_bytes(), key.as_bytes());
+        if shared > self.path.len() {
+            // The previous key was not fully inserted: start from the root.
+            (shared, rest) = (0, 0);
+        }
         self.path.truncate(shared);
         self.last_key.clear();
         let mut node = self.path.last().copied().unwrap_or(0);
-        for segment in key.split('!').skip(shared) {
+        let rest = key.get(rest..).map(|r| r.split('!'));
+        for segment in rest.into_iter().flatten() {
             match tree.child_or_insert(node, segment) {
                 Ok(child) => node = child,
                 Err(e) => {
@@ -656,14 +692,25 @@ mod tests {
 
     #[test]
     fn shared_segments_are_whole() {
-        assert_eq!(shared_segments(b"vserver!10!nick", b"vserver!10!rule!1"), 2);
-        assert_eq!(shared_segments(b"vserver!10", b"vserver!1"), 1);
-        assert_eq!(shared_segments(b"vserver!1", b"vserver!1"), 2);
-        assert_eq!(shared_segments(b"a", b"a!b"), 1);
-        assert_eq!(shared_segments(b"ab", b"a!b"), 0);
-        assert_eq!(shared_segments(b"server!x", b"vserver!1"), 0);
-        assert_eq!(shared_segments(b"", b"a"), 0);
-        assert_eq!(shared_segments(b"", b""), 0);
+        assert_eq!(
+            shared_segments(b"vserver!10!nick", b"vserver!10!rule!1"),
+            (2, 11)
+        );
+        assert_eq!(shared_segments(b"vserver!10", b"vserver!1"), (1, 8));
+        assert_eq!(shared_segments(b"vserver!1", b"vserver!1"), (2, 10));
+        assert_eq!(shared_segments(b"a", b"a!b"), (1, 2));
+        assert_eq!(shared_segments(b"a!b", b"a"), (1, 2));
+        assert_eq!(shared_segments(b"ab", b"a!b"), (0, 0));
+        assert_eq!(shared_segments(b"server!x", b"vserver!1"), (0, 0));
+        assert_eq!(shared_segments(b"", b"a"), (0, 0));
+        assert_eq!(shared_segments(b"", b""), (0, 0));
+        let long = b"vserver!10001!rule!100!match!request";
+        assert_eq!(shared_segments(long, b"vserver!10001!rule!100!handler"), (4, 23));
+        assert_eq!(shared_segments(long, b"vserver!10001!rule!99!match"), (3, 19));
+        assert_eq!(common_prefix(long, long), long.len());
+        assert_eq!(common_prefix(b"0123456789abcdef", b"0123456789abcdeX"), 15);
+        assert_eq!(common_prefix(b"01234567", b"01234567"), 8);
+        assert_eq!(common_prefix(b"x1234567", b"01234567"), 0);
     }
 
     #[test]
