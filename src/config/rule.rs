@@ -223,13 +223,14 @@ pub fn build_all(r: &Reader<'_>, node: Option<Node<'_>>, bind_ids: &[u64]) -> Op
     let mut rules = Vec::with_capacity(numbered.len());
     for (id, rnode) in numbered.into_iter().rev() {
         r.used(rnode);
-        if let Some(d) = r.child(rnode, "disabled") {
+        let keys = PropKeys::of(rnode);
+        if let Some(d) = used(r, keys.disabled) {
             if r.bool(d) == Some(true) {
                 r.ignore_tree(Some(rnode));
                 continue;
             }
         }
-        match build(r, id, rnode, bind_ids) {
+        match build(r, id, rnode, keys, bind_ids) {
             Some(rule) => rules.push(rule),
             None => ok = false,
         }
@@ -237,9 +238,15 @@ pub fn build_all(r: &Reader<'_>, node: Option<Node<'_>>, bind_ids: &[u64]) -> Op
     ok.then_some(rules)
 }
 
-fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<Rule> {
+fn build<'t>(
+    r: &Reader<'_>,
+    id: u64,
+    node: Node<'t>,
+    keys: PropKeys<'t>,
+    bind_ids: &[u64],
+) -> Option<Rule> {
     let mut ok = true;
-    let Some(mnode) = r.child(node, "match") else {
+    let Some(mnode) = used(r, keys.matcher) else {
         r.error(
             node,
             "a rule needs a match (rule!N!match = default, directory, …)",
@@ -248,7 +255,7 @@ fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<Ru
     };
     let matcher = build_match(r, mnode, bind_ids);
     let is_final = r.flag(mnode, "final", true);
-    let props = build_props(r, node, matcher.as_ref().and_then(|m| m.request_regex()));
+    let props = build_props(r, keys, matcher.as_ref().and_then(|m| m.request_regex()));
     if props.is_none() {
         ok = false;
     }
@@ -538,33 +545,93 @@ fn nets(r: &Reader<'_>, node: Node<'_>) -> Option<Vec<IpNet>> {
     Some(nets)
 }
 
-fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<RuleProps> {
+/// The children of a rule that `build_props` reads, found in one pass over the rule's
+/// children: a big configuration has a million rules, and looking each name up in turn
+/// would scan every rule's children a dozen times.
+#[derive(Default)]
+struct PropKeys<'t> {
+    matcher: Option<Node<'t>>,
+    disabled: Option<Node<'t>>,
+    handler: Option<Node<'t>>,
+    document_root: Option<Node<'t>>,
+    directory_root: Option<Node<'t>>,
+    allow_from: Option<Node<'t>>,
+    only_secure: Option<Node<'t>>,
+    encoder: Option<Node<'t>>,
+    expiration: Option<Node<'t>>,
+    header_op: Option<Node<'t>>,
+    timeout: Option<Node<'t>>,
+    no_log: Option<Node<'t>>,
+    auth: Option<Node<'t>>,
+    flcache: Option<Node<'t>>,
+}
+
+impl<'t> PropKeys<'t> {
+    fn of(node: Node<'t>) -> Self {
+        let mut keys = PropKeys::default();
+        for (name, child) in node.children() {
+            let slot = match name {
+                "match" => &mut keys.matcher,
+                "disabled" => &mut keys.disabled,
+                "handler" => &mut keys.handler,
+                "document_root" => &mut keys.document_root,
+                "directory_root" => &mut keys.directory_root,
+                "allow_from" => &mut keys.allow_from,
+                "only_secure" => &mut keys.only_secure,
+                "encoder" => &mut keys.encoder,
+                "expiration" => &mut keys.expiration,
+                "header_op" => &mut keys.header_op,
+                "timeout" => &mut keys.timeout,
+                "no_log" => &mut keys.no_log,
+                "auth" => &mut keys.auth,
+                "flcache" => &mut keys.flcache,
+                _ => continue,
+            };
+            *slot = Some(child);
+        }
+        keys
+    }
+}
+
+/// `found`, marked as used (what `Reader::child` does after its lookup).
+fn used<'t>(r: &Reader<'_>, found: Option<Node<'t>>) -> Option<Node<'t>> {
+    if let Some(n) = found {
+        r.used(n);
+    }
+    found
+}
+
+fn build_props(
+    r: &Reader<'_>,
+    keys: PropKeys<'_>,
+    rule_regex: Option<&Regex>,
+) -> Option<RuleProps> {
     let mut ok = true;
     let mut props = RuleProps::default();
-    if let Some(h) = r.child(node, "handler") {
+    if let Some(h) = used(r, keys.handler) {
         match handler::build_shared(r, h, rule_regex) {
             Some(h) => props.handler = Some(h),
             None => ok = false,
         }
     }
-    for key in ["document_root", "directory_root"] {
-        if let Some(d) = r.child(node, key) {
+    for key in [keys.document_root, keys.directory_root] {
+        if let Some(d) = used(r, key) {
             match r.path(d) {
                 Some(p) => props.document_root = Some(p),
                 None => ok = false,
             }
         }
     }
-    if let Some(a) = r.child(node, "allow_from") {
+    if let Some(a) = used(r, keys.allow_from) {
         match nets(r, a) {
             Some(n) => props.allow_from = Some(Arc::new(n)),
             None => ok = false,
         }
     }
-    if let Some(s) = r.child(node, "only_secure") {
+    if let Some(s) = used(r, keys.only_secure) {
         props.only_secure = r.bool(s);
     }
-    if let Some(enc) = r.child(node, "encoder") {
+    if let Some(enc) = used(r, keys.encoder) {
         for (name, e) in enc.children() {
             r.used(e);
             let v = e.value().unwrap_or("").trim().to_ascii_lowercase();
@@ -591,13 +658,13 @@ fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Op
             }
         }
     }
-    if let Some(x) = r.child(node, "expiration") {
+    if let Some(x) = used(r, keys.expiration) {
         match expiration(r, x) {
             Some(e) => props.expiration = e.map(Arc::new),
             None => ok = false,
         }
     }
-    if let Some(ops) = r.child(node, "header_op") {
+    if let Some(ops) = used(r, keys.header_op) {
         let (numbered, others) = ops.numbered();
         for (name, other) in others {
             r.error(
@@ -614,7 +681,7 @@ fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Op
             }
         }
     }
-    if let Some(t) = r.child(node, "timeout") {
+    if let Some(t) = used(r, keys.timeout) {
         match r.duration(t) {
             Some(d) if !d.is_zero() => props.timeout = Some(d),
             Some(_) => {
@@ -624,10 +691,10 @@ fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Op
             None => ok = false,
         }
     }
-    if let Some(n) = r.child(node, "no_log") {
+    if let Some(n) = used(r, keys.no_log) {
         props.no_log = r.bool(n);
     }
-    if let Some(a) = r.child(node, "auth") {
+    if let Some(a) = used(r, keys.auth) {
         let name = a.value().unwrap_or("").trim();
         r.error(
             a,
@@ -638,7 +705,7 @@ fn build_props(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Op
         r.ignore_tree(Some(a));
         ok = false;
     }
-    r.ignore_tree(node.child("flcache"));
+    r.ignore_tree(keys.flcache);
     ok.then_some(props)
 }
 
