@@ -32,6 +32,12 @@ impl Marks {
         }
     }
 
+    fn absorb(&self, other: &Marks) {
+        for (word, more) in self.0.iter().zip(other.0.iter()) {
+            word.set(word.get() | more.get());
+        }
+    }
+
     fn get(&self, id: usize) -> bool {
         self.0
             .get(id / 64)
@@ -63,6 +69,24 @@ impl<'t> Reader<'t> {
             regexes: RefCell::default(),
             plain_handlers: RefCell::default(),
         }
+    }
+
+    /// A reader over the same tree with no marks or diagnostics of its own (the compiled
+    /// regexes and handlers found so far are shared), to build part of the model on
+    /// another thread. Its findings come back with [`Reader::absorb`].
+    pub fn fork(&self) -> Reader<'t> {
+        let fork = Reader::new(self.root);
+        *fork.regexes.borrow_mut() = self.regexes.borrow().clone();
+        *fork.plain_handlers.borrow_mut() = self.plain_handlers.borrow().clone();
+        fork
+    }
+
+    /// Takes in what a [`Reader::fork`] found: its marks, and its diagnostics after this
+    /// reader's own (so that the order is the one a single reader would have given).
+    pub fn absorb(&self, other: Reader<'t>) {
+        self.used.absorb(&other.used);
+        self.ignored.absorb(&other.ignored);
+        self.diags.borrow_mut().extend(other.diags.into_inner());
     }
 
     /// Compiles `pattern`, once per configuration. The compiled form is shared: a

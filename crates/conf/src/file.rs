@@ -255,6 +255,139 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// The lines of a text (or of a part of it), classified.
+struct Scanned {
+    lines: Vec<Line>,
+    /// Lines not understood: (index among the lines scanned, key, message).
+    problems: Vec<(usize, String, String)>,
+    /// The first line ending seen.
+    newline: Option<Ending>,
+}
+
+/// Texts at least this big are scanned by two threads.
+const PARALLEL_SCAN: usize = 4 << 20;
+
+/// [`scan`] of the whole text; a big one in two halves on two threads (a 100 MB
+/// configuration has 3 million lines). The result is the same either way.
+fn scan_in_parallel(text: &str) -> Scanned {
+    if text.len() < PARALLEL_SCAN {
+        return scan(text, 0);
+    }
+    // Cut after the newline nearest the middle (an ASCII byte: a character boundary).
+    let bytes = text.as_bytes();
+    let Some(cut) = find_newline(&bytes[text.len() / 2..]).map(|i| text.len() / 2 + i + 1)
+    else {
+        return scan(text, 0);
+    };
+    let (head, tail) = text.split_at(cut);
+    let parts = std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("conf-scan".into())
+            .spawn_scoped(scope, || scan(tail, cut));
+        let first = scan(head, 0);
+        match second {
+            Ok(handle) => handle.join().ok().map(|second| (first, second)),
+            Err(_) => None,
+        }
+    });
+    let Some((mut first, second)) = parts else {
+        // No second thread (or it failed): do it all here.
+        return scan(text, 0);
+    };
+    let offset = first.lines.len();
+    first.lines.extend(second.lines);
+    first.problems.extend(
+        second
+            .problems
+            .into_iter()
+            .map(|(index, key, message)| (index + offset, key, message)),
+    );
+    first.newline = first.newline.or(second.newline);
+    first
+}
+
+/// The position of the first `\n` in `bytes`, eight bytes at a time.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8])) ^ NEWLINES;
+        let found = word.wrapping_sub(ONES) & !word & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..].iter().position(|&b| b == b'\n').map(|j| i + j)
+}
+
+/// Splits `text` into lines and classifies each; `base` is where `text` starts in the
+/// file's buffer.
+fn scan(text: &str, base: usize) -> Scanned {
+    let mut lines = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    let mut problems = Vec::new();
+    let mut newline = None;
+    let mut offset = base;
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Split after an ASCII byte: always on a character boundary.
+        let end = find_newline(rest.as_bytes()).map_or(rest.len(), |i| i + 1);
+        let (raw, tail) = rest.split_at(end);
+        rest = tail;
+        let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
+            (body, Ending::CrLf)
+        } else if let Some(body) = raw.strip_suffix('\n') {
+            (body, Ending::Lf)
+        } else {
+            (raw, Ending::None)
+        };
+        if newline.is_none() && ending != Ending::None {
+            newline = Some(ending);
+        }
+        let (kind, problem) = classify(body);
+        if let Some((key, message)) = problem {
+            problems.push((lines.len(), key, message));
+        }
+        lines.push(Line {
+            start: offset,
+            len: body.len(),
+            ending,
+            kind,
+        });
+        offset += raw.len();
+    }
+    Scanned {
+        lines,
+        problems,
+        newline,
+    }
+}
+
+/// Warnings for keys written more than once in one file (`include` may be).
+fn repeated_keys(path: &Arc<PathBuf>, text: &str, lines: &[Line]) -> Vec<Diagnostic> {
+    let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut warnings = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Kind::Entry { key, .. } = line.kind else {
+            continue;
+        };
+        let body = text.get(line.start..line.start + line.len).unwrap_or("");
+        let key = key.of(body);
+        let number = line_number(index);
+        let earlier = seen.insert(key, number);
+        if let Some(earlier) = earlier.filter(|_| key != crate::include::INCLUDE_KEY) {
+            warnings.push(Diagnostic::warning(
+                Some(Location::new(path.clone(), number)),
+                key,
+                format!("also set at line {earlier}; this later value wins"),
+            ));
+        }
+    }
+    warnings
+}
+
 /// A line number as `u32`, saturating (no file has four billion lines, but
 /// input must never make us panic).
 fn line_number(index: usize) -> u32 {
@@ -297,63 +430,26 @@ impl ConfFile {
         check_duplicates: bool,
     ) -> (ConfFile, Vec<Diagnostic>) {
         let path = Arc::new(path);
-        let mut lines = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
-        let mut diagnostics = Vec::new();
-        let mut newline = None;
-        let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut offset = 0;
-        let mut rest = text.as_str();
-        while !rest.is_empty() {
-            // Split after an ASCII byte: always on a character boundary.
-            let end = rest
-                .as_bytes()
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |i| i + 1);
-            let (raw, tail) = rest.split_at(end);
-            rest = tail;
-            let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
-                (body, Ending::CrLf)
-            } else if let Some(body) = raw.strip_suffix('\n') {
-                (body, Ending::Lf)
-            } else {
-                (raw, Ending::None)
-            };
-            if newline.is_none() && ending != Ending::None {
-                newline = Some(ending);
+        let Scanned {
+            lines,
+            problems,
+            newline,
+        } = scan_in_parallel(&text);
+        let mut diagnostics: Vec<Diagnostic> = problems
+            .into_iter()
+            .map(|(index, key, message)| {
+                let location = Location::new(path.clone(), line_number(index));
+                Diagnostic::error(Some(location), key, message)
+            })
+            .collect();
+        if check_duplicates {
+            let warnings = repeated_keys(&path, &text, &lines);
+            if !warnings.is_empty() {
+                // Both lists are in line order, and no line is in both.
+                let line = |d: &Diagnostic| d.location.as_ref().map_or(0, |l| l.line);
+                diagnostics.extend(warnings);
+                diagnostics.sort_by_key(line);
             }
-            let index = lines.len();
-            let line = line_number(index);
-            let (kind, problem) = classify(body);
-            if let Some((key, message)) = problem {
-                let location = Location::new(path.clone(), line);
-                diagnostics.push(Diagnostic::error(Some(location), key, message));
-            }
-            if let Kind::Entry { key, .. } = kind {
-                let key = key.of(body);
-                // `include` may legitimately be written many times.
-                let repeatable = key == crate::include::INCLUDE_KEY;
-                let earlier = if check_duplicates {
-                    seen.insert(key, line)
-                } else {
-                    None
-                };
-                if let Some(earlier) = earlier.filter(|_| !repeatable) {
-                    let location = Location::new(path.clone(), line);
-                    diagnostics.push(Diagnostic::warning(
-                        Some(location),
-                        key,
-                        format!("also set at line {earlier}; this later value wins"),
-                    ));
-                }
-            }
-            lines.push(Line {
-                start: offset,
-                len: body.len(),
-                ending,
-                kind,
-            });
-            offset += raw.len();
         }
         let file = ConfFile {
             path,
@@ -797,6 +893,39 @@ mod tests {
             }
             assert_eq!(classify(line).0, general.unwrap_or(Kind::Invalid), "{line:?}");
         }
+    }
+
+    #[test]
+    fn newlines_are_found_word_by_word() {
+        for text in ["", "\n", "abc", "abcdefgh\n", "abcdefghijklmno\nx", "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\n"] {
+            assert_eq!(
+                find_newline(text.as_bytes()),
+                text.bytes().position(|b| b == b'\n'),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_big_text_scans_the_same_in_two_halves() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < PARALLEL_SCAN + 1000 {
+            text.push_str(&format!("vserver!{i}!nick = n{i}\r\n# c\nbad line {i}\n\n"));
+            i += 1;
+        }
+        let whole = scan(&text, 0);
+        let halves = scan_in_parallel(&text);
+        assert_eq!(whole.lines.len(), halves.lines.len());
+        for (a, b) in whole.lines.iter().zip(&halves.lines) {
+            assert_eq!((a.start, a.len, a.ending, a.kind), (b.start, b.len, b.ending, b.kind));
+        }
+        assert_eq!(whole.problems, halves.problems);
+        assert_eq!(whole.newline, halves.newline);
+        let (file, diagnostics) = ConfFile::parse("big.conf", &text);
+        assert_eq!(diagnostics.len(), i);
+        assert_eq!(diagnostics[1].location.as_ref().unwrap().line, 7);
+        assert_eq!(file.to_text(), text);
     }
 
     #[test]
