@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod edit;
 pub mod example;
+pub mod fswatch;
 pub mod handlers;
 pub mod http;
 pub mod lifecycle;

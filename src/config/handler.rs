@@ -65,7 +65,7 @@ impl Default for FileOptions {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DirlistOptions {
     pub size: bool,
     pub date: bool,

@@ -62,7 +62,7 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
         }
     }
     if meta.is_dir() {
-        return directory(ctx, &local, common).await;
+        return directory(ctx, &local, &meta, common).await;
     }
     if ctx.path.ends_with('/') {
         // A file asked for as a directory.
@@ -85,7 +85,12 @@ fn is_not_found(e: &io::Error) -> bool {
 }
 
 /// A directory: redirect to the slash form, else its index, else (for `common`) a listing.
-async fn directory(ctx: &Ctx<'_>, local: &Path, common: Option<&CommonOptions>) -> Outcome {
+async fn directory(
+    ctx: &Ctx<'_>,
+    local: &Path,
+    meta: &std::fs::Metadata,
+    common: Option<&CommonOptions>,
+) -> Outcome {
     if !ctx.path.ends_with('/') {
         return to_directory(ctx);
     }
@@ -109,7 +114,7 @@ async fn directory(ctx: &Ctx<'_>, local: &Path, common: Option<&CommonOptions>) 
         }
     }
     match common {
-        Some(c) if c.allow_dirlist => dirlist::list(ctx, &c.dirlist, local).await,
+        Some(c) if c.allow_dirlist => dirlist::list(ctx, &c.dirlist, local, meta).await,
         _ => Outcome::error(StatusCode::FORBIDDEN),
     }
 }

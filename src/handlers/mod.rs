@@ -7,6 +7,7 @@
 //! dropping the connection.
 
 pub mod dirlist;
+pub mod dirlist_cache;
 pub mod dirlist_render;
 pub mod error_page;
 pub mod file;

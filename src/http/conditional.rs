@@ -383,6 +383,27 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> Precond
     Precondition::Proceed { honor_range }
 }
 
+/// Evaluate the preconditions of a request for a representation that has an entity tag
+/// but no modification date (a generated page such as a directory listing): the date
+/// conditions are then ignored (RFC 9110 §13.1.3, §13.1.4). `If-Match` (strong) that does
+/// not match → [`Precondition::Failed`]; `If-None-Match` (weak) that matches →
+/// `NotModified` for GET and HEAD, `Failed` otherwise. Ranges are not offered.
+pub fn evaluate_etag(method: &Method, headers: &HeaderMap, etag: &str) -> Precondition {
+    let current = parse_etag(etag.as_bytes());
+    let current = current.as_ref();
+    if list_matches(headers, &IF_MATCH, current, true) == Some(false) {
+        return Precondition::Failed;
+    }
+    if list_matches(headers, &IF_NONE_MATCH, current, false) == Some(true) {
+        return if method == Method::GET || method == Method::HEAD {
+            Precondition::NotModified
+        } else {
+            Precondition::Failed
+        };
+    }
+    Precondition::Proceed { honor_range: false }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +434,43 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn tag_only_preconditions_ignore_dates() {
+        let get = Method::GET;
+        let none = headers(&[]);
+        assert_eq!(
+            evaluate_etag(&get, &none, ETAG),
+            Precondition::Proceed { honor_range: false }
+        );
+        let inm = headers(&[("if-none-match", b"\"x\", W/\"abc-123\"")]);
+        assert_eq!(evaluate_etag(&get, &inm, ETAG), Precondition::NotModified);
+        assert_eq!(
+            evaluate_etag(&Method::HEAD, &inm, ETAG),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            evaluate_etag(&Method::POST, &inm, ETAG),
+            Precondition::Failed
+        );
+        let other = headers(&[("if-none-match", b"\"other\"")]);
+        assert_eq!(
+            evaluate_etag(&get, &other, ETAG),
+            Precondition::Proceed { honor_range: false }
+        );
+        let ims = headers(&[("if-modified-since", b"Fri, 31 Dec 9999 23:59:59 GMT")]);
+        assert_eq!(
+            evaluate_etag(&get, &ims, ETAG),
+            Precondition::Proceed { honor_range: false }
+        );
+        let if_match = headers(&[("if-match", b"\"other\"")]);
+        assert_eq!(evaluate_etag(&get, &if_match, ETAG), Precondition::Failed);
+        let star = headers(&[("if-match", b"*")]);
+        assert_eq!(
+            evaluate_etag(&get, &star, ETAG),
+            Precondition::Proceed { honor_range: false }
+        );
     }
 
     fn eval(method: Method, pairs: &[(&str, &[u8])]) -> Precondition {

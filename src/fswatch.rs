@@ -1,0 +1,334 @@
+//! Change notification for directories (Linux inotify), for caches that must never answer
+//! with something older than the file system.
+//!
+//! The property caches build on: the kernel queues an inotify event synchronously, inside
+//! the system call that changed the file system (`write`, `rename`, `unlink`, `utimensat`,
+//! `truncate`…). So a cache that [`Watcher::drain`]s the (non-blocking) descriptor before
+//! it answers sees every change that completed before the request was made: there is no
+//! background thread whose lag could let a stale answer through. When nothing changed, the
+//! drain costs one `read` that fails with `EAGAIN`.
+//!
+//! What a directory watch ([`CHANGES`]) reports: entries created, deleted or renamed in or
+//! out, the directory itself deleted or moved, and, for its direct children, content written,
+//! size or metadata changed (`IN_MODIFY`, `IN_ATTRIB`, `IN_CLOSE_WRITE` name the child). It
+//! does not report changes made through another hard link of a child, changes below a
+//! subdirectory, changes to the target of a symbolic link, nor a different directory
+//! appearing at the same path because an ancestor was renamed: callers check those
+//! themselves (an identity `stat` of the directory, fingerprints of such entries).
+//! [`reports_all_changes`] tells the file systems where local inotify is complete from
+//! those (NFS, FUSE, 9p…) where another machine may change files without an event.
+//!
+//! Hand-written on `libc` (already a dependency) rather than the `inotify` crate: four
+//! system calls and a 16-byte record header, and the caller needs exactly a non-blocking
+//! drain on the request path, not a stream or a background reader.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What a directory watch asks for: every change that can alter a listing of it.
+pub const CHANGES: u32 = libc::IN_CREATE
+    | libc::IN_DELETE
+    | libc::IN_MOVED_FROM
+    | libc::IN_MOVED_TO
+    | libc::IN_MODIFY
+    | libc::IN_ATTRIB
+    | libc::IN_CLOSE_WRITE
+    | libc::IN_DELETE_SELF
+    | libc::IN_MOVE_SELF;
+
+/// One watch of an inotify instance (the kernel's watch descriptor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Wd(i32);
+
+/// What [`Watcher::drain`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Something changed under this watch (or the watch ended: `IN_IGNORED`).
+    Changed(Wd),
+    /// The kernel's event queue overflowed: events were lost, anything may have changed.
+    Overflow,
+}
+
+/// An inotify instance, non-blocking and closed on exec.
+#[derive(Debug)]
+pub struct Watcher {
+    fd: OwnedFd,
+}
+
+/// The fixed part of a `struct inotify_event` (wd, mask, cookie, len); a name of `len`
+/// bytes follows it.
+const EVENT_HEADER: usize = 16;
+
+/// An aligned read buffer: the kernel writes whole `inotify_event` records.
+#[repr(C, align(8))]
+struct EventBuffer([u8; 4096]);
+
+impl Watcher {
+    pub fn new() -> io::Result<Watcher> {
+        // SAFETY: no pointer arguments; the result is checked.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        Ok(Watcher {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Watches exactly the directory `dir` is open on (through `/proc/self/fd`), so that
+    /// the watch and what the caller then reads through the same descriptor are one inode
+    /// even if its path is renamed meanwhile. Fails without `/proc`, at the
+    /// `max_user_watches` limit (`ENOSPC`), or if `dir` is not a directory.
+    pub fn watch_dir(&self, dir: &File) -> io::Result<Wd> {
+        self.watch_path(&fd_path(dir))
+    }
+
+    /// Watches the directory at `path` for [`CHANGES`]. Watching an inode already watched
+    /// returns its existing descriptor.
+    pub fn watch_path(&self, path: &Path) -> io::Result<Wd> {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+        let mask = CHANGES | libc::IN_ONLYDIR | libc::IN_EXCL_UNLINK;
+        // SAFETY: `c_path` is a valid NUL-terminated string for the duration of the call.
+        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c_path.as_ptr(), mask) };
+        if wd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Wd(wd))
+    }
+
+    /// Ends a watch. A watch the kernel already ended (its directory was deleted) is not
+    /// an error worth reporting: either way it is gone.
+    pub fn unwatch(&self, wd: Wd) {
+        // SAFETY: plain integers; an invalid wd only makes the call fail with EINVAL.
+        unsafe {
+            libc::inotify_rm_watch(self.fd.as_raw_fd(), wd.0);
+        }
+    }
+
+    /// Reads every queued event without blocking and reports each to `on_event`. Returns
+    /// when the queue is empty (normally after a single `read` that finds nothing).
+    pub fn drain(&self, mut on_event: impl FnMut(Event)) -> io::Result<()> {
+        let mut buf = EventBuffer([0; 4096]);
+        loop {
+            // SAFETY: the buffer is valid for writes of its length.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buf.0.as_mut_ptr().cast::<libc::c_void>(),
+                    buf.0.len(),
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => Ok(()),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => Err(e),
+                };
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            parse_events(buf.0.get(..n as usize).unwrap_or(&[]), &mut on_event);
+        }
+    }
+}
+
+/// Reports the events of one `read`. A truncated record (which the kernel never writes)
+/// is reported as an overflow: the caller then forgets everything, which is always safe.
+fn parse_events(mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
+    while !bytes.is_empty() {
+        let Some(header) = bytes.get(..EVENT_HEADER) else {
+            on_event(Event::Overflow);
+            return;
+        };
+        let field = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&header[at..at + 4]);
+            b
+        };
+        let wd = i32::from_ne_bytes(field(0));
+        let mask = u32::from_ne_bytes(field(4));
+        let name_len = u32::from_ne_bytes(field(12)) as usize;
+        if mask & libc::IN_Q_OVERFLOW != 0 || wd < 0 {
+            on_event(Event::Overflow);
+        } else {
+            on_event(Event::Changed(Wd(wd)));
+        }
+        match bytes.get(EVENT_HEADER + name_len..) {
+            Some(rest) => bytes = rest,
+            None => {
+                on_event(Event::Overflow);
+                return;
+            }
+        }
+    }
+}
+
+/// The `/proc/self/fd/N` path of an open file: opening or watching it reaches the very
+/// inode the descriptor is open on.
+pub fn fd_path(file: &File) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Whether every change to files on the file system `file` is on shows up as an inotify
+/// event. True for local disk and memory file systems; false for network and user-space
+/// ones (NFS, SMB, FUSE, 9p, Ceph…), where another machine or process may change files
+/// without the kernel seeing it, and for anything unknown.
+pub fn reports_all_changes(file: &File) -> bool {
+    // SAFETY: `statfs` is plain data; the buffer is valid for writes.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and buffer.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    // f_type is a signed word whose width depends on the platform; magics are 32-bit.
+    let magic = (st.f_type as u64 & 0xffff_ffff) as u32;
+    const LOCAL: &[u32] = &[
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0x8584_58F6, // ramfs
+        0x794C_7630, // overlayfs
+        0xF2F5_2010, // f2fs
+        0x2FC1_2FC1, // zfs
+        0xCA45_1A4E, // bcachefs
+        0x5265_4973, // reiserfs
+        0x3153_464A, // jfs
+        0x3434,      // nilfs
+        0x4D44,      // vfat
+        0x2011_BAB0, // exfat
+        0x7366_746E, // ntfs3
+        0x7371_7368, // squashfs (read-only)
+        0xE0F5_E1E2, // erofs (read-only)
+        0x9660,      // iso9660 (read-only)
+    ];
+    LOCAL.contains(&magic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(w: &Watcher) -> Vec<Event> {
+        let mut events = Vec::new();
+        w.drain(|e| events.push(e)).unwrap();
+        events
+    }
+
+    #[test]
+    fn nothing_changed_means_no_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Watcher::new().unwrap();
+        w.watch_path(dir.path()).unwrap();
+        assert!(changed(&w).is_empty());
+        assert!(changed(&w).is_empty());
+    }
+
+    #[test]
+    fn every_kind_of_change_is_seen_by_the_next_drain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, "one").unwrap();
+        let w = Watcher::new().unwrap();
+        let wd = w.watch_dir(&File::open(dir.path()).unwrap()).unwrap();
+        type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        let steps: Vec<Step> = vec![
+            (
+                "create",
+                Box::new(|| std::fs::write(dir.path().join("b"), "").unwrap()),
+            ),
+            (
+                "rewrite",
+                Box::new(|| std::fs::write(&file, "three").unwrap()),
+            ),
+            (
+                "truncate",
+                Box::new(|| {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&file)
+                        .unwrap()
+                        .set_len(1)
+                        .unwrap()
+                }),
+            ),
+            (
+                "touch",
+                Box::new(|| {
+                    let f = File::options().write(true).open(&file).unwrap();
+                    f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+                }),
+            ),
+            (
+                "rename",
+                Box::new(|| std::fs::rename(&file, dir.path().join("c.txt")).unwrap()),
+            ),
+            (
+                "delete",
+                Box::new(|| std::fs::remove_file(dir.path().join("b")).unwrap()),
+            ),
+            (
+                "mkdir",
+                Box::new(|| std::fs::create_dir(dir.path().join("sub")).unwrap()),
+            ),
+        ];
+        for (what, step) in steps {
+            step();
+            let events = changed(&w);
+            assert!(events.contains(&Event::Changed(wd)), "{what}: {events:?}");
+            assert!(changed(&w).is_empty(), "{what}: drained");
+        }
+    }
+
+    #[test]
+    fn the_same_directory_has_one_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Watcher::new().unwrap();
+        let a = w.watch_path(dir.path()).unwrap();
+        let b = w.watch_dir(&File::open(dir.path()).unwrap()).unwrap();
+        assert_eq!(a, b);
+        w.unwatch(a);
+        // The end of the watch is itself reported (IN_IGNORED).
+        assert_eq!(changed(&w), [Event::Changed(a)]);
+    }
+
+    #[test]
+    fn a_file_is_not_watched_as_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let w = Watcher::new().unwrap();
+        assert!(w.watch_path(&file).is_err());
+    }
+
+    #[test]
+    fn truncated_records_are_an_overflow() {
+        let mut events = Vec::new();
+        parse_events(&[0u8; 7], &mut |e| events.push(e));
+        assert_eq!(events, [Event::Overflow]);
+        let mut record = Vec::new();
+        record.extend_from_slice(&3i32.to_ne_bytes());
+        record.extend_from_slice(&libc::IN_MODIFY.to_ne_bytes());
+        record.extend_from_slice(&0u32.to_ne_bytes());
+        record.extend_from_slice(&16u32.to_ne_bytes());
+        let mut events = Vec::new();
+        parse_events(&record, &mut |e| events.push(e));
+        assert_eq!(events, [Event::Changed(Wd(3)), Event::Overflow]);
+    }
+
+    #[test]
+    fn local_file_systems_are_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        // The test machine's temporary directory is on a local file system.
+        assert!(reports_all_changes(&File::open(dir.path()).unwrap()));
+        // procfs changes without events: like a network file system, it is not trusted.
+        assert!(!reports_all_changes(&File::open("/proc/self").unwrap()));
+    }
+}
