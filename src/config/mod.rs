@@ -104,7 +104,10 @@ fn build(loaded: baton_conf::Loaded, source: Option<PathBuf>) -> LoadResult {
     } = loaded;
     // The main file's text is kept (the admin compares it with the saved file); its line
     // index and the included files are no longer needed once the tree is built.
-    let source_text = files.into_iter().next().map(baton_conf::ConfFile::into_text);
+    let source_text = files
+        .into_iter()
+        .next()
+        .map(baton_conf::ConfFile::into_text);
     let reader = Reader::new(tree.root());
     let config = build_model(&reader, source).map(|mut c| {
         c.source_text = source_text;

@@ -275,8 +275,7 @@ fn scan_in_parallel(text: &str) -> Scanned {
     }
     // Cut after the newline nearest the middle (an ASCII byte: a character boundary).
     let bytes = text.as_bytes();
-    let Some(cut) = find_newline(&bytes[text.len() / 2..]).map(|i| text.len() / 2 + i + 1)
-    else {
+    let Some(cut) = find_newline(&bytes[text.len() / 2..]).map(|i| text.len() / 2 + i + 1) else {
         return scan(text, 0);
     };
     let (head, tail) = text.split_at(cut);
@@ -856,10 +855,36 @@ mod tests {
     #[test]
     fn fast_and_general_classification_agree() {
         for line in [
-            "", "  ", "# c", "  # c", "k = v", "  k!x   =   v  ", "k =", "k =  \t", "k=v=w",
-            "=v", " = v", "a b = c", "a!!b = 1", "!a = 1", "a! = 1", "no equals", "k\x0b= v",
-            "k =\x0bv\x0b", "\x0c", "k = v # not a comment", "k", "  k  ", "a!b!c=1", "!", "a!=",
-            "a=é", "é=a", "#é", " \t# x", "k = a b  ",
+            "",
+            "  ",
+            "# c",
+            "  # c",
+            "k = v",
+            "  k!x   =   v  ",
+            "k =",
+            "k =  \t",
+            "k=v=w",
+            "=v",
+            " = v",
+            "a b = c",
+            "a!!b = 1",
+            "!a = 1",
+            "a! = 1",
+            "no equals",
+            "k\x0b= v",
+            "k =\x0bv\x0b",
+            "\x0c",
+            "k = v # not a comment",
+            "k",
+            "  k  ",
+            "a!b!c=1",
+            "!",
+            "a!=",
+            "a=é",
+            "é=a",
+            "#é",
+            " \t# x",
+            "k = a b  ",
         ] {
             let fast = classify_ascii(line);
             let general = {
@@ -891,13 +916,24 @@ mod tests {
             if fast.is_some() || line.is_ascii() {
                 assert_eq!(fast, general, "{line:?}");
             }
-            assert_eq!(classify(line).0, general.unwrap_or(Kind::Invalid), "{line:?}");
+            assert_eq!(
+                classify(line).0,
+                general.unwrap_or(Kind::Invalid),
+                "{line:?}"
+            );
         }
     }
 
     #[test]
     fn newlines_are_found_word_by_word() {
-        for text in ["", "\n", "abc", "abcdefgh\n", "abcdefghijklmno\nx", "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\n"] {
+        for text in [
+            "",
+            "\n",
+            "abc",
+            "abcdefgh\n",
+            "abcdefghijklmno\nx",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\n",
+        ] {
             assert_eq!(
                 find_newline(text.as_bytes()),
                 text.bytes().position(|b| b == b'\n'),
@@ -918,7 +954,10 @@ mod tests {
         let halves = scan_in_parallel(&text);
         assert_eq!(whole.lines.len(), halves.lines.len());
         for (a, b) in whole.lines.iter().zip(&halves.lines) {
-            assert_eq!((a.start, a.len, a.ending, a.kind), (b.start, b.len, b.ending, b.kind));
+            assert_eq!(
+                (a.start, a.len, a.ending, a.kind),
+                (b.start, b.len, b.ending, b.kind)
+            );
         }
         assert_eq!(whole.problems, halves.problems);
         assert_eq!(whole.newline, halves.newline);

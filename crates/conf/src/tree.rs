@@ -193,7 +193,9 @@ impl Tree {
 
     fn str_of(&self, span: Span) -> &str {
         let start = span.start as usize;
-        self.text.get(start..start + span.len as usize).unwrap_or("")
+        self.text
+            .get(start..start + span.len as usize)
+            .unwrap_or("")
     }
 
     /// Appends `s` to the text.
@@ -705,8 +707,14 @@ mod tests {
         assert_eq!(shared_segments(b"", b"a"), (0, 0));
         assert_eq!(shared_segments(b"", b""), (0, 0));
         let long = b"vserver!10001!rule!100!match!request";
-        assert_eq!(shared_segments(long, b"vserver!10001!rule!100!handler"), (4, 23));
-        assert_eq!(shared_segments(long, b"vserver!10001!rule!99!match"), (3, 19));
+        assert_eq!(
+            shared_segments(long, b"vserver!10001!rule!100!handler"),
+            (4, 23)
+        );
+        assert_eq!(
+            shared_segments(long, b"vserver!10001!rule!99!match"),
+            (3, 19)
+        );
         assert_eq!(common_prefix(long, long), long.len());
         assert_eq!(common_prefix(b"0123456789abcdef", b"0123456789abcdeX"), 15);
         assert_eq!(common_prefix(b"01234567", b"01234567"), 8);

@@ -61,7 +61,13 @@ fn include_file_takes_effect_at_the_include_line() {
     assert_eq!(loaded.tree.root().get_value("server!timeout"), Some("5"));
     assert_eq!(loaded.tree.root().get_value("server!user"), Some("www"));
     assert!(loaded.tree.root().child("include").is_none());
-    let user = loaded.tree.root().get("server!user").unwrap().location().unwrap();
+    let user = loaded
+        .tree
+        .root()
+        .get("server!user")
+        .unwrap()
+        .location()
+        .unwrap();
     assert_eq!(user.line, 3);
     assert!(user.file.ends_with("extra.conf"));
     // Two keys set in both files: warnings, no errors.
