@@ -185,65 +185,45 @@ fn ascii_space(b: u8) -> bool {
 fn classify_ascii(text: &str) -> Option<Kind> {
     let b = text.as_bytes();
     let n = b.len();
-    let mut i = 0;
-    while i < n && ascii_space(b[i]) {
-        i += 1;
-    }
-    if i == n {
+    let Some(start) = b.iter().position(|&c| !ascii_space(c)) else {
         return Some(Kind::Blank);
-    }
-    if b[i] == b'#' {
+    };
+    if b[start] == b'#' {
         return Some(Kind::Comment);
     }
-    // The key, checked as `key_problem` would in the same pass: no
-    // whitespace inside, no empty segment.
-    let start = i;
-    let mut previous = b'!';
-    let mut key_end = start;
-    let mut after_space = false;
-    loop {
-        let c = *b.get(i)?;
-        if c == b'=' {
-            break;
-        }
-        if !c.is_ascii() {
-            return None;
-        }
-        if ascii_space(c) {
-            after_space = true;
-        } else {
-            if after_space || (c == b'!' && previous == b'!') {
-                return None;
-            }
-            previous = c;
-            key_end = i + 1;
-        }
-        i += 1;
-    }
-    if key_end == start || previous == b'!' {
+    let eq = start + find_byte(&b[start..], b'=')?;
+    let key_end = start + b[start..eq].iter().rposition(|&c| !ascii_space(c))? + 1;
+    if !plain_key(&b[start..key_end]) {
         return None;
     }
-    i += 1;
-    while i < n && ascii_space(b[i]) {
-        i += 1;
+    let rest = &b[eq + 1..];
+    if !rest.is_ascii() {
+        return None;
     }
     // An empty value sits at the end of the line, as `classify` puts it.
-    let value_start = i;
-    let mut value_end = i;
-    while i < n {
-        let c = b[i];
-        if !c.is_ascii() {
-            return None;
-        }
-        if !ascii_space(c) {
-            value_end = i + 1;
-        }
-        i += 1;
-    }
+    let lead = rest
+        .iter()
+        .position(|&c| !ascii_space(c))
+        .unwrap_or(rest.len());
+    let end = rest.iter().rposition(|&c| !ascii_space(c)).map_or(lead, |last| last + 1);
+    debug_assert!(eq + 1 + end <= n);
     Some(Kind::Entry {
         key: Span::new(start, key_end)?,
-        value: Span::new(value_start, value_end)?,
+        value: Span::new(eq + 1 + lead, eq + 1 + end)?,
     })
+}
+
+/// Whether `key` (trimmed, non-empty) is ASCII and has no problem for
+/// [`key_problem`]: no whitespace, no empty segment.
+fn plain_key(key: &[u8]) -> bool {
+    let mut previous = b'!';
+    for &c in key {
+        if !c.is_ascii() || (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
+            return false;
+        }
+        previous = c;
+    }
+    previous != b'!'
 }
 
 /// The start of a long line, for messages.
@@ -305,27 +285,33 @@ fn scan_in_parallel(text: &str) -> Scanned {
     first
 }
 
-/// The position of the first `\n` in `bytes`, eight bytes at a time.
+/// The position of the first `\n` in `bytes`.
 fn find_newline(bytes: &[u8]) -> Option<usize> {
+    find_byte(bytes, b'\n')
+}
+
+/// The position of the first `needle` in `bytes`, eight bytes at a time.
+fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let pattern: u64 = ONES * needle as u64;
     let mut i = 0;
     while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8])) ^ NEWLINES;
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8])) ^ pattern;
         let found = word.wrapping_sub(ONES) & !word & HIGHS;
         if found != 0 {
             return Some(i + (found.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
-    bytes[i..].iter().position(|&b| b == b'\n').map(|j| i + j)
+    bytes[i..].iter().position(|&b| b == needle).map(|j| i + j)
 }
 
 /// Splits `text` into lines and classifies each; `base` is where `text` starts in the
 /// file's buffer.
 fn scan(text: &str, base: usize) -> Scanned {
-    let mut lines = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    // Lines of a configuration are rarely shorter than this; more only costs a regrowth.
+    let mut lines = Vec::with_capacity(text.len() / 24 + 1);
     let mut problems = Vec::new();
     let mut newline = None;
     let mut offset = base;
@@ -453,7 +439,11 @@ impl ConfFile {
         let file = ConfFile {
             path,
             buffer: text,
-            lines,
+            lines: {
+                let mut lines = lines;
+                lines.shrink_to_fit();
+                lines
+            },
             newline: newline.unwrap_or(Ending::Lf),
         };
         (file, diagnostics)
@@ -885,6 +875,11 @@ mod tests {
             "#é",
             " \t# x",
             "k = a b  ",
+            "a != 1",
+            "a\x01b = 1",
+            "a! b = 1",
+            "ab  =",
+            "a!b!c!d = x = y",
         ] {
             let fast = classify_ascii(line);
             let general = {
