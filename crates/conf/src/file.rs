@@ -205,7 +205,10 @@ fn classify_ascii(text: &str) -> Option<Kind> {
         .iter()
         .position(|&c| !ascii_space(c))
         .unwrap_or(rest.len());
-    let end = rest.iter().rposition(|&c| !ascii_space(c)).map_or(lead, |last| last + 1);
+    let end = rest
+        .iter()
+        .rposition(|&c| !ascii_space(c))
+        .map_or(lead, |last| last + 1);
     debug_assert!(eq + 1 + end <= n);
     Some(Kind::Entry {
         key: Span::new(start, key_end)?,
