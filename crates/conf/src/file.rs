@@ -317,13 +317,65 @@ fn scan(text: &str, base: usize) -> Scanned {
     let mut lines = Vec::with_capacity(text.len() / 24 + 1);
     let mut problems = Vec::new();
     let mut newline = None;
-    let mut offset = base;
-    let mut rest = text;
-    while !rest.is_empty() {
+    for raw in RawLines::new(text) {
+        if newline.is_none() && raw.ending != Ending::None {
+            newline = Some(raw.ending);
+        }
+        let (kind, problem) = classify(raw.body);
+        if let Some((key, message)) = problem {
+            problems.push((lines.len(), key, message));
+        }
+        lines.push(Line {
+            start: base + raw.start,
+            len: raw.body.len(),
+            ending: raw.ending,
+            kind,
+        });
+    }
+    Scanned {
+        lines,
+        problems,
+        newline,
+    }
+}
+
+/// One line of a text, as [`RawLines`] gives it.
+pub(crate) struct RawLine<'a> {
+    /// Where the line starts in the text.
+    pub(crate) start: usize,
+    /// The line without its ending.
+    pub(crate) body: &'a str,
+    ending: Ending,
+}
+
+/// The lines of a text, each with its ending split off.
+pub(crate) struct RawLines<'a> {
+    rest: &'a str,
+    offset: usize,
+}
+
+impl<'a> RawLines<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        RawLines {
+            rest: text,
+            offset: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for RawLines<'a> {
+    type Item = RawLine<'a>;
+
+    fn next(&mut self) -> Option<RawLine<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
         // Split after an ASCII byte: always on a character boundary.
-        let end = find_newline(rest.as_bytes()).map_or(rest.len(), |i| i + 1);
-        let (raw, tail) = rest.split_at(end);
-        rest = tail;
+        let end = find_newline(self.rest.as_bytes()).map_or(self.rest.len(), |i| i + 1);
+        let (raw, tail) = self.rest.split_at(end);
+        self.rest = tail;
+        let start = self.offset;
+        self.offset += raw.len();
         let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
             (body, Ending::CrLf)
         } else if let Some(body) = raw.strip_suffix('\n') {
@@ -331,26 +383,54 @@ fn scan(text: &str, base: usize) -> Scanned {
         } else {
             (raw, Ending::None)
         };
-        if newline.is_none() && ending != Ending::None {
-            newline = Some(ending);
-        }
-        let (kind, problem) = classify(body);
-        if let Some((key, message)) = problem {
-            problems.push((lines.len(), key, message));
-        }
-        lines.push(Line {
-            start: offset,
-            len: body.len(),
+        Some(RawLine {
+            start,
+            body,
             ending,
-            kind,
-        });
-        offset += raw.len();
+        })
     }
-    Scanned {
-        lines,
-        problems,
-        newline,
+}
+
+/// A line read for the tree only: its key and value, or what is wrong with it.
+pub(crate) enum Read<'a> {
+    /// A blank line or a comment.
+    Nothing,
+    Entry {
+        key: &'a str,
+        value: &'a str,
+    },
+    /// Not understood: the key (if any) and the message.
+    Problem(String, String),
+}
+
+impl<'a> RawLine<'a> {
+    /// What the line says.
+    pub(crate) fn read(&self) -> Read<'a> {
+        match classify(self.body) {
+            (Kind::Entry { key, value }, _) => Read::Entry {
+                key: key.of(self.body),
+                value: value.of(self.body),
+            },
+            (_, Some((key, message))) => Read::Problem(key, message),
+            _ => Read::Nothing,
+        }
     }
+}
+
+/// Reads the file at `path` as text. A file that is not valid UTF-8 is
+/// refused (`InvalidData`) rather than silently altered.
+pub(crate) fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: not valid UTF-8 text (at byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// Warnings for keys written more than once in one file (`include` may be).
@@ -463,17 +543,7 @@ impl ConfFile {
         path: &Path,
         check_duplicates: bool,
     ) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
-        let bytes = std::fs::read(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: not valid UTF-8 text (at byte {})",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })?;
+        let text = read_text(path)?;
         Ok(ConfFile::parse_owned(
             path.to_path_buf(),
             text,

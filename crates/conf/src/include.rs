@@ -20,9 +20,10 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::file::ConfFile;
+use crate::file::{ConfFile, RawLines, Read};
 use crate::location::Location;
 use crate::tree::{Inserter, TooLarge, Tree};
 
@@ -83,6 +84,102 @@ fn load_from(main: ConfFile, mut diagnostics: Vec<Diagnostic>) -> Loaded {
         tree,
         diagnostics,
     }
+}
+
+/// A configuration read for its tree only (see [`load_tree`]).
+#[derive(Debug)]
+pub struct LoadedTree {
+    /// The main file's text, as read.
+    pub text: String,
+    /// The merged key tree.
+    pub tree: Tree,
+    /// Every problem found, errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadedTree {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Like [`load`], for a reader that needs the tree and the main file's text but not the
+/// files line by line (the server: a 100 MB configuration's line index is another
+/// 100 MB to fill and free). A file without include lines is put in the tree while it
+/// is scanned; one with includes goes through [`load`]. The tree and the diagnostics are
+/// those [`load`] gives (without includes, the diagnostics come in line order).
+pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
+    let text = crate::file::read_text(path)?;
+    let shared = Arc::new(path.to_path_buf());
+    let location = |line: usize| Location::new(shared.clone(), line_number(line));
+    let mut tree = Tree::new();
+    let file = tree.file_id(&shared);
+    let mut inserter = Inserter::default();
+    let mut diagnostics = Vec::new();
+    let mut too_large = false;
+    let mut include = false;
+    for (index, line) in RawLines::new(&text).enumerate() {
+        match line.read() {
+            Read::Nothing => {}
+            Read::Problem(key, message) => {
+                diagnostics.push(Diagnostic::error(Some(location(index)), key, message));
+            }
+            Read::Entry { key, .. } if key == INCLUDE_KEY => {
+                include = true;
+                break;
+            }
+            Read::Entry { key, value } => {
+                match inserter.insert(&mut tree, key, value, file, line_number(index)) {
+                    Ok(None) => {}
+                    Ok(Some((_, previous))) => diagnostics.push(Diagnostic::warning(
+                        Some(location(index)),
+                        key,
+                        format!("also set at line {previous}; this later value wins"),
+                    )),
+                    Err(TooLarge) if !too_large => {
+                        too_large = true;
+                        diagnostics.push(too_large_error(location(index), key));
+                    }
+                    Err(TooLarge) => {}
+                }
+            }
+        }
+    }
+    if include {
+        drop(tree);
+        let (main, diagnostics) = ConfFile::parse_owned(path.to_path_buf(), text, false);
+        let loaded = load_from(main, diagnostics);
+        let text = loaded
+            .files
+            .into_iter()
+            .next()
+            .map(ConfFile::into_text)
+            .unwrap_or_default();
+        return Ok(LoadedTree {
+            text,
+            tree: loaded.tree,
+            diagnostics: loaded.diagnostics,
+        });
+    }
+    Ok(LoadedTree {
+        text,
+        tree,
+        diagnostics,
+    })
+}
+
+/// A line number as `u32`, saturating.
+fn line_number(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+fn too_large_error(location: Location, key: &str) -> Diagnostic {
+    Diagnostic::error(
+        Some(location),
+        key,
+        "the configuration is too large (more than 4 GiB of keys and values); this key and some after it are not read",
+    )
 }
 
 /// The directory relative include paths in `file` are resolved against.
@@ -356,11 +453,8 @@ impl Builder<'_> {
                     Err(TooLarge) => {
                         if !self.too_large {
                             self.too_large = true;
-                            self.diagnostics.push(Diagnostic::error(
-                                Some(file.location(entry.line)),
-                                entry.key,
-                                "the configuration is too large (more than 4 GiB of keys and values); this key and some after it are not read",
-                            ));
+                            self.diagnostics
+                                .push(too_large_error(file.location(entry.line), entry.key));
                         }
                     }
                 }

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use baton_conf::{load, load_str, tree_from_files, ConfFile, Severity};
+use baton_conf::{load, load_str, load_tree, tree_from_files, ConfFile, Severity};
 
 /// A fresh scratch directory, removed when dropped.
 struct Scratch(PathBuf);
@@ -299,4 +299,48 @@ fn the_cherokee_sample_parses_cleanly() {
     assert!(loaded.tree.root().get_value("server!bind!1!port").is_some());
     let (vservers, _) = loaded.tree.root().child("vserver").unwrap().numbered();
     assert!(!vservers.is_empty());
+}
+
+/// What `load_tree` gives is what `load` gives: the same values at the same
+/// places, the same diagnostics, the main file's text.
+#[test]
+fn load_tree_agrees_with_load() {
+    let dir = Scratch::new();
+    dir.write("inc/more.conf", "server!timeout = 5\nserver!port = 81\n");
+    let plain = "# top\r\nserver!port = 80\nbad line\nvserver!1!nick = a\n\nvserver!1!nick = b\nx!!y = 1\nvserver!1!rule!1!match = default\n  k  =  v  \nlast = é";
+    let with_include =
+        "server!port = 80\ninclude = inc\nserver!user = www\nnope\nserver!user = www2\n";
+    for (name, text) in [
+        ("plain.conf", plain),
+        ("main.conf", with_include),
+        ("empty.conf", ""),
+    ] {
+        let path = dir.write(name, text);
+        let full = load(&path).unwrap();
+        let fast = load_tree(&path).unwrap();
+        assert_eq!(fast.text, text);
+        assert_eq!(fast.has_errors(), full.has_errors());
+        let values = |root: baton_conf::Node<'_>| {
+            root.values()
+                .into_iter()
+                .map(|(k, v)| {
+                    let location = root.get(&k).and_then(|n| n.location());
+                    (k, v.to_string(), location)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(fast.tree.root()), values(full.tree.root()), "{name}");
+        let key = |d: &baton_conf::Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.to_string_lossy().into_owned(), l.line))
+        };
+        let shown = |ds: &[baton_conf::Diagnostic]| {
+            let mut ds = ds.to_vec();
+            ds.sort_by_key(key);
+            ds.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(shown(&fast.diagnostics), shown(&full.diagnostics), "{name}");
+    }
+    assert!(load_tree(&dir.path().join("missing.conf")).is_err());
 }
