@@ -253,7 +253,8 @@ const PARALLEL_SCAN: usize = 4 << 20;
 /// [`scan`] of the whole text; a big one in two halves on two threads (a 100 MB
 /// configuration has 3 million lines). The result is the same either way.
 fn scan_in_parallel(text: &str) -> Scanned {
-    if text.len() < PARALLEL_SCAN {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if text.len() < PARALLEL_SCAN || cores < 2 {
         return scan(text, 0);
     }
     // Cut after the newline nearest the middle (an ASCII byte: a character boundary).
