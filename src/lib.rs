@@ -14,6 +14,7 @@ pub mod example;
 pub mod fswatch;
 pub mod handlers;
 pub mod http;
+pub mod http1;
 pub mod lifecycle;
 pub mod log;
 pub mod maintenance;

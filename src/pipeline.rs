@@ -1,4 +1,5 @@
-//! The flow of one request, from hyper's `Request` to the `Response` handed back:
+//! The flow of one request, from the `Request` the connection layer (`http1`) parsed to
+//! the `Response` handed back:
 //!
 //! ```text
 //! parse target and host -> select virtual server -> evaluate rules -> access checks
@@ -48,7 +49,7 @@ pub struct ConnInfo {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The service asks hyper to close the connection without an answer (the `drop` handler).
+/// The connection is to be closed without an answer (the `drop` handler).
 #[derive(Debug)]
 pub struct DropConnection;
 

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 pub struct Stats {
     requests: AtomicU64,
     connections: Mutex<BTreeMap<u64, usize>>,
-    /// Idle connections holding only their socket (see `net::PARK_AFTER`).
+    /// Idle connections holding only their socket (between requests, with nothing
+    /// buffered; see `http1::conn`).
     parked: AtomicU64,
 }
 

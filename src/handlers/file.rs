@@ -1,8 +1,8 @@
 //! The `file` handler (static content) and `common` (List & Send: files are sent,
 //! directories are listed).
 //!
-//! Files are streamed in fixed-size chunks, so a 1 GiB download costs the same memory as a
-//! 1 KiB one. Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple
+//! Files are sent as file bodies (`sendfile` on HTTP/1) or, for multipart ranges, streamed
+//! in fixed-size chunks, so a 1 GiB download costs the same memory as a 1 KiB one. Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple
 //! as multipart/byteranges, If-Range) follow RFC 9110.
 
 use super::iocache;
@@ -21,7 +21,6 @@ use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 /// Size of the chunks a file is read and sent in: each read is a hand-off to a blocking
 /// thread, so large enough to amortise it, small enough to keep a connection's memory low.
@@ -354,16 +353,12 @@ fn multipart_memory(bytes: &Bytes, plan: MultipartPlan) -> Option<Body> {
     Some(body::stream(stream::iter(parts)))
 }
 
-/// A body streaming `len` bytes of the file from `start`.
+/// A body of `len` bytes of the file from `start`: the HTTP/1 layer sends it with
+/// `sendfile`; a transform that rewraps it streams it in chunks. Opened inline, like the
+/// `stat` before it: an open of a file just stat'ed is answered from the kernel's caches.
 async fn open_range(local: &Path, start: u64, len: u64) -> io::Result<Body> {
-    let mut file = tokio::fs::File::open(local).await?;
-    if start > 0 {
-        file.seek(SeekFrom::Start(start)).await?;
-    }
-    Ok(body::stream(ReaderStream::with_capacity(
-        file.take(len),
-        CHUNK,
-    )))
+    let file = std::fs::File::open(local)?;
+    Ok(body::file(file, start, len))
 }
 
 /// What a multipart body is made of, in order.

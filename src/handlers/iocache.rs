@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-/// Files up to this size have their content cached.
-pub const MAX_FILE: u64 = 256 * 1024;
+/// Files up to this size have their content cached (and go out with the response head in
+/// one `writev`). Larger ones are sent with `sendfile`, which costs an `open` but no copy
+/// from user space: past a few tens of KiB that is the cheaper of the two.
+pub const MAX_FILE: u64 = 32 * 1024;
 /// The most bytes kept (contents plus a fixed charge per entry).
 const BUDGET: usize = 64 << 20;
 /// What one entry costs besides its content: the path, the header values, the map slot.

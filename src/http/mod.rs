@@ -4,7 +4,6 @@
 pub mod body;
 pub mod conditional;
 pub mod counted;
-pub mod first_line;
 pub mod mime;
 pub mod multipart;
 pub mod path;

@@ -39,6 +39,18 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
+/// The events of the process's life that open connections act on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// The server stops: connections finish their request and close.
+    pub stopping: bool,
+    /// A hard restart to generation N sets N: connections accepted before it close.
+    pub hard_close: u64,
+    /// A drain deadline for generation N sets N: connections whose request is still on
+    /// an older generation close.
+    pub drain_close: u64,
+}
+
 /// State shared by every connection task.
 pub struct State {
     live: ArcSwap<Generation>,
@@ -48,13 +60,9 @@ pub struct State {
     /// Every connection task, so a stop can wait for them to finish.
     pub connections: TaskTracker,
     pub stats: Arc<Stats>,
-    /// Turns true when the server stops: connections finish their request and close.
-    pub shutdown: watch::Sender<bool>,
-    /// A hard restart to generation N sends N: connections accepted before it close.
-    pub hard_close: watch::Sender<u64>,
-    /// A drain deadline for generation N sends N: connections whose request is still on
-    /// an older generation close.
-    pub drain_close: watch::Sender<u64>,
+    /// What connections must react to (stop, hard restart, drain deadline), in one
+    /// channel so that each connection waits on one thing (see [`Lifecycle`]).
+    pub lifecycle: watch::Sender<Lifecycle>,
     /// This process is stopping or handing over: every response closes its connection.
     pub draining: Arc<AtomicBool>,
 }
@@ -190,9 +198,7 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         started: Instant::now(),
         connections: TaskTracker::new(),
         stats: Arc::new(Stats::default()),
-        shutdown: watch::channel(false).0,
-        hard_close: watch::channel(0).0,
-        drain_close: watch::channel(0).0,
+        lifecycle: watch::channel(Lifecycle::default()).0,
         draining: Arc::new(AtomicBool::new(false)),
     });
     announce(&listeners);
@@ -356,7 +362,7 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         Exit::Stop { graceful: false } => false,
         Exit::Stop { graceful: true } => {
             // Stopping: idle connections close now, requests in flight finish.
-            let _ = state.shutdown.send(true);
+            state.lifecycle.send_modify(|l| l.stopping = true);
             true
         }
         Exit::Upgraded(pid) => {

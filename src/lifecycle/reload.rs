@@ -76,16 +76,16 @@ pub async fn reload(
     set.commit(prepared, &settings.binds, state).await;
     state.swap(generation);
     if hard {
-        let _ = state.hard_close.send(id);
+        state.lifecycle.send_modify(|l| l.hard_close = id);
     } else if let Some(deadline) = settings.drain_timeout {
         // Requests still on an older generation when the deadline passes are cut.
-        let drain = state.drain_close.clone();
+        let lifecycle = state.lifecycle.clone();
         tokio::spawn(async move {
             tokio::time::sleep(deadline).await;
-            let sent = drain.send_if_modified(|v| {
-                let newer = *v < id;
+            let sent = lifecycle.send_if_modified(|l| {
+                let newer = l.drain_close < id;
                 if newer {
-                    *v = id;
+                    l.drain_close = id;
                 }
                 newer
             });

@@ -1,0 +1,296 @@
+//! One HTTP/1.1 connection from accept to close: read a head, hand the request to the
+//! pipeline, write the response, and again while the connection is kept alive; with the
+//! server's lifecycle (stop, hard restart, drain deadline) watched all along.
+//!
+//! Between requests a connection with no bytes pending holds no buffer: it waits for
+//! readability with only its socket, which keeps 10,000 idle connections cheap.
+
+use super::body::{BodyState, Io, RequestBody, READ_CHUNK};
+use super::parse::{self, Head};
+use super::write::{self, RequestFacts};
+use crate::handlers::error_page;
+use crate::lifecycle::State;
+use crate::pipeline::{self, ConnInfo};
+use bytes::BytesMut;
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What a connection watches of the server's life.
+struct Watch {
+    rx: watch::Receiver<crate::lifecycle::Lifecycle>,
+    /// The generation live when the connection was accepted: a hard restart to a newer
+    /// one closes it.
+    born: u64,
+    info: Arc<ConnInfo>,
+    /// A stop was reported (it is not reported twice).
+    stop_seen: bool,
+}
+
+/// What the lifecycle asks of a connection.
+enum Event {
+    /// Close at once, whatever the connection is doing (hard restart, drain deadline).
+    Close,
+    /// The server stops: finish the request in flight, then close.
+    Stop,
+}
+
+impl Watch {
+    /// What the lifecycle asks now, if anything.
+    fn check(&mut self) -> Option<Event> {
+        let now = *self.rx.borrow_and_update();
+        // Drain deadline: the request still on an old generation is cut.
+        let active = self.info.active.load(Ordering::Relaxed);
+        if now.hard_close > self.born || (active != 0 && active < now.drain_close) {
+            return Some(Event::Close);
+        }
+        if now.stopping && !self.stop_seen {
+            self.stop_seen = true;
+            return Some(Event::Stop);
+        }
+        None
+    }
+
+    async fn next(&mut self) -> Event {
+        loop {
+            if self.rx.changed().await.is_err() {
+                // The server state is gone: nothing left to serve for.
+                return Event::Close;
+            }
+            if let Some(event) = self.check() {
+                return event;
+            }
+        }
+    }
+}
+
+/// A connection's state between lifecycle events (atomics only because a connection
+/// task must be `Send`; one task reads and writes them): `idle` while it waits for a request
+/// with nothing buffered (a stop closes it then), `stopping` once a stop was seen (the
+/// request in flight finishes, then it closes).
+#[derive(Default)]
+struct Flags {
+    idle: AtomicBool,
+    stopping: AtomicBool,
+}
+
+/// Serves one accepted connection to its end.
+///
+/// The lifecycle is watched by one `select!` for the whole connection (registering
+/// interest in its channel once, not per request); each request's work is one boxed
+/// future, so that an idle connection's task holds only the socket and its timer.
+pub async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
+    let generation = state.current();
+    let born = generation.id;
+    let _registered = state.stats.connection(born);
+    let settings = &generation.config.server;
+    let mut conn = Conn {
+        io: Io {
+            stream,
+            buf: BytesMut::new(),
+        },
+        timeout: settings.timeout,
+        keepalive: settings.keepalive,
+        server_header: generation.server_header.clone(),
+        info: info.clone(),
+        state: state.clone(),
+    };
+    drop(generation);
+    let mut life = Watch {
+        rx: state.lifecycle.subscribe(),
+        born,
+        info,
+        stop_seen: false,
+    };
+    // A hard restart between the accept and now counts too.
+    if let Some(Event::Close) = life.check() {
+        return;
+    }
+    let flags = Flags::default();
+    let work = conn.run(&flags);
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            () = &mut work => return,
+            event = life.next() => match event {
+                Event::Close => return,
+                Event::Stop if flags.idle.load(Ordering::Relaxed) => return,
+                Event::Stop => flags.stopping.store(true, Ordering::Relaxed),
+            },
+        }
+    }
+}
+
+/// One connection's own state.
+struct Conn {
+    io: Io,
+    timeout: Duration,
+    keepalive: bool,
+    server_header: HeaderValue,
+    info: Arc<ConnInfo>,
+    state: Arc<State>,
+}
+
+/// After a request: whether the connection carries on.
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Conn {
+    /// Requests one after the other until the connection closes.
+    async fn run(&mut self, flags: &Flags) {
+        if !matches!(self.io.read_now(), Ok(n) if n > 0) {
+            self.io.buf = BytesMut::new();
+        }
+        loop {
+            if flags.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            if self.io.buf.is_empty() {
+                // Idle: nothing but the socket until the client speaks or the keep-alive
+                // time is up.
+                flags.idle.store(true, Ordering::Relaxed);
+                let woke = self.idle().await;
+                flags.idle.store(false, Ordering::Relaxed);
+                if !woke {
+                    return;
+                }
+            }
+            // Boxed: the request's state is on the heap only while it is in flight.
+            match Box::pin(self.one_request(flags)).await {
+                Next::Continue => {}
+                Next::Close => return,
+            }
+        }
+    }
+
+    /// Waits for the next request holding no buffer; true once some of it has been read.
+    /// False: the keep-alive time is up, or the client closed or failed.
+    async fn idle(&mut self) -> bool {
+        let _parked = self.state.stats.park();
+        let sleep = tokio::time::sleep(self.timeout);
+        let mut sleep = std::pin::pin!(sleep);
+        loop {
+            self.io.buf = BytesMut::new();
+            tokio::select! {
+                r = self.io.stream.readable() => if r.is_err() {
+                    return false;
+                },
+                () = &mut sleep => return false,
+            }
+            // The readiness may be stale (bytes already taken by a read the event loop
+            // did not see): a read tells, and clears it when nothing is there.
+            match self.io.try_fill() {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Reads one request, has the pipeline answer it, writes the answer.
+    async fn one_request(&mut self, flags: &Flags) -> Next {
+        // The head must be complete within the timeout, however slowly it trickles in.
+        let head = match read_head(&mut self.io, self.timeout).await {
+            Ok(head) => head,
+            Err(Some(status)) => {
+                reject(&mut self.io.stream, status, &self.server_header).await;
+                return Next::Close;
+            }
+            Err(None) => return Next::Close,
+        };
+        let facts = RequestFacts {
+            version: head.parts.version,
+            head: head.parts.method == Method::HEAD,
+        };
+        let mut close = !self.keepalive || !head.keep_alive;
+        let mut body_state = BodyState::new(head.framing, head.expect_continue);
+        let answered = {
+            let body = RequestBody::new(&mut self.io, &mut body_state);
+            let req = Request::from_parts(head.parts, body);
+            pipeline::handle(req, self.info.clone(), self.state.current()).await
+        };
+        // The drop handler: no answer.
+        let Ok(resp) = answered else {
+            return Next::Close;
+        };
+        // A body left unread (too large, or never invited with 100 Continue) leaves the
+        // connection's framing unknown: it closes after the response.
+        let unread = !body_state.is_complete();
+        close |= unread || flags.stopping.load(Ordering::Relaxed);
+        match write::respond(&mut self.io.stream, resp, facts, close).await {
+            Ok(true) if !flags.stopping.load(Ordering::Relaxed) => Next::Continue,
+            Ok(_) => {
+                if unread {
+                    linger(&mut self.io.stream).await;
+                }
+                Next::Close
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "response not completed; closing the connection");
+                Next::Close
+            }
+        }
+    }
+}
+
+/// Reads until a whole head is buffered. `Err(Some(status))`: answer it and close;
+/// `Err(None)`: close silently (client gone, timeout).
+async fn read_head(io: &mut Io, timeout: Duration) -> Result<Head, Option<StatusCode>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !io.buf.is_empty() {
+            if let Some(head) = parse::parse(&mut io.buf).map_err(Some)? {
+                return Ok(head);
+            }
+        }
+        if io.buf.capacity() == 0 {
+            io.buf.reserve(READ_CHUNK);
+        }
+        match tokio::time::timeout_at(deadline, io.fill()).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(None),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Answers a head that cannot be served (400, 431, 505) and closes.
+async fn reject(stream: &mut TcpStream, status: StatusCode, server: &HeaderValue) {
+    let mut resp = error_page::response(status, &Method::GET, server);
+    resp.headers_mut().insert(header::SERVER, server.clone());
+    let facts = RequestFacts {
+        version: http::Version::HTTP_11,
+        head: false,
+    };
+    if write::respond(stream, resp, facts, true).await.is_ok() {
+        linger(stream).await;
+    }
+}
+
+/// Closing with request bytes still unread makes the kernel reset the connection, which
+/// can destroy the response before the client reads it: say we are done writing, then
+/// read and discard what the client still sends, for a short while.
+async fn linger(stream: &mut TcpStream) {
+    const LINGER: Duration = Duration::from_secs(2);
+    const MAX_DISCARD: usize = 1 << 20;
+    let _ = stream.shutdown().await;
+    let discard = async {
+        let mut scratch = [0u8; 4096];
+        let mut total = 0;
+        while total < MAX_DISCARD {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, discard).await;
+}

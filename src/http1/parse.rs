@@ -1,0 +1,387 @@
+//! Request heads: `httparse` reads the bytes (request line, header fields); this module
+//! applies what RFC 9112 asks of a server on top: limits on the head, the version
+//! (505 for a major version other than 1, HTTP/1.x with x > 1 read as 1.1), message body
+//! framing (Content-Length and Transfer-Encoding, §6.3) and persistence (§9.3).
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+
+/// The largest request head (request line and header fields) accepted: 431 beyond.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most header fields in one request: 431 beyond.
+pub const MAX_HEADERS: usize = 100;
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (no Content-Length, no Transfer-Encoding, or Content-Length: 0).
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct Head {
+    pub parts: http::request::Parts,
+    pub framing: Framing,
+    /// The client allows the connection to stay open after this request (HTTP/1.1
+    /// without `Connection: close`; HTTP/1.0 with `Connection: keep-alive`).
+    pub keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for `100 Continue` before the body.
+    pub expect_continue: bool,
+}
+
+/// Parses the head at the start of `buf`. `Ok(None)`: incomplete, read more. On success
+/// the head's bytes are taken off `buf` (the header values share them, no copy);
+/// `Err(status)` is the answer for a head that cannot be served (the connection closes).
+pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, StatusCode> {
+    // Two tries at most: the second after rewriting an HTTP/1.x version (x > 1) to 1.1.
+    for _ in 0..2 {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut fields);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                // Where each piece lies, so the header values can share the head's bytes
+                // once they are taken off the buffer (which `req` borrows until then).
+                let base = buf.as_ptr() as usize;
+                let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
+                let mut spans = [Span::default(); MAX_HEADERS];
+                for (span, f) in spans.iter_mut().zip(req.headers.iter()) {
+                    *span = Span {
+                        name: at(f.name.as_bytes()),
+                        value: at(f.value),
+                    };
+                }
+                let count = req.headers.len();
+                let line = Line {
+                    method: Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+                        .map_err(|_| StatusCode::BAD_REQUEST)?,
+                    target: at(req.path.unwrap_or_default().as_bytes()),
+                    version: req.version.unwrap_or(1),
+                };
+                let frozen = buf.split_to(len).freeze();
+                return build(&frozen, line, &spans[..count]).map(Some);
+            }
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() >= MAX_HEAD {
+                    Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                } else {
+                    Ok(None)
+                };
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            }
+            Err(httparse::Error::Version) => match version_of_first_line(buf) {
+                LineVersion::Incomplete if buf.len() >= MAX_HEAD => {
+                    return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                }
+                LineVersion::Incomplete => return Ok(None),
+                LineVersion::Unsupported => return Err(StatusCode::HTTP_VERSION_NOT_SUPPORTED),
+                LineVersion::HigherMinor(at) => buf[at..at + 3].copy_from_slice(b"1.1"),
+                LineVersion::Malformed => return Err(StatusCode::BAD_REQUEST),
+            },
+            Err(_) => return Err(StatusCode::BAD_REQUEST),
+        }
+    }
+    Err(StatusCode::BAD_REQUEST)
+}
+
+/// Offset and length of a header field's name and value in the head.
+#[derive(Default, Clone, Copy)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// The request line.
+struct Line {
+    method: Method,
+    target: (usize, usize),
+    version: u8,
+}
+
+fn slice(frozen: &Bytes, (at, len): (usize, usize)) -> Bytes {
+    frozen.slice(at..at + len)
+}
+
+/// The typed head, and the framing and persistence the fields ask for.
+fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode> {
+    let bad = StatusCode::BAD_REQUEST;
+    let uri = Uri::from_maybe_shared(slice(frozen, line.target)).map_err(|_| bad)?;
+    let version = match line.version {
+        0 => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut expect_continue = false;
+    for span in spans {
+        let (at, len) = span.name;
+        let name = HeaderName::from_bytes(&frozen[at..at + len]).map_err(|_| bad)?;
+        let value = HeaderValue::from_maybe_shared(slice(frozen, span.value)).map_err(|_| bad)?;
+        if name == header::CONTENT_LENGTH {
+            let n = content_length(value.as_bytes()).ok_or(bad)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(bad);
+            }
+            length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            transfer_encoding = true;
+            // The last coding of the last field must be chunked (§6.3); chunked
+            // anywhere else is an error too.
+            for coding in value.as_bytes().split(|&b| b == b',') {
+                let coding = trim(coding);
+                if coding.is_empty() {
+                    continue;
+                }
+                if chunked {
+                    return Err(bad);
+                }
+                chunked = coding.eq_ignore_ascii_case(b"chunked");
+            }
+        } else if name == header::CONNECTION {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = trim(token);
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::EXPECT {
+            expect_continue |= trim(value.as_bytes()).eq_ignore_ascii_case(b"100-continue");
+        }
+        headers.append(name, value);
+    }
+    let framing = match (transfer_encoding, length) {
+        // Both: a request smuggling attempt or a broken client (§6.3 ¶3).
+        (true, Some(_)) => return Err(bad),
+        (true, None) if chunked => Framing::Chunked,
+        (true, None) => return Err(bad),
+        (false, Some(0)) | (false, None) => Framing::None,
+        (false, Some(n)) => Framing::Length(n),
+    };
+    let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = line.method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Head {
+        parts,
+        framing,
+        keep_alive,
+        expect_continue: expect_continue && version == Version::HTTP_11 && framing != Framing::None,
+    })
+}
+
+/// A Content-Length value: digits, or a list of identical digit strings (§6.3 ¶5).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let mut found: Option<u64> = None;
+    for item in value.split(|&b| b == b',') {
+        let item = trim(item);
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = item.iter().try_fold(0u64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?;
+        if found.is_some_and(|f| f != n) {
+            return None;
+        }
+        found = Some(n);
+    }
+    found
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+/// What the version of a request line httparse refused says.
+#[derive(Debug, PartialEq, Eq)]
+enum LineVersion {
+    /// The line has not ended yet.
+    Incomplete,
+    /// A well-formed request line with another major version: 505 (RFC 9110 §15.6.6).
+    Unsupported,
+    /// HTTP/1.x with x > 1, version digits at this offset of the buffer: RFC 9112 §2.3
+    /// says to answer as the highest 1.x we speak.
+    HigherMinor(usize),
+    Malformed,
+}
+
+fn version_of_first_line(buf: &[u8]) -> LineVersion {
+    // httparse skips empty lines before the request line; so does this.
+    let lead = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let Some(end) = buf[lead..].iter().position(|&b| b == b'\n') else {
+        return LineVersion::Incomplete;
+    };
+    match judge(&buf[lead..lead + end]) {
+        Some(LineVersion::HigherMinor(at)) => LineVersion::HigherMinor(lead + at),
+        Some(v) => v,
+        None => LineVersion::Malformed,
+    }
+}
+
+/// Judges one request line (without its line feed); `None` when it is no request line.
+fn judge(line: &[u8]) -> Option<LineVersion> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if method.is_empty() || target.is_empty() {
+        return None;
+    }
+    let v = version.strip_prefix(b"HTTP/")?;
+    let well_formed =
+        v.len() == 3 && v[1] == b'.' && v[0].is_ascii_digit() && v[2].is_ascii_digit();
+    if !well_formed {
+        None
+    } else if v[0] == b'1' {
+        // Offset of the version digits: "METHOD SP TARGET SP HTTP/".
+        Some(LineVersion::HigherMinor(
+            method.len() + 1 + target.len() + 1 + 5,
+        ))
+    } else {
+        Some(LineVersion::Unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn head(text: &str) -> Result<Option<Head>, StatusCode> {
+        parse(&mut BytesMut::from(text))
+    }
+
+    fn status(text: &str) -> StatusCode {
+        head(text).expect_err("an error status")
+    }
+
+    #[test]
+    fn a_simple_request_is_parsed_and_its_bytes_taken() {
+        let mut buf = BytesMut::from("GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\nGET /next");
+        let h = parse(&mut buf).unwrap().unwrap();
+        assert_eq!(h.parts.method, Method::GET);
+        assert_eq!(h.parts.uri.path(), "/a");
+        assert_eq!(h.parts.uri.query(), Some("b=c"));
+        assert_eq!(h.parts.headers["host"], "x");
+        assert_eq!(h.framing, Framing::None);
+        assert!(h.keep_alive);
+        assert_eq!(&buf[..], b"GET /next");
+    }
+
+    #[test]
+    fn incomplete_heads_ask_for_more() {
+        assert!(head("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+        assert!(head("GET / HTTP/1.2").unwrap().is_none());
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            status("GET / HTTP/3.0\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        let h = head("GET / HTTP/1.7\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.parts.version, Version::HTTP_11);
+        assert_eq!(status("GET / FOO/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("garbage\r\n\r\n"), StatusCode::BAD_REQUEST);
+        let h = head("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive);
+        let h = head("GET / HTTP/1.1\r\nConnection: TE, close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn framing() {
+        let h = head("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(12));
+        let h = head("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(5));
+        let h = head(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(h.expect_continue);
+        for bad in [
+            "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        assert_eq!(
+            status(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(MAX_HEAD));
+        assert_eq!(status(&long), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut buf = BytesMut::from(&input[..]);
+            let before = buf.len();
+            if let Ok(Some(_)) = parse(&mut buf) {
+                prop_assert!(buf.len() < before);
+            }
+        }
+
+        #[test]
+        fn any_header_value_of_visible_text_is_kept(value in "[!-~]([ -~]{0,40}[!-~])?") {
+            let text = format!("GET / HTTP/1.1\r\nX-Any: {value}\r\n\r\n");
+            let h = head(&text).unwrap().unwrap();
+            prop_assert_eq!(h.parts.headers["x-any"].as_bytes(), value.as_bytes());
+        }
+    }
+}

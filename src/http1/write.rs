@@ -1,0 +1,284 @@
+//! Responses on the wire: the head serialised into one buffer, then the body by the
+//! cheapest way its kind allows — bytes in memory go out with the head in one `writev`,
+//! file ranges with `sendfile`, streams chunk by chunk (chunked for HTTP/1.1 when the
+//! length is unknown, close-delimited for HTTP/1.0).
+
+use super::sendfile;
+use crate::http::body::{Body, Kind};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Version};
+use std::cell::RefCell;
+use std::io::{self, IoSlice};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// What the response's framing depends on in the request.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestFacts {
+    pub version: Version,
+    pub head: bool,
+}
+
+/// Writes `resp`. `close`: the connection ends after it (the head says so). Returns
+/// whether the connection can carry another request (false when the response had to be
+/// close-delimited or said `Connection: close` itself).
+pub async fn respond(
+    stream: &mut TcpStream,
+    resp: Response<Body>,
+    req: RequestFacts,
+    mut close: bool,
+) -> io::Result<bool> {
+    let (mut parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let headers = &mut parts.headers;
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut chunked = false;
+    let mut length: Option<u64> = None;
+    if !bodiless {
+        length = match headers.get(header::CONTENT_LENGTH) {
+            Some(v) => parse_length(v),
+            None => http_body::Body::size_hint(&body).exact(),
+        };
+        match length {
+            Some(n) if !headers.contains_key(header::CONTENT_LENGTH) && !req.head => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            Some(_) => {}
+            None if req.head => {}
+            None if req.version == Version::HTTP_11 => {
+                chunked = true;
+                headers.insert(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            }
+            // HTTP/1.0 knows no chunks: the end of the body is the end of the connection.
+            None => close = true,
+        }
+    }
+    close |= says_close(headers);
+    if close {
+        if !says_close(headers) {
+            headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    } else if req.version == Version::HTTP_10 && !headers.contains_key(header::CONNECTION) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    let head = serialize(status, headers);
+    drop(parts);
+
+    if bodiless || req.head {
+        stream.write_all(&head).await?;
+        body.finish();
+        return Ok(!close);
+    }
+    let result = match body.take_kind() {
+        Kind::Empty => stream.write_all(&head).await,
+        Kind::Full(bytes) => write_full(stream, &head, &bytes, &mut body, chunked).await,
+        Kind::File(range) => {
+            sendfile::write_more(stream, &head).await?;
+            let mut sent = 0;
+            let r = sendfile::send(stream, &range, &mut sent).await;
+            body.record_sent(sent);
+            r
+        }
+        kind => {
+            // Put back: streamed frame by frame below.
+            *body.kind_mut() = kind;
+            stream.write_all(&head).await?;
+            write_stream(stream, &mut body, chunked, length).await
+        }
+    };
+    body.finish();
+    result.map(|()| !close)
+}
+
+fn says_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+fn parse_length(v: &HeaderValue) -> Option<u64> {
+    std::str::from_utf8(v.as_bytes()).ok()?.trim().parse().ok()
+}
+
+/// Head and in-memory body in one `writev` (repeated only if the socket takes less).
+async fn write_full(
+    stream: &mut TcpStream,
+    head: &[u8],
+    bytes: &Bytes,
+    body: &mut Body,
+    chunked: bool,
+) -> io::Result<()> {
+    if chunked {
+        // Only for a body whose length was unknown, which full bodies never are.
+        stream.write_all(head).await?;
+        write_chunk(stream, bytes).await?;
+        body.record_sent(bytes.len() as u64);
+        return stream.write_all(b"0\r\n\r\n").await;
+    }
+    let (mut h, mut b) = (head, &bytes[..]);
+    while !h.is_empty() || !b.is_empty() {
+        let n = stream
+            .write_vectored(&[IoSlice::new(h), IoSlice::new(b)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(h.len());
+        h = &h[from_head..];
+        let from_body = n - from_head;
+        b = &b[from_body..];
+        body.record_sent(from_body as u64);
+    }
+    Ok(())
+}
+
+async fn write_chunk(stream: &mut TcpStream, data: &[u8]) -> io::Result<()> {
+    let size = format!("{:x}\r\n", data.len());
+    let parts: [&[u8]; 3] = [size.as_bytes(), data, b"\r\n"];
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut written = 0;
+    while written < total {
+        let mut skip = written;
+        let mut slices = Vec::with_capacity(3);
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+            } else {
+                slices.push(IoSlice::new(&p[skip..]));
+                skip = 0;
+            }
+        }
+        let n = stream.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    Ok(())
+}
+
+/// A body of chunks, as its frames come.
+async fn write_stream(
+    stream: &mut TcpStream,
+    body: &mut Body,
+    chunked: bool,
+    length: Option<u64>,
+) -> io::Result<()> {
+    let mut total: u64 = 0;
+    while let Some(frame) = std::future::poll_fn(|cx| body.poll_uncounted(cx)).await {
+        let Ok(data) = frame?.into_data() else {
+            // Trailers: not sent.
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        total += data.len() as u64;
+        if length.is_some_and(|l| total > l) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "body longer than its Content-Length",
+            ));
+        }
+        if chunked {
+            write_chunk(stream, &data).await?;
+        } else {
+            stream.write_all(&data).await?;
+        }
+        body.record_sent(data.len() as u64);
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").await?;
+    }
+    if length.is_some_and(|l| total < l) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "body shorter than its Content-Length",
+        ));
+    }
+    Ok(())
+}
+
+/// The status line, the fields and a `Date` (unless the response has one).
+fn serialize(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
+    let size: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(size + 80);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !headers.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        with_date(|d| out.extend_from_slice(d));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+thread_local! {
+    /// The current second and its HTTP date, formatted once per second per thread.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+fn with_date(f: impl FnOnce(&[u8])) {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != secs {
+            let text = httpdate::fmt_http_date(now);
+            if text.len() == 29 {
+                cached.1.copy_from_slice(text.as_bytes());
+                cached.0 = secs;
+            } else {
+                f(text.as_bytes());
+                return;
+            }
+        }
+        f(&cached.1);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_serialised_with_a_date() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(5));
+        let text = String::from_utf8(serialize(StatusCode::NOT_FOUND, &h)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\ndate: "));
+        assert!(text.ends_with(" GMT\r\n\r\n"));
+        let date = text.split("date: ").nth(1).unwrap().trim_end();
+        assert!(httpdate::parse_http_date(date).is_ok());
+    }
+
+    #[test]
+    fn close_tokens_are_found() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("TE, Close"));
+        assert!(says_close(&h));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(!says_close(&h));
+    }
+}

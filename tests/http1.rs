@@ -1,0 +1,321 @@
+//! Baton's own HTTP/1.1 connection layer (`src/http1`) on real sockets: request bodies
+//! (chunked, 100-continue), pipelining, persistence, framing errors and limits, the
+//! header timeout, and file bodies sent with `sendfile` (ranges, aborted downloads and
+//! the byte count of the access log).
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const BIG: usize = 10 << 20;
+
+fn big_data() -> Vec<u8> {
+    (0..BIG).map(|i| (i % 251) as u8).collect()
+}
+
+/// `%ROOT%/www` served by `file`, with a combined access log in `%ROOT%/access.log`.
+fn server(extra: &str) -> Server {
+    let config = format!(
+        "server!bind!1!port = 0\n\
+         server!bind!1!interface = 127.0.0.1\n\
+         {extra}\
+         vserver!1!nick = default\n\
+         vserver!1!document_root = %ROOT%/www\n\
+         vserver!1!logger = combined\n\
+         vserver!1!logger!access!type = file\n\
+         vserver!1!logger!access!filename = %ROOT%/access.log\n\
+         vserver!1!rule!2!match = extensions\n\
+         vserver!1!rule!2!match!extensions = txt\n\
+         vserver!1!rule!2!match!final = 0\n\
+         vserver!1!rule!2!encoder!gzip = allow\n\
+         vserver!1!rule!1!match = default\n\
+         vserver!1!rule!1!handler = file\n"
+    );
+    Server::start_with(&config, |root| {
+        write_file(root, "www/a.html", "alpha\n");
+        write_file(root, "www/b.html", "bravo!\n");
+        write_file(root, "www/c.html", "charlie\n");
+        write_file(root, "www/big.bin", big_data());
+        let text: String = (0..4000)
+            .map(|i| format!("line {i} of some text\n"))
+            .collect();
+        write_file(root, "www/big.txt", text);
+    })
+}
+
+fn get11(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
+}
+
+fn has_close(r: &RawResponse) -> bool {
+    r.header("connection")
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+}
+
+/// Waits (bounded) until the access log has a line containing `needle`; returns it.
+fn wait_log_line(path: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needle:?}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The byte count of a combined-format line: the field after the status.
+fn logged_bytes(line: &str) -> u64 {
+    let after = line.split("\" ").nth(1).expect("status and bytes");
+    let mut fields = after.split(' ');
+    let _status = fields.next();
+    fields
+        .next()
+        .and_then(|b| b.parse().ok())
+        .expect("a byte count")
+}
+
+#[test]
+fn a_chunked_body_with_extensions_and_trailers_then_a_second_request() {
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    c.send(
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n",
+    );
+    let r = c.read_response().expect("response to the POST");
+    assert_eq!(r.status, 405);
+    assert!(!has_close(&r), "{:?}", r.headers);
+    c.send(get11("/b.html"));
+    let r = c.read_response().expect("second response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "bravo!\n");
+}
+
+#[test]
+fn three_pipelined_requests_in_one_write_with_a_head_in_the_middle() {
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    c.send(format!(
+        "{}HEAD /b.html HTTP/1.1\r\nHost: localhost\r\n\r\n{}",
+        get11("/a.html"),
+        get11("/c.html")
+    ));
+    let r = c.read_response().expect("first");
+    assert_eq!(r.text(), "alpha\n");
+    let r = c.read_response_for("HEAD").expect("second");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("7"));
+    let r = c.read_response().expect("third");
+    assert_eq!(r.text(), "charlie\n");
+}
+
+#[test]
+fn expect_100_continue_without_a_body_reader_gets_the_final_status_and_a_close() {
+    // No handler of a static site reads request bodies: the server answers at once
+    // (RFC 9110 §10.1.1 allows it) without inviting the body, and closes the connection
+    // since the body never came.
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    c.send(
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+         Expect: 100-continue\r\n\r\n",
+    );
+    let r = c.read_response().expect("final response");
+    assert_eq!(r.status, 405);
+    assert!(has_close(&r));
+}
+
+#[test]
+fn http10_keep_alive_lasts_while_asked_for() {
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    for path in ["/a.html", "/missing"] {
+        c.send(format!(
+            "GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        ));
+        let r = c.read_response().expect("response");
+        assert_eq!(r.header("connection"), Some("keep-alive"), "{path}");
+    }
+    c.send("GET /b.html HTTP/1.0\r\n\r\n");
+    let r = c.read_response().expect("last response");
+    assert_eq!(r.text(), "bravo!\n");
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_large_file_and_a_range_of_it_come_whole_through_sendfile() {
+    let s = server("");
+    let data = big_data();
+    let r = get(s.addr(), "localhost", "/big.bin");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some(BIG.to_string().as_str()));
+    assert!(r.body == data, "the body differs from the file");
+
+    let mut c = Raw::connect(s.addr());
+    c.send("GET /big.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=1000001-9000000\r\n\r\n");
+    let r = c.read_response().expect("206");
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 1000001-9000000/{BIG}").as_str())
+    );
+    assert!(r.body == data[1_000_001..=9_000_000], "the range differs");
+    // The connection carries on after a sendfile body.
+    c.send(get11("/a.html"));
+    assert_eq!(c.read_response().expect("next").text(), "alpha\n");
+}
+
+#[test]
+fn a_file_body_rewrapped_by_an_encoder_is_streamed_chunked_or_close_delimited() {
+    let s = server("");
+    let text = std::fs::read(s.root().join("www/big.txt")).unwrap();
+    let r = get_with(
+        s.addr(),
+        "localhost",
+        "/big.txt",
+        &["Accept-Encoding: gzip"],
+    );
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(gunzip(&r.body), text);
+    // HTTP/1.0 has no chunks: the body ends with the connection.
+    let r = raw_request(
+        s.addr(),
+        "GET /big.txt HTTP/1.0\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert!(has_close(&r));
+    assert_eq!(gunzip(&r.body), text);
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut d = async_compression::tokio::bufread::GzipDecoder::new(data);
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).await.expect("a valid gzip stream");
+        out
+    })
+}
+
+#[test]
+fn an_aborted_download_is_logged_with_the_bytes_sent_and_others_are_served() {
+    let s = server("");
+    let mut big = TcpStream::connect(s.addr()).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    big.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut first = vec![0u8; 64 * 1024];
+    big.read_exact(&mut first).unwrap();
+    // The client goes away mid-body (unread bytes: the kernel resets the connection).
+    drop(big);
+    // Others are served meanwhile and after.
+    assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
+    let line = wait_log_line(&s.root().join("access.log"), "/big.bin");
+    let bytes = logged_bytes(&line);
+    assert!(
+        bytes > 0 && bytes < BIG as u64,
+        "an aborted download logs what was sent: {line}"
+    );
+    assert_eq!(get(s.addr(), "localhost", "/b.html").text(), "bravo!\n");
+    let line = wait_log_line(&s.root().join("access.log"), "/b.html");
+    assert_eq!(logged_bytes(&line), 7, "{line}");
+}
+
+#[test]
+fn an_oversized_head_gets_431_and_a_close() {
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    let filler = "x".repeat(1000);
+    let mut req = String::from("GET /a.html HTTP/1.1\r\nHost: localhost\r\n");
+    for i in 0..80 {
+        req.push_str(&format!("X-Filler-{i}: {filler}\r\n"));
+    }
+    req.push_str("\r\n");
+    c.send(req);
+    let r = c.read_response().expect("a response");
+    assert_eq!(r.status, 431);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn too_many_header_fields_get_431() {
+    let s = server("");
+    let mut req = String::from("GET /a.html HTTP/1.1\r\nHost: localhost\r\n");
+    for i in 0..150 {
+        req.push_str(&format!("X-{i}: v\r\n"));
+    }
+    req.push_str("\r\n");
+    let r = raw_request(s.addr(), &req);
+    assert_eq!(r.status, 431);
+}
+
+fn assert_400_and_closed(s: &Server, request: &str) {
+    let mut c = Raw::connect(s.addr());
+    c.send(request);
+    let r = c
+        .read_response()
+        .unwrap_or_else(|| panic!("no response to {request:?}"));
+    assert_eq!(r.status, 400, "{request:?}");
+    assert!(has_close(&r));
+    assert!(c.is_closed(), "{request:?}");
+}
+
+#[test]
+fn bad_or_conflicting_content_lengths_get_400() {
+    let s = server("");
+    for cl in ["abc", "-1", "1, 2", "99999999999999999999999"] {
+        assert_400_and_closed(
+            &s,
+            &format!("POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: {cl}\r\n\r\n"),
+        );
+    }
+    assert_400_and_closed(
+        &s,
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    );
+}
+
+#[test]
+fn content_length_with_transfer_encoding_gets_400() {
+    let s = server("");
+    assert_400_and_closed(
+        &s,
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_400_and_closed(
+        &s,
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n",
+    );
+}
+
+#[test]
+fn a_slow_loris_head_is_cut_at_the_timeout() {
+    let s = server("server!timeout = 2\n");
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(b"GET /a.html HTTP/1.1\r\nHost: local").unwrap();
+    let start = Instant::now();
+    // The head never completes: the server closes the connection (the read ends) on its
+    // own, well before the client's 30 s.
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "no answer expected to half a head");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "the half-sent head held the connection"
+    );
+    // The server still serves.
+    assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
+}
