@@ -156,7 +156,7 @@ fn socket_path(control: &ControlArgs, config_path: Option<&Path>) -> Result<Path
                     // the keys that say where the socket is.
                     let tree = baton_conf::load(path)
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    let pick = |k: &str| tree.root.get_value(k).map(PathBuf::from);
+                    let pick = |k: &str| tree.tree.root().get_value(k).map(PathBuf::from);
                     let settings_like = (pick("server!control_socket"), pick("server!pid_file"));
                     Ok(match settings_like {
                         (Some(s), _) => s,

@@ -4,6 +4,7 @@ use super::reader::Reader;
 use baton_conf::Node;
 use http::StatusCode;
 use regex::Regex;
+use std::sync::Arc;
 
 /// What answers a request, with its options already parsed.
 #[derive(Debug, Clone)]
@@ -139,9 +140,27 @@ const NOT_YET: &[&str] = &[
     "render_rrd",
 ];
 
+/// Builds the handler of a rule, shared with every other rule that names the same handler
+/// without options (`handler = file` and nothing below it): a big configuration has one per
+/// rule.
+pub fn build_shared(
+    r: &Reader<'_>,
+    node: Node<'_>,
+    rule_regex: Option<&Regex>,
+) -> Option<Arc<HandlerConfig>> {
+    let name = node.value().unwrap_or("").trim();
+    let plain = node.child_count() == 0
+        && matches!(name, "common" | "file" | "dirlist" | "empty_gif" | "drop");
+    if plain {
+        r.used(node);
+        return r.plain_handler(name, || build(r, node, rule_regex));
+    }
+    build(r, node, rule_regex).map(Arc::new)
+}
+
 /// Builds the handler of a rule. `rule_regex` is the rule's own regular expression (for
 /// `request` rules), which a redirection with an empty regex inherits.
-pub fn build(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<HandlerConfig> {
+pub fn build(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<HandlerConfig> {
     let name = node.value().unwrap_or("").trim();
     r.used(node);
     match name {
@@ -196,14 +215,14 @@ pub fn build(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<
     }
 }
 
-fn file_options(r: &Reader<'_>, node: &Node) -> FileOptions {
+fn file_options(r: &Reader<'_>, node: Node<'_>) -> FileOptions {
     FileOptions {
         iocache: r.flag(node, "iocache", true),
         symlinks: r.flag(node, "symlinks", true),
     }
 }
 
-fn dirlist_options(r: &Reader<'_>, node: &Node) -> DirlistOptions {
+fn dirlist_options(r: &Reader<'_>, node: Node<'_>) -> DirlistOptions {
     r.child(node, "theme");
     r.child(node, "icon_dir");
     r.child(node, "redir_symlinks");
@@ -222,7 +241,7 @@ fn dirlist_options(r: &Reader<'_>, node: &Node) -> DirlistOptions {
     }
 }
 
-fn redir(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<RedirOptions> {
+fn redir(r: &Reader<'_>, node: Node<'_>, rule_regex: Option<&Regex>) -> Option<RedirOptions> {
     let mut opts = RedirOptions {
         url: r.str(node, "url").map(|s| s.trim().to_string()),
         ..RedirOptions::default()
@@ -243,7 +262,7 @@ fn redir(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<Redi
             let substring = r.str(entry, "substring").unwrap_or("").trim().to_string();
             let regex = match r.str(entry, "regex") {
                 Some(re) => match r.regex(re) {
-                    Ok(re) => Some(re),
+                    Ok(re) => Some(Regex::clone(&re)),
                     Err(e) => {
                         if let Some(n) = entry.child("regex") {
                             r.error(n, format!("invalid regular expression: {e}"));

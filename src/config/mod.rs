@@ -17,7 +17,8 @@ pub use handler::{
     CommonOptions, DirlistOptions, FileOptions, HandlerConfig, RedirOptions, Rewrite,
 };
 pub use rule::{
-    EncoderPolicy, Expiration, ExpirationTime, HeaderOp, HeaderTest, Match, Rule, RuleProps,
+    EncoderPolicy, Expiration, ExpirationTime, HeaderOp, HeaderTest, Match, NameSet, Rule,
+    RuleProps,
 };
 pub use server::{Bind, ServerSettings, ServerTokens};
 pub use vserver::{
@@ -77,8 +78,14 @@ impl LoadResult {
 
 /// Reads and validates the configuration file at `path` (with its includes).
 pub fn load_file(path: &Path) -> LoadResult {
-    match baton_conf::load(path) {
-        Ok(loaded) => build(loaded, Some(path.to_path_buf())),
+    // The tree without the files' line index: only the admin edits files.
+    match baton_conf::load_tree(path) {
+        Ok(loaded) => build(
+            loaded.tree,
+            Some(loaded.text),
+            loaded.diagnostics,
+            Some(path.to_path_buf()),
+        ),
         Err(e) => LoadResult {
             config: None,
             diagnostics: vec![Diagnostic::error(
@@ -92,13 +99,27 @@ pub fn load_file(path: &Path) -> LoadResult {
 
 /// Reads and validates configuration text; `name` is used in diagnostics.
 pub fn load_str(name: &str, text: &str) -> LoadResult {
-    build(baton_conf::load_str(name, text), None)
+    let baton_conf::Loaded {
+        files,
+        tree,
+        diagnostics,
+    } = baton_conf::load_str(name, text);
+    // The main file's text is kept (the admin compares it with the saved file); its line
+    // index and the included files are no longer needed once the tree is built.
+    let source_text = files
+        .into_iter()
+        .next()
+        .map(baton_conf::ConfFile::into_text);
+    build(tree, source_text, diagnostics, None)
 }
 
-fn build(loaded: baton_conf::Loaded, source: Option<PathBuf>) -> LoadResult {
-    let mut diagnostics = loaded.diagnostics;
-    let source_text = loaded.files.first().map(|f| f.to_text());
-    let reader = Reader::new(&loaded.root);
+fn build(
+    tree: baton_conf::Tree,
+    source_text: Option<String>,
+    mut diagnostics: Vec<Diagnostic>,
+    source: Option<PathBuf>,
+) -> LoadResult {
+    let reader = Reader::new(tree.root());
     let config = build_model(&reader, source).map(|mut c| {
         c.source_text = source_text;
         c
@@ -143,7 +164,7 @@ fn build_model(r: &Reader<'_>, source: Option<PathBuf>) -> Option<Config> {
 }
 
 /// `mime!TYPE!extensions = a,b` and `mime!TYPE!max_age = N` refine the built-in table.
-fn build_mime(r: &Reader<'_>, node: Option<&baton_conf::Node>) -> MimeTable {
+fn build_mime(r: &Reader<'_>, node: Option<baton_conf::Node<'_>>) -> MimeTable {
     let mut table = MimeTable::new();
     let Some(node) = node else { return table };
     for (ty, entry) in node.children() {

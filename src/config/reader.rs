@@ -4,107 +4,154 @@
 //! Every key the model reads is marked; when the model is built, every key that was never
 //! read is reported as unknown (a warning with its line), so a typo such as
 //! `vserver!1!documet_root` does not silently do nothing.
+//!
+//! The marks are bits indexed by node id (the tree numbers its nodes densely): a big
+//! configuration has millions of nodes, and marking one must cost a store, not a hash
+//! insert.
 
+use super::handler::HandlerConfig;
 use baton_conf::{Diagnostic, Location, Node};
 use regex::Regex;
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A hasher for node addresses: they are already unique, so one multiplication spreads
-/// them well enough, and a configuration has millions of nodes to mark.
-#[derive(Default)]
-pub struct AddressHasher(u64);
+/// One bit per node of a tree.
+struct Marks(Box<[Cell<u64>]>);
 
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl Marks {
+    fn new(nodes: usize) -> Self {
+        Marks((0..nodes.div_ceil(64)).map(|_| Cell::new(0)).collect())
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+
+    fn set(&self, id: usize) {
+        if let Some(word) = self.0.get(id / 64) {
+            word.set(word.get() | 1 << (id % 64));
         }
     }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(29);
+
+    fn absorb(&self, other: &Marks) {
+        for (word, more) in self.0.iter().zip(other.0.iter()) {
+            word.set(word.get() | more.get());
+        }
+    }
+
+    fn get(&self, id: usize) -> bool {
+        self.0
+            .get(id / 64)
+            .is_some_and(|word| word.get() & (1 << (id % 64)) != 0)
     }
 }
 
-type AddressSet = HashSet<usize, BuildHasherDefault<AddressHasher>>;
-
 pub struct Reader<'t> {
-    root: &'t Node,
-    used: RefCell<AddressSet>,
-    ignored: RefCell<AddressSet>,
+    root: Node<'t>,
+    used: Marks,
+    ignored: Marks,
     diags: RefCell<Vec<Diagnostic>>,
     /// Compiled regular expressions by pattern: large configurations repeat the same
     /// patterns in many virtual servers, and a compiled `Regex` is shared cheaply.
-    regexes: RefCell<HashMap<String, Regex>>,
-}
-
-fn id(node: &Node) -> usize {
-    node as *const Node as usize
+    regexes: RefCell<HashMap<String, Arc<Regex>>>,
+    /// Handlers written as a bare name (`rule!N!handler = file`, no options), by name: a
+    /// big configuration has one per rule, all alike, so they share one instance.
+    plain_handlers: RefCell<Vec<(String, Arc<HandlerConfig>)>>,
 }
 
 impl<'t> Reader<'t> {
-    pub fn new(root: &'t Node) -> Self {
+    pub fn new(root: Node<'t>) -> Self {
+        let nodes = root.tree().len();
         Reader {
             root,
-            used: RefCell::default(),
-            ignored: RefCell::default(),
+            used: Marks::new(nodes),
+            ignored: Marks::new(nodes),
             diags: RefCell::default(),
             regexes: RefCell::default(),
+            plain_handlers: RefCell::default(),
         }
     }
 
-    /// Compiles `pattern`, once per configuration.
-    pub fn regex(&self, pattern: &str) -> Result<Regex, regex::Error> {
+    /// A reader over the same tree with no marks or diagnostics of its own (the compiled
+    /// regexes and handlers found so far are shared), to build part of the model on
+    /// another thread. Its findings come back with [`Reader::absorb`].
+    pub fn fork(&self) -> Reader<'t> {
+        let fork = Reader::new(self.root);
+        *fork.regexes.borrow_mut() = self.regexes.borrow().clone();
+        *fork.plain_handlers.borrow_mut() = self.plain_handlers.borrow().clone();
+        fork
+    }
+
+    /// Takes in what a [`Reader::fork`] found: its marks, and its diagnostics after this
+    /// reader's own (so that the order is the one a single reader would have given).
+    pub fn absorb(&self, other: Reader<'t>) {
+        self.used.absorb(&other.used);
+        self.ignored.absorb(&other.ignored);
+        self.diags.borrow_mut().extend(other.diags.into_inner());
+    }
+
+    /// Compiles `pattern`, once per configuration. The compiled form is shared: a
+    /// `Regex` clone carries a cache pool of its own (several allocations), and sharing
+    /// one also shares the match caches it builds while serving.
+    pub fn regex(&self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
         if let Some(re) = self.regexes.borrow().get(pattern) {
             return Ok(re.clone());
         }
-        let re = Regex::new(pattern)?;
+        let re = Arc::new(Regex::new(pattern)?);
         self.regexes
             .borrow_mut()
             .insert(pattern.to_string(), re.clone());
         Ok(re)
     }
 
-    pub fn root(&self) -> &'t Node {
+    /// The shared instance of the option-less handler `name`, built by `build` the first
+    /// time.
+    pub fn plain_handler(
+        &self,
+        name: &str,
+        build: impl FnOnce() -> Option<HandlerConfig>,
+    ) -> Option<Arc<HandlerConfig>> {
+        if let Some((_, h)) = self.plain_handlers.borrow().iter().find(|(n, _)| n == name) {
+            return Some(h.clone());
+        }
+        let handler = Arc::new(build()?);
+        self.plain_handlers
+            .borrow_mut()
+            .push((name.to_string(), handler.clone()));
+        Some(handler)
+    }
+
+    pub fn root(&self) -> Node<'t> {
         self.root
     }
 
     /// Marks a key as understood.
-    pub fn used(&self, node: &Node) {
-        self.used.borrow_mut().insert(id(node));
+    pub fn used(&self, node: Node<'_>) {
+        self.used.set(node.id());
     }
 
     /// Marks a whole subtree as accepted without being interpreted (Cherokee keys that have
     /// no meaning for Baton, like the admin's icon table).
-    pub fn ignore_tree(&self, node: Option<&Node>) {
+    pub fn ignore_tree(&self, node: Option<Node<'_>>) {
         if let Some(node) = node {
-            self.ignored.borrow_mut().insert(id(node));
+            self.ignored.set(node.id());
         }
     }
 
     /// The child `name` of `node`, marked as used.
-    pub fn child<'n>(&self, node: &'n Node, name: &str) -> Option<&'n Node> {
+    pub fn child<'n>(&self, node: Node<'n>, name: &str) -> Option<Node<'n>> {
         let child = node.child(name)?;
         self.used(child);
         Some(child)
     }
 
     /// The value of the child `name`, marked as used; `None` when absent or empty.
-    pub fn str<'n>(&self, node: &'n Node, name: &str) -> Option<&'n str> {
+    pub fn str<'n>(&self, node: Node<'n>, name: &str) -> Option<&'n str> {
         self.child(node, name)
             .and_then(|c| c.value())
             .filter(|v| !v.is_empty())
     }
 
-    pub fn error(&self, node: &Node, message: impl Into<String>) {
+    pub fn error(&self, node: Node<'_>, message: impl Into<String>) {
         self.diags.borrow_mut().push(Diagnostic::error(
             node.first_location(),
             node.path(),
@@ -112,7 +159,7 @@ impl<'t> Reader<'t> {
         ));
     }
 
-    pub fn warn(&self, node: &Node, message: impl Into<String>) {
+    pub fn warn(&self, node: Node<'_>, message: impl Into<String>) {
         self.diags.borrow_mut().push(Diagnostic::warning(
             node.first_location(),
             node.path(),
@@ -127,7 +174,7 @@ impl<'t> Reader<'t> {
     }
 
     /// A boolean value: 1/0, true/false, yes/no, on/off.
-    pub fn bool(&self, node: &Node) -> Option<bool> {
+    pub fn bool(&self, node: Node<'_>) -> Option<bool> {
         self.used(node);
         let v = node.value()?.trim();
         match v.to_ascii_lowercase().as_str() {
@@ -141,14 +188,14 @@ impl<'t> Reader<'t> {
     }
 
     /// A boolean child with a default when absent.
-    pub fn flag(&self, node: &Node, name: &str, default: bool) -> bool {
+    pub fn flag(&self, node: Node<'_>, name: &str, default: bool) -> bool {
         self.child(node, name)
             .and_then(|c| self.bool(c))
             .unwrap_or(default)
     }
 
     /// A non-negative integer.
-    pub fn number(&self, node: &Node) -> Option<u64> {
+    pub fn number(&self, node: Node<'_>) -> Option<u64> {
         self.used(node);
         let v = node.value()?.trim();
         match v.parse::<u64>() {
@@ -160,12 +207,12 @@ impl<'t> Reader<'t> {
         }
     }
 
-    pub fn number_child(&self, node: &Node, name: &str) -> Option<u64> {
+    pub fn number_child(&self, node: Node<'_>, name: &str) -> Option<u64> {
         self.child(node, name).and_then(|c| self.number(c))
     }
 
     /// A duration in seconds, optionally with a unit suffix (s, m, h, d, w).
-    pub fn duration(&self, node: &Node) -> Option<Duration> {
+    pub fn duration(&self, node: Node<'_>) -> Option<Duration> {
         self.used(node);
         let v = node.value()?.trim();
         match parse_duration(v) {
@@ -181,13 +228,13 @@ impl<'t> Reader<'t> {
     }
 
     /// A comma (or space) separated list; empty items are dropped.
-    pub fn list(&self, node: &Node) -> Vec<String> {
+    pub fn list(&self, node: Node<'_>) -> Vec<String> {
         self.used(node);
         split_list(node.value().unwrap_or(""))
     }
 
     /// A path; relative paths are taken relative to the configuration file's directory.
-    pub fn path(&self, node: &Node) -> Option<PathBuf> {
+    pub fn path(&self, node: Node<'_>) -> Option<PathBuf> {
         self.used(node);
         let v = node.value()?.trim();
         if v.is_empty() {
@@ -210,33 +257,39 @@ impl<'t> Reader<'t> {
 
     /// Warnings for every key that was never read, then every collected diagnostic.
     pub fn finish(self) -> Vec<Diagnostic> {
-        let used = self.used.into_inner();
-        let ignored = self.ignored.into_inner();
         let mut diags = self.diags.into_inner();
-        let mut stack = vec![self.root];
-        while let Some(node) = stack.pop() {
-            if ignored.contains(&id(node)) {
+        // Nodes come in id order, parents before children: a node is ignored when it or
+        // its parent is, which marks whole ignored subtrees in one pass.
+        for node in self.root.tree().nodes() {
+            let id = node.id();
+            if self.ignored.get(id) {
                 continue;
             }
-            if node.value().is_some() && !used.contains(&id(node)) {
+            if node.parent().is_some_and(|p| self.ignored.get(p.id())) {
+                self.ignored.set(id);
+                continue;
+            }
+            if !self.used.get(id) && node.value().is_some() {
                 diags.push(Diagnostic::warning(
-                    node.location().cloned(),
+                    node.location(),
                     node.path(),
                     "unknown key, ignored",
                 ));
             }
-            stack.extend(node.children().map(|(_, c)| c));
         }
         diags
     }
 }
 
 pub fn split_list(v: &str) -> Vec<String> {
+    split_items(v).map(str::to_string).collect()
+}
+
+/// The items of a comma (or space) separated list, borrowed; empty items are dropped.
+pub fn split_items(v: &str) -> impl Iterator<Item = &str> {
     v.split([',', ' ', '\t'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 pub fn parse_duration(v: &str) -> Option<Duration> {

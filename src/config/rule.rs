@@ -42,12 +42,13 @@ pub enum Match {
     Directory(String),
     /// The last path segment has one of these extensions.
     Extensions {
-        extensions: HashSet<String>,
+        extensions: NameSet,
         /// Also require the file to exist under the document root.
         check_local_file: bool,
     },
-    /// A regular expression over the path and, when present, `?` and the query.
-    Request(Regex),
+    /// A regular expression over the path and, when present, `?` and the query. Shared
+    /// by every rule with the same pattern.
+    Request(Arc<Regex>),
     Header {
         name: HeaderName,
         test: HeaderTest,
@@ -94,9 +95,60 @@ impl Match {
     /// The request regex of a `request` match, which an empty redirection inherits.
     fn request_regex(&self) -> Option<&Regex> {
         match self {
-            Match::Request(re) => Some(re),
+            Match::Request(re) => Some(re.as_ref()),
             Match::And(a, b) => a.request_regex().or_else(|| b.request_regex()),
             _ => None,
+        }
+    }
+}
+
+/// A small set of names (file extensions), tested by exact match.
+///
+/// A configuration can have hundreds of thousands of these, most with one or two names:
+/// a short list costs one allocation and is faster to scan than to hash; only long lists
+/// get a hash set.
+#[derive(Debug)]
+pub enum NameSet {
+    Few(Box<[Box<str>]>),
+    Many(HashSet<Box<str>>),
+}
+
+impl NameSet {
+    /// Lists longer than this are hashed.
+    const FEW: usize = 8;
+
+    pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> NameSet {
+        let mut few: Vec<Box<str>> = Vec::new();
+        for name in names {
+            if !few.iter().any(|n| &**n == name) {
+                few.push(name.into());
+            }
+        }
+        if few.len() > Self::FEW {
+            NameSet::Many(few.into_iter().collect())
+        } else {
+            NameSet::Few(few.into_boxed_slice())
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            NameSet::Few(names) => names.iter().any(|n| &**n == name),
+            NameSet::Many(names) => names.contains(name),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            NameSet::Few(names) => names.is_empty(),
+            NameSet::Many(names) => names.is_empty(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            NameSet::Few(names) => names.len(),
+            NameSet::Many(names) => names.len(),
         }
     }
 }
@@ -155,7 +207,7 @@ pub enum HeaderOp {
 }
 
 /// Builds every rule of a virtual server, highest priority first.
-pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Option<Vec<Rule>> {
+pub fn build_all(r: &Reader<'_>, node: Option<Node<'_>>, bind_ids: &[u64]) -> Option<Vec<Rule>> {
     let Some(node) = node else {
         return Some(Vec::new());
     };
@@ -168,16 +220,17 @@ pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Optio
         );
         ok = false;
     }
-    let mut rules = Vec::new();
+    let mut rules = Vec::with_capacity(numbered.len());
     for (id, rnode) in numbered.into_iter().rev() {
         r.used(rnode);
-        if let Some(d) = r.child(rnode, "disabled") {
+        let keys = PropKeys::of(rnode);
+        if let Some(d) = used(r, keys.disabled) {
             if r.bool(d) == Some(true) {
                 r.ignore_tree(Some(rnode));
                 continue;
             }
         }
-        match build(r, id, rnode, bind_ids) {
+        match build(r, id, rnode, keys, bind_ids) {
             Some(rule) => rules.push(rule),
             None => ok = false,
         }
@@ -185,9 +238,15 @@ pub fn build_all(r: &Reader<'_>, node: Option<&Node>, bind_ids: &[u64]) -> Optio
     ok.then_some(rules)
 }
 
-fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule> {
+fn build<'t>(
+    r: &Reader<'_>,
+    id: u64,
+    node: Node<'t>,
+    keys: PropKeys<'t>,
+    bind_ids: &[u64],
+) -> Option<Rule> {
     let mut ok = true;
-    let Some(mnode) = r.child(node, "match") else {
+    let Some(mnode) = used(r, keys.matcher) else {
         r.error(
             node,
             "a rule needs a match (rule!N!match = default, directory, …)",
@@ -196,7 +255,7 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule>
     };
     let matcher = build_match(r, mnode, bind_ids);
     let is_final = r.flag(mnode, "final", true);
-    let props = build_props(r, node, matcher.as_ref().and_then(|m| m.request_regex()));
+    let props = build_props(r, keys, matcher.as_ref().and_then(|m| m.request_regex()));
     if props.is_none() {
         ok = false;
     }
@@ -214,7 +273,7 @@ fn build(r: &Reader<'_>, id: u64, node: &Node, bind_ids: &[u64]) -> Option<Rule>
 }
 
 /// The rule type is the value of `match` (or, in older files, of `match!type`).
-fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
+fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match> {
     r.used(node);
     let mut kind = node.value().unwrap_or("").trim().to_string();
     if kind.is_empty() {
@@ -249,11 +308,11 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
                 r.error(node, "an extensions rule needs match!extensions");
                 return None;
             };
-            let extensions: HashSet<String> = r
-                .list(e)
-                .into_iter()
-                .map(|x| x.trim_start_matches('.').to_string())
-                .collect();
+            r.used(e);
+            let extensions = NameSet::new(
+                super::reader::split_items(e.value().unwrap_or(""))
+                    .map(|x| x.trim_start_matches('.')),
+            );
             if extensions.is_empty() {
                 r.error(e, "empty list of extensions");
                 return None;
@@ -281,7 +340,7 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
             let test = if provided {
                 HeaderTest::Provided
             } else {
-                HeaderTest::Regex(regex_child(r, node, "match")?)
+                HeaderTest::Regex(Regex::clone(&*regex_child(r, node, "match")?))
             };
             Some(Match::Header { name, test })
         }
@@ -365,7 +424,7 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
                 .filter(|a| !a.is_empty());
             Some(Match::UrlArg {
                 arg,
-                regex: regex_child(r, node, "match")?,
+                regex: Regex::clone(&*regex_child(r, node, "match")?),
             })
         }
         "bind" => {
@@ -374,7 +433,7 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
                 return None;
             };
             let mut ids = Vec::new();
-            let mut values: Vec<(&Node, String)> = Vec::new();
+            let mut values: Vec<(Node<'_>, String)> = Vec::new();
             if let Some(v) = b.value() {
                 values.extend(super::reader::split_list(v).into_iter().map(|s| (b, s)));
             }
@@ -430,7 +489,7 @@ fn build_match(r: &Reader<'_>, node: &Node, bind_ids: &[u64]) -> Option<Match> {
     }
 }
 
-fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Match> {
+fn side(r: &Reader<'_>, node: Node<'_>, name: &str, bind_ids: &[u64]) -> Option<Match> {
     match r.child(node, name) {
         Some(s) => build_match(r, s, bind_ids),
         None => {
@@ -443,7 +502,7 @@ fn side(r: &Reader<'_>, node: &Node, name: &str, bind_ids: &[u64]) -> Option<Mat
     }
 }
 
-fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
+fn regex_child(r: &Reader<'_>, node: Node<'_>, name: &str) -> Option<Arc<Regex>> {
     let Some(child) = r.child(node, name) else {
         r.error(
             node,
@@ -461,9 +520,9 @@ fn regex_child(r: &Reader<'_>, node: &Node, name: &str) -> Option<Regex> {
     }
 }
 
-fn nets(r: &Reader<'_>, node: &Node) -> Option<Vec<IpNet>> {
+fn nets(r: &Reader<'_>, node: Node<'_>) -> Option<Vec<IpNet>> {
     let mut nets = Vec::new();
-    let mut values: Vec<(&Node, String)> = r.list(node).into_iter().map(|v| (node, v)).collect();
+    let mut values: Vec<(Node<'_>, String)> = r.list(node).into_iter().map(|v| (node, v)).collect();
     for (_, entry) in node.children() {
         r.used(entry);
         for v in r.list(entry) {
@@ -486,33 +545,93 @@ fn nets(r: &Reader<'_>, node: &Node) -> Option<Vec<IpNet>> {
     Some(nets)
 }
 
-fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Option<RuleProps> {
+/// The children of a rule that `build_props` reads, found in one pass over the rule's
+/// children: a big configuration has a million rules, and looking each name up in turn
+/// would scan every rule's children a dozen times.
+#[derive(Default)]
+struct PropKeys<'t> {
+    matcher: Option<Node<'t>>,
+    disabled: Option<Node<'t>>,
+    handler: Option<Node<'t>>,
+    document_root: Option<Node<'t>>,
+    directory_root: Option<Node<'t>>,
+    allow_from: Option<Node<'t>>,
+    only_secure: Option<Node<'t>>,
+    encoder: Option<Node<'t>>,
+    expiration: Option<Node<'t>>,
+    header_op: Option<Node<'t>>,
+    timeout: Option<Node<'t>>,
+    no_log: Option<Node<'t>>,
+    auth: Option<Node<'t>>,
+    flcache: Option<Node<'t>>,
+}
+
+impl<'t> PropKeys<'t> {
+    fn of(node: Node<'t>) -> Self {
+        let mut keys = PropKeys::default();
+        for (name, child) in node.children() {
+            let slot = match name {
+                "match" => &mut keys.matcher,
+                "disabled" => &mut keys.disabled,
+                "handler" => &mut keys.handler,
+                "document_root" => &mut keys.document_root,
+                "directory_root" => &mut keys.directory_root,
+                "allow_from" => &mut keys.allow_from,
+                "only_secure" => &mut keys.only_secure,
+                "encoder" => &mut keys.encoder,
+                "expiration" => &mut keys.expiration,
+                "header_op" => &mut keys.header_op,
+                "timeout" => &mut keys.timeout,
+                "no_log" => &mut keys.no_log,
+                "auth" => &mut keys.auth,
+                "flcache" => &mut keys.flcache,
+                _ => continue,
+            };
+            *slot = Some(child);
+        }
+        keys
+    }
+}
+
+/// `found`, marked as used (what `Reader::child` does after its lookup).
+fn used<'t>(r: &Reader<'_>, found: Option<Node<'t>>) -> Option<Node<'t>> {
+    if let Some(n) = found {
+        r.used(n);
+    }
+    found
+}
+
+fn build_props(
+    r: &Reader<'_>,
+    keys: PropKeys<'_>,
+    rule_regex: Option<&Regex>,
+) -> Option<RuleProps> {
     let mut ok = true;
     let mut props = RuleProps::default();
-    if let Some(h) = r.child(node, "handler") {
-        match handler::build(r, h, rule_regex) {
-            Some(h) => props.handler = Some(Arc::new(h)),
+    if let Some(h) = used(r, keys.handler) {
+        match handler::build_shared(r, h, rule_regex) {
+            Some(h) => props.handler = Some(h),
             None => ok = false,
         }
     }
-    for key in ["document_root", "directory_root"] {
-        if let Some(d) = r.child(node, key) {
+    for key in [keys.document_root, keys.directory_root] {
+        if let Some(d) = used(r, key) {
             match r.path(d) {
                 Some(p) => props.document_root = Some(p),
                 None => ok = false,
             }
         }
     }
-    if let Some(a) = r.child(node, "allow_from") {
+    if let Some(a) = used(r, keys.allow_from) {
         match nets(r, a) {
             Some(n) => props.allow_from = Some(Arc::new(n)),
             None => ok = false,
         }
     }
-    if let Some(s) = r.child(node, "only_secure") {
+    if let Some(s) = used(r, keys.only_secure) {
         props.only_secure = r.bool(s);
     }
-    if let Some(enc) = r.child(node, "encoder") {
+    if let Some(enc) = used(r, keys.encoder) {
         for (name, e) in enc.children() {
             r.used(e);
             let v = e.value().unwrap_or("").trim().to_ascii_lowercase();
@@ -539,13 +658,13 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
             }
         }
     }
-    if let Some(x) = r.child(node, "expiration") {
+    if let Some(x) = used(r, keys.expiration) {
         match expiration(r, x) {
             Some(e) => props.expiration = e.map(Arc::new),
             None => ok = false,
         }
     }
-    if let Some(ops) = r.child(node, "header_op") {
+    if let Some(ops) = used(r, keys.header_op) {
         let (numbered, others) = ops.numbered();
         for (name, other) in others {
             r.error(
@@ -562,7 +681,7 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
             }
         }
     }
-    if let Some(t) = r.child(node, "timeout") {
+    if let Some(t) = used(r, keys.timeout) {
         match r.duration(t) {
             Some(d) if !d.is_zero() => props.timeout = Some(d),
             Some(_) => {
@@ -572,10 +691,10 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
             None => ok = false,
         }
     }
-    if let Some(n) = r.child(node, "no_log") {
+    if let Some(n) = used(r, keys.no_log) {
         props.no_log = r.bool(n);
     }
-    if let Some(a) = r.child(node, "auth") {
+    if let Some(a) = used(r, keys.auth) {
         let name = a.value().unwrap_or("").trim();
         r.error(
             a,
@@ -586,11 +705,11 @@ fn build_props(r: &Reader<'_>, node: &Node, rule_regex: Option<&Regex>) -> Optio
         r.ignore_tree(Some(a));
         ok = false;
     }
-    r.ignore_tree(node.child("flcache"));
+    r.ignore_tree(keys.flcache);
     ok.then_some(props)
 }
 
-fn expiration(r: &Reader<'_>, node: &Node) -> Option<Option<Expiration>> {
+fn expiration(r: &Reader<'_>, node: Node<'_>) -> Option<Option<Expiration>> {
     let kind = node.value().unwrap_or("").trim();
     let time = match kind {
         "" | "none" => ExpirationTime::None,
@@ -656,7 +775,7 @@ fn expiration(r: &Reader<'_>, node: &Node) -> Option<Option<Expiration>> {
     }))
 }
 
-fn header_op(r: &Reader<'_>, node: &Node) -> Option<HeaderOp> {
+fn header_op(r: &Reader<'_>, node: Node<'_>) -> Option<HeaderOp> {
     let kind = r.str(node, "type").unwrap_or("add").trim().to_string();
     let Some(name) = r.str(node, "header") else {
         r.error(node, "a header operation needs header_op!N!header");

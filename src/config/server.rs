@@ -108,7 +108,7 @@ const IGNORED: &[&str] = &[
     "iocache",
 ];
 
-pub fn build(r: &Reader<'_>, node: Option<&Node>) -> Option<ServerSettings> {
+pub fn build(r: &Reader<'_>, node: Option<Node<'_>>) -> Option<ServerSettings> {
     let mut settings = ServerSettings {
         binds: Vec::new(),
         keepalive: true,
@@ -254,7 +254,7 @@ pub fn build(r: &Reader<'_>, node: Option<&Node>) -> Option<ServerSettings> {
     ok.then_some(settings)
 }
 
-fn port_value(r: &Reader<'_>, node: &Node) -> Option<u16> {
+fn port_value(r: &Reader<'_>, node: Node<'_>) -> Option<u16> {
     let n = r.number(node)?;
     match u16::try_from(n) {
         Ok(p) => Some(p),
@@ -265,7 +265,7 @@ fn port_value(r: &Reader<'_>, node: &Node) -> Option<u16> {
     }
 }
 
-fn build_bind(r: &Reader<'_>, id: u64, node: &Node) -> Option<Bind> {
+fn build_bind(r: &Reader<'_>, id: u64, node: Node<'_>) -> Option<Bind> {
     let port = match r.child(node, "port") {
         Some(p) => port_value(r, p)?,
         None => {

@@ -256,7 +256,7 @@ fn config_get(key: &str, args: &ReadArgs, top: Option<&Path>) -> i32 {
             )
         }
     };
-    let Some(node) = loaded.root.get(key) else {
+    let Some(node) = loaded.tree.root().get(key) else {
         return refused(
             args.json,
             &Refusal::new(format!("{key} is not set in {}", path.display())),

@@ -9,7 +9,7 @@
 //! position, comments and spacing.
 
 use super::Refusal;
-use baton_conf::{ConfFile, Node};
+use baton_conf::{ConfFile, Node, Tree};
 use serde::Serialize;
 
 /// A virtual server as configured.
@@ -45,18 +45,18 @@ pub struct RuleInfo {
 }
 
 /// The key tree of one file (not its includes).
-pub fn tree(file: &ConfFile) -> Node {
-    let mut root = Node::root();
+pub fn tree(file: &ConfFile) -> Tree {
+    let mut tree = Tree::new();
     for e in file.entries() {
-        root.insert(e.key, e.value, file.location(e.line));
+        tree.insert(e.key, e.value, file.location(e.line));
     }
-    root
+    tree
 }
 
 /// Every virtual server, highest priority first.
 pub fn list(file: &ConfFile) -> Vec<VsInfo> {
-    let root = tree(file);
-    let Some(vs) = root.child("vserver") else {
+    let tree = tree(file);
+    let Some(vs) = tree.root().child("vserver") else {
         return Vec::new();
     };
     let (numbered, _) = vs.numbered();
@@ -67,7 +67,7 @@ pub fn list(file: &ConfFile) -> Vec<VsInfo> {
         .collect()
 }
 
-fn info(id: u64, node: &Node) -> VsInfo {
+fn info(id: u64, node: Node<'_>) -> VsInfo {
     let mut domains = Vec::new();
     if let Some(m) = node.child("match") {
         host_list(m, &mut domains);
@@ -104,7 +104,7 @@ fn info(id: u64, node: &Node) -> VsInfo {
     }
 }
 
-fn host_list(m: &Node, out: &mut Vec<String>) {
+fn host_list(m: Node<'_>, out: &mut Vec<String>) {
     let values = |list: &str| -> Vec<String> {
         m.child(list)
             .map(|l| {
@@ -129,7 +129,7 @@ fn host_list(m: &Node, out: &mut Vec<String>) {
     }
 }
 
-fn rule_info(priority: u64, node: &Node) -> RuleInfo {
+fn rule_info(priority: u64, node: Node<'_>) -> RuleInfo {
     let m = node.child("match");
     let match_type = m
         .and_then(|m| m.value().or_else(|| m.get_value("type")))
@@ -155,7 +155,7 @@ fn rule_info(priority: u64, node: &Node) -> RuleInfo {
     }
 }
 
-fn collect(node: &Node, prefix: &str, out: &mut Vec<String>, skip: &[&str]) {
+fn collect(node: Node<'_>, prefix: &str, out: &mut Vec<String>, skip: &[&str]) {
     for (seg, child) in node.children() {
         if prefix.is_empty() && skip.contains(&seg) {
             continue;

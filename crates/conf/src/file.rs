@@ -127,6 +127,9 @@ pub struct ConfFile {
 /// understood, the key (if any) and what is wrong. A leading byte-order mark
 /// (normally only on the first line) is not part of the key.
 fn classify(text: &str) -> (Kind, Option<(String, String)>) {
+    if let Some(kind) = classify_ascii(text) {
+        return (kind, None);
+    }
     let body_start = if text.starts_with(BOM) {
         BOM.len_utf8()
     } else {
@@ -169,6 +172,63 @@ fn classify(text: &str) -> (Kind, Option<(String, String)>) {
     (Kind::Entry { key, value }, None)
 }
 
+/// Whitespace as `char::is_whitespace` sees it, for ASCII bytes (unlike
+/// `u8::is_ascii_whitespace`, it includes the vertical tab).
+fn ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// [`classify`] for the common line: ASCII, and well-formed (blank, a
+/// comment or a valid entry). `None` sends every other line to the general
+/// path, which also words the diagnostics. Millions of lines go through
+/// here, so it works on bytes.
+fn classify_ascii(text: &str) -> Option<Kind> {
+    let b = text.as_bytes();
+    let n = b.len();
+    let Some(start) = b.iter().position(|&c| !ascii_space(c)) else {
+        return Some(Kind::Blank);
+    };
+    if b[start] == b'#' {
+        return Some(Kind::Comment);
+    }
+    let eq = start + find_byte(&b[start..], b'=')?;
+    let key_end = start + b[start..eq].iter().rposition(|&c| !ascii_space(c))? + 1;
+    if !plain_key(&b[start..key_end]) {
+        return None;
+    }
+    let rest = &b[eq + 1..];
+    if !rest.is_ascii() {
+        return None;
+    }
+    // An empty value sits at the end of the line, as `classify` puts it.
+    let lead = rest
+        .iter()
+        .position(|&c| !ascii_space(c))
+        .unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .rposition(|&c| !ascii_space(c))
+        .map_or(lead, |last| last + 1);
+    debug_assert!(eq + 1 + end <= n);
+    Some(Kind::Entry {
+        key: Span::new(start, key_end)?,
+        value: Span::new(eq + 1 + lead, eq + 1 + end)?,
+    })
+}
+
+/// Whether `key` (trimmed, non-empty) is ASCII and has no problem for
+/// [`key_problem`]: no whitespace, no empty segment.
+fn plain_key(key: &[u8]) -> bool {
+    let mut previous = b'!';
+    for &c in key {
+        if !c.is_ascii() || (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
+            return false;
+        }
+        previous = c;
+    }
+    previous != b'!'
+}
+
 /// The start of a long line, for messages.
 fn excerpt(text: &str) -> String {
     const MAX: usize = 60;
@@ -176,6 +236,225 @@ fn excerpt(text: &str) -> String {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_owned(),
     }
+}
+
+/// The lines of a text (or of a part of it), classified.
+struct Scanned {
+    lines: Vec<Line>,
+    /// Lines not understood: (index among the lines scanned, key, message).
+    problems: Vec<(usize, String, String)>,
+    /// The first line ending seen.
+    newline: Option<Ending>,
+}
+
+/// Texts at least this big are scanned by two threads.
+const PARALLEL_SCAN: usize = 4 << 20;
+
+/// [`scan`] of the whole text; a big one in two halves on two threads (a 100 MB
+/// configuration has 3 million lines). The result is the same either way.
+fn scan_in_parallel(text: &str) -> Scanned {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if text.len() < PARALLEL_SCAN || cores < 2 {
+        return scan(text, 0);
+    }
+    // Cut after the newline nearest the middle (an ASCII byte: a character boundary).
+    let bytes = text.as_bytes();
+    let Some(cut) = find_newline(&bytes[text.len() / 2..]).map(|i| text.len() / 2 + i + 1) else {
+        return scan(text, 0);
+    };
+    let (head, tail) = text.split_at(cut);
+    let parts = std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("conf-scan".into())
+            .spawn_scoped(scope, || scan(tail, cut));
+        let first = scan(head, 0);
+        match second {
+            Ok(handle) => handle.join().ok().map(|second| (first, second)),
+            Err(_) => None,
+        }
+    });
+    let Some((mut first, second)) = parts else {
+        // No second thread (or it failed): do it all here.
+        return scan(text, 0);
+    };
+    let offset = first.lines.len();
+    first.lines.extend(second.lines);
+    first.problems.extend(
+        second
+            .problems
+            .into_iter()
+            .map(|(index, key, message)| (index + offset, key, message)),
+    );
+    first.newline = first.newline.or(second.newline);
+    first
+}
+
+/// The position of the first `\n` in `bytes`.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    find_byte(bytes, b'\n')
+}
+
+/// The position of the first `needle` in `bytes`, eight bytes at a time.
+fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern: u64 = ONES * needle as u64;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8])) ^ pattern;
+        let found = word.wrapping_sub(ONES) & !word & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..].iter().position(|&b| b == needle).map(|j| i + j)
+}
+
+/// Splits `text` into lines and classifies each; `base` is where `text` starts in the
+/// file's buffer.
+fn scan(text: &str, base: usize) -> Scanned {
+    // Lines of a configuration are rarely shorter than this; more only costs a regrowth.
+    let mut lines = Vec::with_capacity(text.len() / 24 + 1);
+    let mut problems = Vec::new();
+    let mut newline = None;
+    for raw in RawLines::new(text) {
+        if newline.is_none() && raw.ending != Ending::None {
+            newline = Some(raw.ending);
+        }
+        let (kind, problem) = classify(raw.body);
+        if let Some((key, message)) = problem {
+            problems.push((lines.len(), key, message));
+        }
+        lines.push(Line {
+            start: base + raw.start,
+            len: raw.body.len(),
+            ending: raw.ending,
+            kind,
+        });
+    }
+    Scanned {
+        lines,
+        problems,
+        newline,
+    }
+}
+
+/// One line of a text, as [`RawLines`] gives it.
+pub(crate) struct RawLine<'a> {
+    /// Where the line starts in the text.
+    pub(crate) start: usize,
+    /// The line without its ending.
+    pub(crate) body: &'a str,
+    ending: Ending,
+}
+
+/// The lines of a text, each with its ending split off.
+pub(crate) struct RawLines<'a> {
+    rest: &'a str,
+    offset: usize,
+}
+
+impl<'a> RawLines<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        RawLines {
+            rest: text,
+            offset: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for RawLines<'a> {
+    type Item = RawLine<'a>;
+
+    fn next(&mut self) -> Option<RawLine<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // Split after an ASCII byte: always on a character boundary.
+        let end = find_newline(self.rest.as_bytes()).map_or(self.rest.len(), |i| i + 1);
+        let (raw, tail) = self.rest.split_at(end);
+        self.rest = tail;
+        let start = self.offset;
+        self.offset += raw.len();
+        let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
+            (body, Ending::CrLf)
+        } else if let Some(body) = raw.strip_suffix('\n') {
+            (body, Ending::Lf)
+        } else {
+            (raw, Ending::None)
+        };
+        Some(RawLine {
+            start,
+            body,
+            ending,
+        })
+    }
+}
+
+/// A line read for the tree only: its key and value, or what is wrong with it.
+pub(crate) enum Read<'a> {
+    /// A blank line or a comment.
+    Nothing,
+    Entry {
+        key: &'a str,
+        value: &'a str,
+    },
+    /// Not understood: the key (if any) and the message.
+    Problem(String, String),
+}
+
+impl<'a> RawLine<'a> {
+    /// What the line says.
+    pub(crate) fn read(&self) -> Read<'a> {
+        match classify(self.body) {
+            (Kind::Entry { key, value }, _) => Read::Entry {
+                key: key.of(self.body),
+                value: value.of(self.body),
+            },
+            (_, Some((key, message))) => Read::Problem(key, message),
+            _ => Read::Nothing,
+        }
+    }
+}
+
+/// Reads the file at `path` as text. A file that is not valid UTF-8 is
+/// refused (`InvalidData`) rather than silently altered.
+pub(crate) fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: not valid UTF-8 text (at byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Warnings for keys written more than once in one file (`include` may be).
+fn repeated_keys(path: &Arc<PathBuf>, text: &str, lines: &[Line]) -> Vec<Diagnostic> {
+    let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut warnings = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Kind::Entry { key, .. } = line.kind else {
+            continue;
+        };
+        let body = text.get(line.start..line.start + line.len).unwrap_or("");
+        let key = key.of(body);
+        let number = line_number(index);
+        let earlier = seen.insert(key, number);
+        if let Some(earlier) = earlier.filter(|_| key != crate::include::INCLUDE_KEY) {
+            warnings.push(Diagnostic::warning(
+                Some(Location::new(path.clone(), number)),
+                key,
+                format!("also set at line {earlier}; this later value wins"),
+            ));
+        }
+    }
+    warnings
 }
 
 /// A line number as `u32`, saturating (no file has four billion lines, but
@@ -209,55 +488,46 @@ impl ConfFile {
         text: &str,
         check_duplicates: bool,
     ) -> (ConfFile, Vec<Diagnostic>) {
+        ConfFile::parse_owned(path, text.to_owned(), check_duplicates)
+    }
+
+    /// [`ConfFile::parse_with`] for text already owned: it becomes the
+    /// file's buffer without a copy (a big configuration is 100 MB).
+    pub(crate) fn parse_owned(
+        path: PathBuf,
+        text: String,
+        check_duplicates: bool,
+    ) -> (ConfFile, Vec<Diagnostic>) {
         let path = Arc::new(path);
-        let mut lines = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
-        let mut diagnostics = Vec::new();
-        let mut newline = None;
-        let mut seen: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut offset = 0;
-        for raw in text.split_inclusive('\n') {
-            let (body, ending) = if let Some(body) = raw.strip_suffix("\r\n") {
-                (body, Ending::CrLf)
-            } else if let Some(body) = raw.strip_suffix('\n') {
-                (body, Ending::Lf)
-            } else {
-                (raw, Ending::None)
-            };
-            if newline.is_none() && ending != Ending::None {
-                newline = Some(ending);
+        let Scanned {
+            lines,
+            problems,
+            newline,
+        } = scan_in_parallel(&text);
+        let mut diagnostics: Vec<Diagnostic> = problems
+            .into_iter()
+            .map(|(index, key, message)| {
+                let location = Location::new(path.clone(), line_number(index));
+                Diagnostic::error(Some(location), key, message)
+            })
+            .collect();
+        if check_duplicates {
+            let warnings = repeated_keys(&path, &text, &lines);
+            if !warnings.is_empty() {
+                // Both lists are in line order, and no line is in both.
+                let line = |d: &Diagnostic| d.location.as_ref().map_or(0, |l| l.line);
+                diagnostics.extend(warnings);
+                diagnostics.sort_by_key(line);
             }
-            let index = lines.len();
-            let line = line_number(index);
-            let (kind, problem) = classify(body);
-            if let Some((key, message)) = problem {
-                let location = Location::new(path.clone(), line);
-                diagnostics.push(Diagnostic::error(Some(location), key, message));
-            }
-            if let Kind::Entry { key, .. } = kind {
-                let key = key.of(body);
-                // `include` may legitimately be written many times.
-                let repeatable = !check_duplicates || key == crate::include::INCLUDE_KEY;
-                if let Some(earlier) = seen.insert(key, line).filter(|_| !repeatable) {
-                    let location = Location::new(path.clone(), line);
-                    diagnostics.push(Diagnostic::warning(
-                        Some(location),
-                        key,
-                        format!("also set at line {earlier}; this later value wins"),
-                    ));
-                }
-            }
-            lines.push(Line {
-                start: offset,
-                len: body.len(),
-                ending,
-                kind,
-            });
-            offset += raw.len();
         }
         let file = ConfFile {
             path,
-            buffer: text.to_owned(),
-            lines,
+            buffer: text,
+            lines: {
+                let mut lines = lines;
+                lines.shrink_to_fit();
+                lines
+            },
             newline: newline.unwrap_or(Ending::Lf),
         };
         (file, diagnostics)
@@ -274,20 +544,10 @@ impl ConfFile {
         path: &Path,
         check_duplicates: bool,
     ) -> io::Result<(ConfFile, Vec<Diagnostic>)> {
-        let bytes = std::fs::read(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: not valid UTF-8 text (at byte {})",
-                    path.display(),
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })?;
-        Ok(ConfFile::parse_with(
+        let text = read_text(path)?;
+        Ok(ConfFile::parse_owned(
             path.to_path_buf(),
-            &text,
+            text,
             check_duplicates,
         ))
     }
@@ -367,6 +627,22 @@ impl ConfFile {
             out.push_str(line.ending.as_str());
         }
         out
+    }
+
+    /// The text, like [`ConfFile::to_text`], without a copy when nothing
+    /// was edited (the buffer is then exactly the text).
+    pub fn into_text(self) -> String {
+        let mut offset = 0;
+        let pristine = self.lines.iter().all(|line| {
+            let here = line.start == offset;
+            offset += line.len + line.ending.as_str().len();
+            here && self.buffer.get(line.start + line.len..offset) == Some(line.ending.as_str())
+        }) && offset == self.buffer.len();
+        if pristine {
+            self.buffer
+        } else {
+            self.to_text()
+        }
     }
 
     fn entry_at(&self, index: usize) -> Option<Entry<'_>> {
@@ -636,7 +912,128 @@ mod tests {
         ] {
             let (file, _) = ConfFile::parse("t.conf", text);
             assert_eq!(file.to_text(), text);
+            assert_eq!(file.into_text(), text);
         }
+    }
+
+    #[test]
+    fn fast_and_general_classification_agree() {
+        for line in [
+            "",
+            "  ",
+            "# c",
+            "  # c",
+            "k = v",
+            "  k!x   =   v  ",
+            "k =",
+            "k =  \t",
+            "k=v=w",
+            "=v",
+            " = v",
+            "a b = c",
+            "a!!b = 1",
+            "!a = 1",
+            "a! = 1",
+            "no equals",
+            "k\x0b= v",
+            "k =\x0bv\x0b",
+            "\x0c",
+            "k = v # not a comment",
+            "k",
+            "  k  ",
+            "a!b!c=1",
+            "!",
+            "a!=",
+            "a=é",
+            "é=a",
+            "#é",
+            " \t# x",
+            "k = a b  ",
+            "a != 1",
+            "a\x01b = 1",
+            "a! b = 1",
+            "ab  =",
+            "a!b!c!d = x = y",
+        ] {
+            let fast = classify_ascii(line);
+            let general = {
+                let body = line;
+                let trimmed = body.trim();
+                if trimmed.is_empty() {
+                    Some(Kind::Blank)
+                } else if trimmed.starts_with('#') {
+                    Some(Kind::Comment)
+                } else {
+                    match body.find('=') {
+                        None => None,
+                        Some(eq) => {
+                            let raw_key = &body[..eq];
+                            let lead = raw_key.len() - raw_key.trim_start().len();
+                            let key = raw_key.trim();
+                            let raw_value = &body[eq + 1..];
+                            let vlead = raw_value.len() - raw_value.trim_start().len();
+                            let vstart = eq + 1 + vlead;
+                            (key_problem(key).is_none()).then(|| Kind::Entry {
+                                key: Span::new(lead, lead + key.len()).unwrap(),
+                                value: Span::new(vstart, vstart + raw_value.trim().len()).unwrap(),
+                            })
+                        }
+                    }
+                }
+            };
+            // The fast path may decline (non-ASCII), never disagree.
+            if fast.is_some() || line.is_ascii() {
+                assert_eq!(fast, general, "{line:?}");
+            }
+            assert_eq!(
+                classify(line).0,
+                general.unwrap_or(Kind::Invalid),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn newlines_are_found_word_by_word() {
+        for text in [
+            "",
+            "\n",
+            "abc",
+            "abcdefgh\n",
+            "abcdefghijklmno\nx",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\n",
+        ] {
+            assert_eq!(
+                find_newline(text.as_bytes()),
+                text.bytes().position(|b| b == b'\n'),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_big_text_scans_the_same_in_two_halves() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < PARALLEL_SCAN + 1000 {
+            text.push_str(&format!("vserver!{i}!nick = n{i}\r\n# c\nbad line {i}\n\n"));
+            i += 1;
+        }
+        let whole = scan(&text, 0);
+        let halves = scan_in_parallel(&text);
+        assert_eq!(whole.lines.len(), halves.lines.len());
+        for (a, b) in whole.lines.iter().zip(&halves.lines) {
+            assert_eq!(
+                (a.start, a.len, a.ending, a.kind),
+                (b.start, b.len, b.ending, b.kind)
+            );
+        }
+        assert_eq!(whole.problems, halves.problems);
+        assert_eq!(whole.newline, halves.newline);
+        let (file, diagnostics) = ConfFile::parse("big.conf", &text);
+        assert_eq!(diagnostics.len(), i);
+        assert_eq!(diagnostics[1].location.as_ref().unwrap().line, 7);
+        assert_eq!(file.to_text(), text);
     }
 
     #[test]
@@ -873,6 +1270,10 @@ mod tests {
             );
         }
         assert_eq!(file.to_text(), "a = value number 9999\n# comment\nb = 2\n");
+        assert_eq!(
+            file.clone().into_text(),
+            "a = value number 9999\n# comment\nb = 2\n"
+        );
         assert!(file.buffer.len() < 10_000);
     }
 }

@@ -20,11 +20,12 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::file::ConfFile;
+use crate::file::{ConfFile, RawLines, Read};
 use crate::location::Location;
-use crate::tree::{Inserter, Node};
+use crate::tree::{Inserter, TooLarge, Tree};
 
 /// The key that includes other files. It is consumed: it never appears in
 /// the merged tree.
@@ -40,7 +41,7 @@ pub struct Loaded {
     /// The main file first, then the included files in the order read.
     pub files: Vec<ConfFile>,
     /// The merged key tree.
-    pub root: Node,
+    pub tree: Tree,
     /// Every problem found, errors and warnings, in the order found.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -76,13 +77,109 @@ fn load_from(main: ConfFile, mut diagnostics: Vec<Diagnostic>) -> Loaded {
     let includes = read_includes(&mut files, &mut diagnostics);
     // The files were parsed without looking for repeated keys: the tree
     // reports them all, within and across files.
-    let (root, more) = build(&files, &includes, true);
+    let (tree, more) = build(&files, &includes, true);
     diagnostics.extend(more);
     Loaded {
         files,
-        root,
+        tree,
         diagnostics,
     }
+}
+
+/// A configuration read for its tree only (see [`load_tree`]).
+#[derive(Debug)]
+pub struct LoadedTree {
+    /// The main file's text, as read.
+    pub text: String,
+    /// The merged key tree.
+    pub tree: Tree,
+    /// Every problem found, errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadedTree {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Like [`load`], for a reader that needs the tree and the main file's text but not the
+/// files line by line (the server: a 100 MB configuration's line index is another
+/// 100 MB to fill and free). A file without include lines is put in the tree while it
+/// is scanned; one with includes goes through [`load`]. The tree and the diagnostics are
+/// those [`load`] gives (without includes, the diagnostics come in line order).
+pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
+    let text = crate::file::read_text(path)?;
+    let shared = Arc::new(path.to_path_buf());
+    let location = |line: usize| Location::new(shared.clone(), line_number(line));
+    let mut tree = Tree::new();
+    let file = tree.file_id(&shared);
+    let mut inserter = Inserter::default();
+    let mut diagnostics = Vec::new();
+    let mut too_large = false;
+    let mut include = false;
+    for (index, line) in RawLines::new(&text).enumerate() {
+        match line.read() {
+            Read::Nothing => {}
+            Read::Problem(key, message) => {
+                diagnostics.push(Diagnostic::error(Some(location(index)), key, message));
+            }
+            Read::Entry { key, .. } if key == INCLUDE_KEY => {
+                include = true;
+                break;
+            }
+            Read::Entry { key, value } => {
+                match inserter.insert(&mut tree, key, value, file, line_number(index)) {
+                    Ok(None) => {}
+                    Ok(Some((_, previous))) => diagnostics.push(Diagnostic::warning(
+                        Some(location(index)),
+                        key,
+                        format!("also set at line {previous}; this later value wins"),
+                    )),
+                    Err(TooLarge) if !too_large => {
+                        too_large = true;
+                        diagnostics.push(too_large_error(location(index), key));
+                    }
+                    Err(TooLarge) => {}
+                }
+            }
+        }
+    }
+    if include {
+        drop(tree);
+        let (main, diagnostics) = ConfFile::parse_owned(path.to_path_buf(), text, false);
+        let loaded = load_from(main, diagnostics);
+        let text = loaded
+            .files
+            .into_iter()
+            .next()
+            .map(ConfFile::into_text)
+            .unwrap_or_default();
+        return Ok(LoadedTree {
+            text,
+            tree: loaded.tree,
+            diagnostics: loaded.diagnostics,
+        });
+    }
+    Ok(LoadedTree {
+        text,
+        tree,
+        diagnostics,
+    })
+}
+
+/// A line number as `u32`, saturating.
+fn line_number(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+fn too_large_error(location: Location, key: &str) -> Diagnostic {
+    Diagnostic::error(
+        Some(location),
+        key,
+        "the configuration is too large (more than 4 GiB of keys and values); this key and some after it are not read",
+    )
 }
 
 /// The directory relative include paths in `file` are resolved against.
@@ -222,7 +319,7 @@ fn list_target(target: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 /// The diagnostics are about the tree: include cycles, includes naming no
 /// given file, and keys set in more than one file. (Keys set twice within
 /// one file are reported by [`ConfFile::parse`].)
-pub fn tree_from_files(files: &[ConfFile]) -> (Node, Vec<Diagnostic>) {
+pub fn tree_from_files(files: &[ConfFile]) -> (Tree, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let by_path: HashMap<&Path, usize> = files
         .iter()
@@ -268,9 +365,9 @@ pub fn tree_from_files(files: &[ConfFile]) -> (Node, Vec<Diagnostic>) {
         }
         includes.push(resolved);
     }
-    let (root, more) = build(files, &includes, false);
+    let (tree, more) = build(files, &includes, false);
     diagnostics.extend(more);
-    (root, diagnostics)
+    (tree, diagnostics)
 }
 
 /// Step two: merges the files into one tree, following include lines.
@@ -280,13 +377,14 @@ fn build(
     files: &[ConfFile],
     includes: &Includes,
     same_file_duplicates: bool,
-) -> (Node, Vec<Diagnostic>) {
+) -> (Tree, Vec<Diagnostic>) {
     let mut builder = Builder {
         inserter: Inserter::default(),
         same_file_duplicates,
         files,
         includes,
-        root: Node::root(),
+        tree: Tree::new(),
+        too_large: false,
         diagnostics: Vec::new(),
         stack: Vec::new(),
         visited: vec![false; files.len()],
@@ -296,7 +394,7 @@ fn build(
             builder.walk(index);
         }
     }
-    (builder.root, builder.diagnostics)
+    (builder.tree, builder.diagnostics)
 }
 
 struct Builder<'a> {
@@ -304,7 +402,9 @@ struct Builder<'a> {
     same_file_duplicates: bool,
     files: &'a [ConfFile],
     includes: &'a Includes,
-    root: Node,
+    tree: Tree,
+    /// Whether a key was dropped because the tree was full (reported once).
+    too_large: bool,
     diagnostics: Vec<Diagnostic>,
     /// The files being read, outermost first (to catch cycles).
     stack: Vec<usize>,
@@ -333,17 +433,34 @@ impl Builder<'_> {
         };
         self.visited[index] = true;
         self.stack.push(index);
+        let file_id = self.tree.file_id(file.shared_path());
         for entry in file.entries() {
-            let location = file.location(entry.line);
             if entry.key != INCLUDE_KEY {
-                if let Some(previous) =
-                    self.inserter
-                        .insert(&mut self.root, entry.key, entry.value, location.clone())
-                {
-                    self.repeated(entry.key, previous, location);
+                match self.inserter.insert(
+                    &mut self.tree,
+                    entry.key,
+                    entry.value,
+                    file_id,
+                    entry.line,
+                ) {
+                    Ok(None) => {}
+                    Ok(Some((previous_file, previous_line))) => {
+                        let previous = self.tree.location_of(previous_file, previous_line);
+                        if let Some(previous) = previous {
+                            self.repeated(entry.key, previous, file.location(entry.line));
+                        }
+                    }
+                    Err(TooLarge) => {
+                        if !self.too_large {
+                            self.too_large = true;
+                            self.diagnostics
+                                .push(too_large_error(file.location(entry.line), entry.key));
+                        }
+                    }
                 }
                 continue;
             }
+            let location = file.location(entry.line);
             let targets = self
                 .includes
                 .get(index)

@@ -9,126 +9,342 @@
 //!
 //! Children are kept in the order first seen; numbered lists
 //! (`vserver!10`, `vserver!20`) are ordered numerically by [`Node::numbered`].
-//! Large nodes (thousands of virtual servers or rules) get a hash index so
-//! that building the tree stays linear in the number of lines.
+//!
+//! A big configuration has millions of nodes (10,000 virtual servers of 100
+//! rules are 4 million), so the tree is one arena: a [`Tree`] holds every
+//! node as a small fixed-size record in one vector, and every segment and
+//! value in one string. Building it allocates nothing per line, dropping it
+//! frees a handful of blocks, and each node has a dense number
+//! ([`Node::id`]) that lets a reader keep per-node marks in a bitset
+//! instead of a hash set. A [`Node`] is a copyable handle into the arena.
+//! Full keys are not stored: [`Node::path`] rebuilds one when a message
+//! needs it.
 
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::hash::{FxHashMap, FxHasher};
 use crate::key::numeric_segment;
 use crate::location::Location;
 
-/// Nodes with more children than this get a hash index for lookups.
-const INDEX_THRESHOLD: usize = 16;
+/// Nodes with more children than this get their children indexed by hash.
+const INDEX_THRESHOLD: u32 = 16;
 
-/// End of a chain in [`ChildIndex`].
+/// "No node", "no value", "no file".
 const NONE: u32 = u32::MAX;
 
-/// A hash index over a node's children, for nodes with many of them.
-///
-/// It maps the hash of a segment to the most recent child with that hash,
-/// and chains children whose segments share a hash; so it stores no
-/// strings and rehashing it when it grows is cheap.
-#[derive(Clone, Default)]
-struct ChildIndex {
-    heads: FxHashMap<u64, u32>,
-    /// For each child, the previous child with the same hash.
-    next: Vec<u32>,
+/// Offsets into the tree's text are 32-bit: a tree holds at most 4 GiB of
+/// segments and values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TooLarge;
+
+/// A byte range of the tree's text.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        start: NONE,
+        len: 0,
+    };
+}
+
+/// One node. Children form a singly linked list in first-seen order
+/// (`first_child` .. `next_sibling`), with `last_child` for appending.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    parent: u32,
+    first_child: u32,
+    last_child: u32,
+    next_sibling: u32,
+    child_count: u32,
+    segment: Span,
+    /// `start == NONE` when the key itself was never written.
+    value: Span,
+    /// Index in [`Tree::files`] of where the value was written; `NONE` with
+    /// no value.
+    file: u32,
+    line: u32,
+}
+
+impl Rec {
+    fn new(parent: u32, segment: Span) -> Rec {
+        Rec {
+            parent,
+            first_child: NONE,
+            last_child: NONE,
+            next_sibling: NONE,
+            child_count: 0,
+            segment,
+            value: Span::NONE,
+            file: NONE,
+            line: 0,
+        }
+    }
 }
 
 fn segment_hash(segment: &str) -> u64 {
     BuildHasherDefault::<FxHasher>::default().hash_one(segment)
 }
 
-impl ChildIndex {
-    fn add(&mut self, segment: &str, position: usize) {
-        let position = u32::try_from(position).unwrap_or(NONE);
-        let previous = self.heads.insert(segment_hash(segment), position);
-        self.next.push(previous.unwrap_or(NONE));
-    }
-
-    fn find(&self, children: &[Node], segment: &str) -> Option<usize> {
-        let mut at = *self.heads.get(&segment_hash(segment))?;
-        while at != NONE {
-            let position = at as usize;
-            let child = children.get(position)?;
-            if child.segment() == segment {
-                return Some(position);
-            }
-            at = *self.next.get(position)?;
-        }
-        None
-    }
-}
-
-/// One node of the merged key tree: an optional value with the location that
-/// set it, and children in first-seen order.
-///
-/// To keep big trees cheap, a node does not own its key: every node created
-/// by one line shares that line's text (the key followed by the value), and
-/// refers to the prefix that is its own path. A node with a value holds the
-/// text of the line that set it, whose key is exactly the node's path.
+/// A merged key tree: every node of a configuration, its values and where
+/// they were written.
 #[derive(Clone)]
-pub struct Node {
-    /// Starts with this node's path; if `has_value`, the value follows it.
-    text: Arc<str>,
-    path_end: u32,
-    /// Where this node's own segment starts in the path.
-    segment_start: u32,
-    has_value: bool,
-    location: Option<Location>,
-    children: Vec<Node>,
-    /// Boxed on purpose: most nodes have none, and an inline index would
-    /// make every node several words bigger.
-    index: Option<Box<ChildIndex>>,
+pub struct Tree {
+    /// Node 0 is the root; a child always comes after its parent.
+    nodes: Vec<Rec>,
+    /// Segments and values.
+    text: String,
+    /// The files values were written in.
+    files: Vec<Arc<PathBuf>>,
+    /// For each node with many children: hash of a segment -> child. One
+    /// small map per such node (rather than one big map) keeps the lookups
+    /// made while one block is read in cache. A child whose hash is already
+    /// taken by a sibling (a collision) is not indexed; a lookup that lands
+    /// on the wrong sibling scans.
+    index: FxHashMap<u32, FxHashMap<u64, u32>>,
 }
 
-impl Default for Node {
+impl Default for Tree {
     fn default() -> Self {
-        Node {
-            text: Arc::from(""),
-            path_end: 0,
-            segment_start: 0,
-            has_value: false,
-            location: None,
-            children: Vec::new(),
-            index: None,
+        Tree::new()
+    }
+}
+
+impl Tree {
+    /// An empty tree: just the root (path `""`).
+    pub fn new() -> Tree {
+        Tree {
+            nodes: vec![Rec::new(NONE, Span { start: 0, len: 0 })],
+            text: String::new(),
+            files: Vec::new(),
+            index: FxHashMap::default(),
         }
     }
-}
 
-impl Node {
-    /// An empty root node (path `""`).
-    pub fn root() -> Node {
-        Node::default()
+    /// The root node.
+    pub fn root(&self) -> Node<'_> {
+        Node { tree: self, id: 0 }
     }
 
-    /// The full key of this node (`vserver!1!rule`); `""` for the root.
-    pub fn path(&self) -> &str {
-        self.text.get(..self.path_end as usize).unwrap_or("")
+    /// How many nodes the tree has (the root included). Node ids run from 0
+    /// to `len() - 1`.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
     }
 
-    /// The last segment of the key (`rule` for `vserver!1!rule`); `""` for the root.
-    pub fn segment(&self) -> &str {
+    /// Whether nothing was ever set (only the root exists).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1 && self.nodes[0].value.start == NONE
+    }
+
+    /// The node numbered `id`, if there is one.
+    pub fn node(&self, id: usize) -> Option<Node<'_>> {
+        (id < self.nodes.len()).then_some(Node {
+            tree: self,
+            id: id as u32,
+        })
+    }
+
+    /// Every node in id order: a parent always comes before its children.
+    pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
+        (0..self.nodes.len() as u32).map(move |id| Node { tree: self, id })
+    }
+
+    /// Sets the full `key` (`!`-separated) to `value`, written at
+    /// `location`. Returns where it was set before, if it was: the new value
+    /// wins. A key that would make the tree's text exceed 4 GiB is not set.
+    pub fn insert(&mut self, key: &str, value: &str, location: Location) -> Option<Location> {
+        let file = self.file_id(&location.file);
+        let previous = Inserter::default()
+            .insert(self, key, value, file, location.line)
+            .ok()??;
+        self.location_of(previous.0, previous.1)
+    }
+
+    /// The number of `file` among the tree's files, added if new.
+    pub(crate) fn file_id(&mut self, file: &Arc<PathBuf>) -> u32 {
+        let found = self
+            .files
+            .iter()
+            .rposition(|f| Arc::ptr_eq(f, file) || f == file);
+        match found {
+            Some(i) => i as u32,
+            None => {
+                self.files.push(file.clone());
+                (self.files.len() - 1) as u32
+            }
+        }
+    }
+
+    pub(crate) fn location_of(&self, file: u32, line: u32) -> Option<Location> {
+        let file = self.files.get(file as usize)?;
+        Some(Location::new(file.clone(), line))
+    }
+
+    fn rec(&self, id: u32) -> &Rec {
+        &self.nodes[id as usize]
+    }
+
+    fn str_of(&self, span: Span) -> &str {
+        let start = span.start as usize;
         self.text
-            .get(self.segment_start as usize..self.path_end as usize)
+            .get(start..start + span.len as usize)
             .unwrap_or("")
     }
 
-    /// The value, if this key itself was written.
-    pub fn value(&self) -> Option<&str> {
-        if self.has_value {
-            self.text.get(self.path_end as usize..)
+    /// Appends `s` to the text.
+    fn push_text(&mut self, s: &str) -> Result<Span, TooLarge> {
+        let start = u32::try_from(self.text.len()).map_err(|_| TooLarge)?;
+        let len = u32::try_from(s.len()).map_err(|_| TooLarge)?;
+        if start.checked_add(len).is_none_or(|end| end == NONE) {
+            return Err(TooLarge);
+        }
+        self.text.push_str(s);
+        Ok(Span { start, len })
+    }
+
+    /// The child of `parent` named `segment`.
+    fn find_child(&self, parent: u32, segment: &str) -> Option<u32> {
+        let p = self.rec(parent);
+        if p.child_count > INDEX_THRESHOLD {
+            let &child = self.index.get(&parent)?.get(&segment_hash(segment))?;
+            if self.str_of(self.rec(child).segment) == segment {
+                return Some(child);
+            }
+            // A collision: fall back to the scan below.
+        }
+        let mut at = p.first_child;
+        while at != NONE {
+            let rec = self.rec(at);
+            if self.str_of(rec.segment) == segment {
+                return Some(at);
+            }
+            at = rec.next_sibling;
+        }
+        None
+    }
+
+    /// The child of `parent` named `segment`, created (last, with no value)
+    /// if missing.
+    fn child_or_insert(&mut self, parent: u32, segment: &str) -> Result<u32, TooLarge> {
+        if let Some(child) = self.find_child(parent, segment) {
+            return Ok(child);
+        }
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&id| id != NONE)
+            .ok_or(TooLarge)?;
+        let span = self.push_text(segment)?;
+        self.nodes.push(Rec::new(parent, span));
+        let p = &mut self.nodes[parent as usize];
+        if p.last_child == NONE {
+            p.first_child = id;
         } else {
-            None
+            let last = p.last_child;
+            self.nodes[last as usize].next_sibling = id;
+        }
+        let p = &mut self.nodes[parent as usize];
+        p.last_child = id;
+        p.child_count += 1;
+        let count = p.child_count;
+        if count == INDEX_THRESHOLD + 1 {
+            let mut index = FxHashMap::default();
+            let mut at = p.first_child;
+            while at != NONE {
+                let hash = segment_hash(self.str_of(self.rec(at).segment));
+                index.entry(hash).or_insert(at);
+                at = self.rec(at).next_sibling;
+            }
+            self.index.insert(parent, index);
+        } else if count > INDEX_THRESHOLD + 1 {
+            if let Some(index) = self.index.get_mut(&parent) {
+                index.entry(segment_hash(segment)).or_insert(id);
+            }
+        }
+        Ok(id)
+    }
+}
+
+/// A node of a [`Tree`]: an optional value with the location that set it,
+/// and children in first-seen order. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Node<'t> {
+    tree: &'t Tree,
+    id: u32,
+}
+
+impl<'t> Node<'t> {
+    fn rec(&self) -> &'t Rec {
+        self.tree.rec(self.id)
+    }
+
+    fn at(&self, id: u32) -> Node<'t> {
+        Node {
+            tree: self.tree,
+            id,
         }
     }
 
+    /// The node's number in its tree: dense, from 0 (the root) to
+    /// [`Tree::len`] - 1, for per-node marks kept in a bitset.
+    pub fn id(&self) -> usize {
+        self.id as usize
+    }
+
+    /// The tree this node belongs to.
+    pub fn tree(&self) -> &'t Tree {
+        self.tree
+    }
+
+    /// The parent node; `None` for the root.
+    pub fn parent(&self) -> Option<Node<'t>> {
+        let parent = self.rec().parent;
+        (parent != NONE).then(|| self.at(parent))
+    }
+
+    /// The full key of this node (`vserver!1!rule`); `""` for the root.
+    /// Built on demand: keys are not stored whole.
+    pub fn path(&self) -> String {
+        let mut segments = Vec::new();
+        let mut node = *self;
+        while let Some(parent) = node.parent() {
+            segments.push(node.segment());
+            node = parent;
+        }
+        let mut path = String::with_capacity(segments.iter().map(|s| s.len() + 1).sum());
+        for (i, segment) in segments.iter().rev().enumerate() {
+            if i > 0 {
+                path.push('!');
+            }
+            path.push_str(segment);
+        }
+        path
+    }
+
+    /// The last segment of the key (`rule` for `vserver!1!rule`); `""` for the root.
+    pub fn segment(&self) -> &'t str {
+        self.tree.str_of(self.rec().segment)
+    }
+
+    /// The value, if this key itself was written.
+    pub fn value(&self) -> Option<&'t str> {
+        let span = self.rec().value;
+        (span.start != NONE).then(|| self.tree.str_of(span))
+    }
+
     /// Where the value was written (the last time, if written more than once).
-    pub fn location(&self) -> Option<&Location> {
-        self.location.as_ref()
+    pub fn location(&self) -> Option<Location> {
+        let rec = self.rec();
+        if rec.value.start == NONE {
+            return None;
+        }
+        self.tree.location_of(rec.file, rec.line)
     }
 
     /// The node's own location, else the earliest line that wrote anything
@@ -138,45 +354,46 @@ impl Node {
     /// created by that earliest line. If that line's key was written again
     /// later, the later line is given.)
     pub fn first_location(&self) -> Option<Location> {
-        if let Some(location) = &self.location {
-            return Some(location.clone());
+        if let Some(location) = self.location() {
+            return Some(location);
         }
-        let mut node = self;
-        while let Some(first) = node.children.first() {
-            node = first;
+        let mut id = self.id;
+        while self.tree.rec(id).first_child != NONE {
+            id = self.tree.rec(id).first_child;
         }
-        node.location.clone()
-    }
-
-    fn find(&self, segment: &str) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.find(&self.children, segment),
-            None => self.children.iter().position(|c| c.segment() == segment),
-        }
+        self.at(id).location()
     }
 
     /// The direct child named `segment`.
-    pub fn child(&self, segment: &str) -> Option<&Node> {
-        self.find(segment).and_then(|i| self.children.get(i))
+    pub fn child(&self, segment: &str) -> Option<Node<'t>> {
+        self.tree.find_child(self.id, segment).map(|id| self.at(id))
     }
 
     /// The node at `path` relative to this one (`rule!100!match`); the empty
     /// path is this node itself.
-    pub fn get(&self, path: &str) -> Option<&Node> {
+    pub fn get(&self, path: &str) -> Option<Node<'t>> {
         if path.is_empty() {
-            return Some(self);
+            return Some(*self);
         }
-        path.split('!').try_fold(self, |node, seg| node.child(seg))
+        path.split('!').try_fold(*self, |node, seg| node.child(seg))
     }
 
     /// The value at `path` relative to this node.
-    pub fn get_value(&self, path: &str) -> Option<&str> {
-        self.get(path).and_then(Node::value)
+    pub fn get_value(&self, path: &str) -> Option<&'t str> {
+        self.get(path).and_then(|n| n.value())
     }
 
     /// The children with their segments, in the order first seen.
-    pub fn children(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.children.iter().map(|c| (c.segment(), c))
+    pub fn children(&self) -> Children<'t> {
+        Children {
+            tree: self.tree,
+            next: self.rec().first_child,
+        }
+    }
+
+    /// How many children the node has.
+    pub fn child_count(&self) -> usize {
+        self.rec().child_count as usize
     }
 
     /// The children split into a numbered list and the rest: those whose
@@ -184,83 +401,71 @@ impl Node {
     /// equal numbers such as `7` and `07` keep first-seen order), and the
     /// others in first-seen order.
     #[allow(clippy::type_complexity)]
-    pub fn numbered(&self) -> (Vec<(u64, &Node)>, Vec<(&str, &Node)>) {
-        let mut numbered = Vec::new();
+    pub fn numbered(&self) -> (Vec<(u64, Node<'t>)>, Vec<(&'t str, Node<'t>)>) {
+        let mut numbered = Vec::with_capacity(self.child_count());
         let mut others = Vec::new();
-        for child in &self.children {
-            match numeric_segment(child.segment()) {
-                Some(n) => numbered.push((n, child)),
-                None => others.push((child.segment(), child)),
+        let mut sorted = true;
+        for (segment, child) in self.children() {
+            match numeric_segment(segment) {
+                Some(n) => {
+                    sorted &= numbered.last().is_none_or(|&(last, _)| last <= n);
+                    numbered.push((n, child));
+                }
+                None => others.push((segment, child)),
             }
         }
-        numbered.sort_by_key(|(n, _)| *n);
+        if !sorted {
+            numbered.sort_by_key(|(n, _)| *n);
+        }
         (numbered, others)
     }
 
     /// Whether the node has neither a value nor children.
     pub fn is_empty(&self) -> bool {
-        !self.has_value && self.children.is_empty()
-    }
-
-    /// The position of the child whose path is `text[..path_end]` (its
-    /// segment starting at `segment_start`), created (last, with no value)
-    /// if missing. `text` starts with this node's path.
-    fn child_index_or_insert(
-        &mut self,
-        text: &Arc<str>,
-        segment_start: u32,
-        path_end: u32,
-    ) -> usize {
-        let segment = text
-            .get(segment_start as usize..path_end as usize)
-            .unwrap_or("");
-        if let Some(position) = self.find(segment) {
-            return position;
-        }
-        let position = self.children.len();
-        if self.children.is_empty() {
-            // Most nodes have a single child: do not reserve four.
-            self.children.reserve_exact(1);
-        }
-        self.children.push(Node {
-            text: text.clone(),
-            path_end,
-            segment_start,
-            ..Node::default()
-        });
-        match &mut self.index {
-            Some(index) => index.add(segment, position),
-            None if self.children.len() > INDEX_THRESHOLD => {
-                let mut index = ChildIndex::default();
-                for (i, child) in self.children.iter().enumerate() {
-                    index.add(child.segment(), i);
-                }
-                self.index = Some(Box::new(index));
-            }
-            None => {}
-        }
-        position
-    }
-
-    /// Sets the full `key` (`!`-separated) to `value`, written at
-    /// `location`. Meant for the root: the key is the whole path. Returns
-    /// where it was set before, if it was: the new value wins.
-    pub fn insert(&mut self, key: &str, value: &str, location: Location) -> Option<Location> {
-        Inserter::default().insert(self, key, value, location)
+        let rec = self.rec();
+        rec.value.start == NONE && rec.first_child == NONE
     }
 
     /// Every node below this one that has a value, depth first in
     /// first-seen order, with its full key.
-    pub fn values(&self) -> Vec<(&str, &str)> {
+    pub fn values(&self) -> Vec<(String, &'t str)> {
         let mut out = Vec::new();
-        let mut stack = vec![self];
+        let mut stack = vec![*self];
         while let Some(node) = stack.pop() {
             if let Some(v) = node.value() {
                 out.push((node.path(), v));
             }
-            stack.extend(node.children.iter().rev());
+            let first = stack.len();
+            stack.extend(node.children().map(|(_, c)| c));
+            stack[first..].reverse();
         }
         out
+    }
+}
+
+/// The children of a node, in first-seen order (see [`Node::children`]).
+pub struct Children<'t> {
+    tree: &'t Tree,
+    next: u32,
+}
+
+impl<'t> Iterator for Children<'t> {
+    type Item = (&'t str, Node<'t>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == NONE {
+            return None;
+        }
+        let id = self.next;
+        let rec = self.tree.rec(id);
+        self.next = rec.next_sibling;
+        Some((
+            self.tree.str_of(rec.segment),
+            Node {
+                tree: self.tree,
+                id,
+            },
+        ))
     }
 }
 
@@ -268,87 +473,116 @@ impl Node {
 ///
 /// Consecutive lines of a configuration mostly share a prefix
 /// (`vserver!7!rule!30!...` follows `vserver!7!rule!20!...`), so the
-/// inserter remembers the path to the node of the previous key and only
-/// looks up the segments that differ. Children are never removed or
-/// reordered, so remembered positions stay valid as long as every key goes
-/// into the same tree.
+/// inserter remembers the nodes of the previous key and only looks up the
+/// segments that differ. Nodes are never removed, so remembered ones stay
+/// valid as long as every key goes into the same tree.
 #[derive(Default)]
 pub(crate) struct Inserter {
     last_key: String,
-    /// Position of each segment of `last_key` among its parent's children.
-    positions: Vec<usize>,
-    scratch: String,
+    /// The node of each segment of `last_key`.
+    path: Vec<u32>,
+}
+
+/// How many leading bytes `a` and `b` have in common, compared eight at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// How many whole leading segments `a` and `b` share, and where in `b` the
+/// segments after them start (`b.len() + 1` when `b` has no more).
+fn shared_segments(a: &[u8], b: &[u8]) -> (usize, usize) {
+    let same = common_prefix(a, b);
+    let mut count = 0;
+    let mut rest = 0;
+    for (i, &c) in b[..same].iter().enumerate() {
+        if c == b'!' {
+            count += 1;
+            rest = i + 1;
+        }
+    }
+    let ends = |s: &[u8]| s.get(same).is_none_or(|&c| c == b'!');
+    if same > 0 && ends(a) && ends(b) {
+        count += 1;
+        rest = same + 1;
+    }
+    (count, rest)
 }
 
 impl Inserter {
-    /// Sets `key` to `value` below `root` (always the same root for one
-    /// inserter); returns where it was set before, if it was.
+    /// Sets `key` to `value` below the root of `tree` (always the same tree
+    /// for one inserter), written at `line` of file number `file`. Returns
+    /// where it was set before (file number and line), if it was.
     pub(crate) fn insert(
         &mut self,
-        root: &mut Node,
+        tree: &mut Tree,
         key: &str,
         value: &str,
-        location: Location,
-    ) -> Option<Location> {
-        // Offsets are 32-bit; the parser refuses longer lines anyway.
-        if u32::try_from(key.len() + value.len()).is_err() {
-            return None;
+        file: u32,
+        line: u32,
+    ) -> Result<Option<(u32, u32)>, TooLarge> {
+        let (mut shared, mut rest) = shared_segments(self.last_key.as_bytes(), key.as_bytes());
+        if shared > self.path.len() {
+            // The previous key was not fully inserted: start from the root.
+            (shared, rest) = (0, 0);
         }
-        self.scratch.clear();
-        self.scratch.push_str(key);
-        self.scratch.push_str(value);
-        let text: Arc<str> = Arc::from(self.scratch.as_str());
-
-        let shared = crate::key::common_segments(&self.last_key, key).min(self.positions.len());
-        let mut node = root;
-        let mut segment_start = 0;
-        let mut followed = 0;
-        for (segment, &position) in key.split('!').zip(&self.positions[..shared]) {
-            match node.children.get(position) {
-                Some(_) => node = &mut node.children[position],
-                None => break,
-            }
-            segment_start += segment.len() + 1;
-            followed += 1;
-        }
-        self.positions.truncate(followed);
-        if segment_start <= key.len() {
-            let rest = key.get(segment_start..).unwrap_or("");
-            for segment in rest.split('!') {
-                let path_end = segment_start + segment.len();
-                let position =
-                    node.child_index_or_insert(&text, to_u32(segment_start), to_u32(path_end));
-                self.positions.push(position);
-                node = &mut node.children[position];
-                segment_start = path_end + 1;
-            }
-        }
+        self.path.truncate(shared);
         self.last_key.clear();
+        let mut node = self.path.last().copied().unwrap_or(0);
+        let rest = key.get(rest..).map(|r| r.split('!'));
+        for segment in rest.into_iter().flatten() {
+            match tree.child_or_insert(node, segment) {
+                Ok(child) => node = child,
+                Err(e) => {
+                    // The remembered path is incomplete: start afresh next time.
+                    self.path.clear();
+                    return Err(e);
+                }
+            }
+            self.path.push(node);
+        }
+        let span = tree.push_text(value);
         self.last_key.push_str(key);
-        // The key of this line is exactly the node's path.
-        node.text = text;
-        node.path_end = to_u32(key.len());
-        node.has_value = true;
-        node.location.replace(location)
+        let span = span?;
+        let rec = &mut tree.nodes[node as usize];
+        let previous = (rec.value.start != NONE).then_some((rec.file, rec.line));
+        rec.value = span;
+        rec.file = file;
+        rec.line = line;
+        Ok(previous)
     }
 }
 
-/// An offset known to fit (checked on entry to [`Inserter::insert`]).
-fn to_u32(offset: usize) -> u32 {
-    u32::try_from(offset).unwrap_or(u32::MAX)
-}
-
-impl fmt::Debug for Node {
+impl fmt::Debug for Node<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Node");
         s.field("path", &self.path());
         if let Some(v) = self.value() {
             s.field("value", &v);
         }
-        if !self.children.is_empty() {
-            s.field("children", &self.children);
+        let children: Vec<Node<'_>> = self.children().map(|(_, c)| c).collect();
+        if !children.is_empty() {
+            s.field("children", &children);
         }
         s.finish()
+    }
+}
+
+impl fmt::Debug for Tree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.root().fmt(f)
     }
 }
 
@@ -364,10 +598,12 @@ mod tests {
 
     #[test]
     fn insert_and_get() {
-        let mut root = Node::root();
-        assert!(root.is_empty());
-        root.insert("vserver!1!nick", "default", loc(1));
-        root.insert("vserver!1!rule!100!match", "directory", loc(2));
+        let mut tree = Tree::new();
+        assert!(tree.root().is_empty());
+        assert!(tree.is_empty());
+        tree.insert("vserver!1!nick", "default", loc(1));
+        tree.insert("vserver!1!rule!100!match", "directory", loc(2));
+        let root = tree.root();
         assert_eq!(root.get_value("vserver!1!nick"), Some("default"));
         let vs = root.get("vserver!1").unwrap();
         assert_eq!(vs.path(), "vserver!1");
@@ -376,35 +612,44 @@ mod tests {
         assert_eq!(vs.location(), None);
         assert_eq!(vs.first_location(), Some(loc(1)));
         assert_eq!(vs.get_value("rule!100!match"), Some("directory"));
-        assert_eq!(vs.get("rule!100!match").unwrap().location(), Some(&loc(2)));
+        assert_eq!(vs.get("rule!100!match").unwrap().location(), Some(loc(2)));
+        assert_eq!(
+            vs.get("rule!100!match").unwrap().path(),
+            "vserver!1!rule!100!match"
+        );
         assert!(root.get("vserver!2").is_none());
         assert!(root.get("vserver!1!nick!x").is_none());
         assert_eq!(root.get("").unwrap().path(), "");
         assert!(!root.is_empty());
+        assert!(!tree.is_empty());
+        assert_eq!(vs.parent().unwrap().segment(), "vserver");
+        assert!(root.parent().is_none());
     }
 
     #[test]
     fn last_write_wins_and_reports_previous() {
-        let mut root = Node::root();
-        assert_eq!(root.insert("a!b", "1", loc(1)), None);
-        assert_eq!(root.insert("a!b", "2", loc(5)), Some(loc(1)));
+        let mut tree = Tree::new();
+        assert_eq!(tree.insert("a!b", "1", loc(1)), None);
+        assert_eq!(tree.insert("a!b", "2", loc(5)), Some(loc(1)));
+        let root = tree.root();
         assert_eq!(root.get_value("a!b"), Some("2"));
-        assert_eq!(root.get("a!b").unwrap().location(), Some(&loc(5)));
+        assert_eq!(root.get("a!b").unwrap().location(), Some(loc(5)));
         assert_eq!(root.get("a").unwrap().first_location(), Some(loc(5)));
-        root.insert("x!y!z", "1", loc(10));
-        root.insert("x!y", "2", loc(11));
-        root.insert("x!w", "3", loc(12));
+        tree.insert("x!y!z", "1", loc(10));
+        tree.insert("x!y", "2", loc(11));
+        tree.insert("x!w", "3", loc(12));
+        let root = tree.root();
         assert_eq!(root.get("x").unwrap().first_location(), Some(loc(10)));
         assert_eq!(root.get("x!y").unwrap().first_location(), Some(loc(11)));
     }
 
     #[test]
     fn numbered_children_sort_numerically() {
-        let mut root = Node::root();
+        let mut tree = Tree::new();
         for (i, n) in ["100", "nick", "2", "10", "abc", "1"].iter().enumerate() {
-            root.insert(&format!("rule!{n}"), "x", loc(i as u32 + 1));
+            tree.insert(&format!("rule!{n}"), "x", loc(i as u32 + 1));
         }
-        let rule = root.child("rule").unwrap();
+        let rule = tree.root().child("rule").unwrap();
         let (numbers, others) = rule.numbered();
         let numbers: Vec<u64> = numbers.iter().map(|(n, _)| *n).collect();
         assert_eq!(numbers, vec![1, 2, 10, 100]);
@@ -416,25 +661,89 @@ mod tests {
 
     #[test]
     fn many_children_use_the_index() {
-        let mut root = Node::root();
+        let mut tree = Tree::new();
         for i in 0..1000 {
-            root.insert(&format!("vserver!{i}!nick"), &format!("v{i}"), loc(i + 1));
+            tree.insert(&format!("vserver!{i}!nick"), &format!("v{i}"), loc(i + 1));
         }
-        let vs = root.child("vserver").unwrap();
-        assert!(vs.index.is_some());
+        assert!(!tree.index.is_empty());
+        let vs = tree.root().child("vserver").unwrap();
         assert_eq!(vs.children().count(), 1000);
+        assert_eq!(vs.child_count(), 1000);
         assert_eq!(vs.get_value("567!nick"), Some("v567"));
-        root.insert("vserver!567!nick", "again", loc(2000));
+        tree.insert("vserver!567!nick", "again", loc(2000));
+        let root = tree.root();
         assert_eq!(root.child("vserver").unwrap().children().count(), 1000);
         assert_eq!(root.get_value("vserver!567!nick"), Some("again"));
+        // Every child is found, whether indexed or not.
+        for i in 0..1000 {
+            assert!(root.get(&format!("vserver!{i}")).is_some(), "{i}");
+        }
+        assert!(root.get("vserver!1000").is_none());
     }
 
     #[test]
     fn values_walk_in_order() {
-        let mut root = Node::root();
-        root.insert("b", "1", loc(1));
-        root.insert("a!x", "2", loc(2));
-        root.insert("b!y", "3", loc(3));
-        assert_eq!(root.values(), vec![("b", "1"), ("b!y", "3"), ("a!x", "2")]);
+        let mut tree = Tree::new();
+        tree.insert("b", "1", loc(1));
+        tree.insert("a!x", "2", loc(2));
+        tree.insert("b!y", "3", loc(3));
+        let values = tree.root().values();
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(values, vec![("b", "1"), ("b!y", "3"), ("a!x", "2")]);
+    }
+
+    #[test]
+    fn shared_segments_are_whole() {
+        assert_eq!(
+            shared_segments(b"vserver!10!nick", b"vserver!10!rule!1"),
+            (2, 11)
+        );
+        assert_eq!(shared_segments(b"vserver!10", b"vserver!1"), (1, 8));
+        assert_eq!(shared_segments(b"vserver!1", b"vserver!1"), (2, 10));
+        assert_eq!(shared_segments(b"a", b"a!b"), (1, 2));
+        assert_eq!(shared_segments(b"a!b", b"a"), (1, 2));
+        assert_eq!(shared_segments(b"ab", b"a!b"), (0, 0));
+        assert_eq!(shared_segments(b"server!x", b"vserver!1"), (0, 0));
+        assert_eq!(shared_segments(b"", b"a"), (0, 0));
+        assert_eq!(shared_segments(b"", b""), (0, 0));
+        let long = b"vserver!10001!rule!100!match!request";
+        assert_eq!(
+            shared_segments(long, b"vserver!10001!rule!100!handler"),
+            (4, 23)
+        );
+        assert_eq!(
+            shared_segments(long, b"vserver!10001!rule!99!match"),
+            (3, 19)
+        );
+        assert_eq!(common_prefix(long, long), long.len());
+        assert_eq!(common_prefix(b"0123456789abcdef", b"0123456789abcdeX"), 15);
+        assert_eq!(common_prefix(b"01234567", b"01234567"), 8);
+        assert_eq!(common_prefix(b"x1234567", b"01234567"), 0);
+    }
+
+    #[test]
+    fn consecutive_keys_reuse_the_path_correctly() {
+        let keys = [
+            "a!b!c", "a!b", "a!bc", "a!b!c!d", "a", "b", "a!b!c", "a!b!e", "a!b!c",
+        ];
+        let mut tree = Tree::new();
+        for (i, k) in keys.iter().enumerate() {
+            tree.insert(k, &i.to_string(), loc(i as u32 + 1));
+        }
+        let root = tree.root();
+        assert_eq!(root.get_value("a!b!c"), Some("8"));
+        assert_eq!(root.get_value("a!b"), Some("1"));
+        assert_eq!(root.get_value("a!bc"), Some("2"));
+        assert_eq!(root.get_value("a!b!c!d"), Some("3"));
+        assert_eq!(root.get_value("a"), Some("4"));
+        assert_eq!(root.get_value("b"), Some("5"));
+        assert_eq!(root.get_value("a!b!e"), Some("7"));
+        assert_eq!(root.get("a!b").unwrap().child_count(), 2);
+        // Parents come before their children.
+        for node in tree.nodes() {
+            if let Some(parent) = node.parent() {
+                assert!(parent.id() < node.id());
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use baton_conf::{load, load_str, tree_from_files, ConfFile, Severity};
+use baton_conf::{load, load_str, load_tree, tree_from_files, ConfFile, Severity};
 
 /// A fresh scratch directory, removed when dropped.
 struct Scratch(PathBuf);
@@ -56,12 +56,18 @@ fn include_file_takes_effect_at_the_include_line() {
     let loaded = load(&main).unwrap();
     assert_eq!(loaded.files.len(), 2);
     // Written after the include: the main file wins.
-    assert_eq!(loaded.root.get_value("server!port"), Some("80"));
+    assert_eq!(loaded.tree.root().get_value("server!port"), Some("80"));
     // Written before the include: the included file wins.
-    assert_eq!(loaded.root.get_value("server!timeout"), Some("5"));
-    assert_eq!(loaded.root.get_value("server!user"), Some("www"));
-    assert!(loaded.root.child("include").is_none());
-    let user = loaded.root.get("server!user").unwrap().location().unwrap();
+    assert_eq!(loaded.tree.root().get_value("server!timeout"), Some("5"));
+    assert_eq!(loaded.tree.root().get_value("server!user"), Some("www"));
+    assert!(loaded.tree.root().child("include").is_none());
+    let user = loaded
+        .tree
+        .root()
+        .get("server!user")
+        .unwrap()
+        .location()
+        .unwrap();
     assert_eq!(user.line, 3);
     assert!(user.file.ends_with("extra.conf"));
     // Two keys set in both files: warnings, no errors.
@@ -82,12 +88,12 @@ fn include_directory_reads_files_by_name_skipping_hidden_and_backups() {
     dir.write("conf.d/sub/x.conf", "sub = 1\n");
     let main = dir.write("main.conf", "include = conf.d\n");
     let loaded = load(&main).unwrap();
-    assert_eq!(loaded.root.get_value("order"), Some("b"));
-    assert_eq!(loaded.root.get_value("a"), Some("1"));
-    assert_eq!(loaded.root.get_value("b"), Some("1"));
-    assert!(loaded.root.get("hidden").is_none());
-    assert!(loaded.root.get("backup").is_none());
-    assert!(loaded.root.get("sub").is_none());
+    assert_eq!(loaded.tree.root().get_value("order"), Some("b"));
+    assert_eq!(loaded.tree.root().get_value("a"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("b"), Some("1"));
+    assert!(loaded.tree.root().get("hidden").is_none());
+    assert!(loaded.tree.root().get("backup").is_none());
+    assert!(loaded.tree.root().get("sub").is_none());
     assert_eq!(loaded.files.len(), 3);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     assert!(loaded
@@ -108,9 +114,9 @@ fn relative_includes_resolve_against_the_including_file() {
     );
     let loaded = load(&main).unwrap();
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
-    assert_eq!(loaded.root.get_value("leaf"), Some("1"));
-    assert_eq!(loaded.root.get_value("mid"), Some("1"));
-    assert_eq!(loaded.root.get_value("abs"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("leaf"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("mid"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("abs"), Some("1"));
 }
 
 #[test]
@@ -120,8 +126,8 @@ fn include_cycles_are_errors_not_hangs() {
     dir.write("b.conf", "b = 1\ninclude = a.conf\ninclude = ./b.conf\n");
     let main = dir.write("main.conf", "include = a.conf\n");
     let loaded = load(&main).unwrap();
-    assert_eq!(loaded.root.get_value("a"), Some("1"));
-    assert_eq!(loaded.root.get_value("b"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("a"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("b"), Some("1"));
     let errors: Vec<String> = loaded
         .diagnostics
         .iter()
@@ -139,7 +145,7 @@ fn include_cycles_are_errors_not_hangs() {
 
     let self_main = dir.write("selfish.conf", "include = selfish.conf\nx = 1\n");
     let loaded = load(&self_main).unwrap();
-    assert_eq!(loaded.root.get_value("x"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("x"), Some("1"));
     assert_eq!(loaded.files.len(), 1);
     assert!(loaded.diagnostics[0].message.contains("cycle"));
 }
@@ -152,7 +158,7 @@ fn missing_includes_are_diagnostics_at_the_include_line() {
         "a = 1\ninclude = nowhere.conf\ninclude =\nb = 2\n",
     );
     let loaded = load(&main).unwrap();
-    assert_eq!(loaded.root.get_value("b"), Some("2"));
+    assert_eq!(loaded.tree.root().get_value("b"), Some("2"));
     let errors: Vec<(u32, String)> = loaded
         .diagnostics
         .iter()
@@ -172,7 +178,7 @@ fn devices_are_not_included() {
         "/nonexistent-baton-dir/t.conf",
         "include = /dev/zero\nx = 1\n",
     );
-    assert_eq!(loaded.root.get_value("x"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("x"), Some("1"));
     assert!(loaded.has_errors());
     assert!(loaded.diagnostics[0].message.contains("not a regular file"));
 }
@@ -203,8 +209,8 @@ fn load_str_resolves_includes_on_disk() {
         "include = extra.conf\nmain = 1",
     );
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
-    assert_eq!(loaded.root.get_value("extra"), Some("1"));
-    assert_eq!(loaded.root.get_value("main"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("extra"), Some("1"));
+    assert_eq!(loaded.tree.root().get_value("main"), Some("1"));
     assert_eq!(loaded.files[0].to_text(), "include = extra.conf\nmain = 1");
 }
 
@@ -219,10 +225,11 @@ fn tree_from_files_follows_includes_among_given_files() {
         "x = main\ninclude = conf.d\ninclude = one.conf\nz = main\n",
     );
     let mut loaded = load(&main).unwrap();
-    assert_eq!(loaded.root.get_value("x"), Some("from-1"));
+    assert_eq!(loaded.tree.root().get_value("x"), Some("from-1"));
     // Edit an included file, then rebuild without touching the disk.
     loaded.files[1].set("x", "edited").unwrap();
-    let (root, diagnostics) = tree_from_files(&loaded.files);
+    let (tree, diagnostics) = tree_from_files(&loaded.files);
+    let root = tree.root();
     assert_eq!(root.get_value("x"), Some("edited"));
     assert_eq!(root.get_value("y"), Some("from-2"));
     assert_eq!(root.get_value("z"), Some("main"));
@@ -235,9 +242,11 @@ fn tree_from_files_follows_includes_among_given_files() {
     // Unreached files are still merged, in order.
     let (a, _) = ConfFile::parse("a.conf", "k = a\n");
     let (b, _) = ConfFile::parse("b.conf", "k = b\n");
-    let (root, _) = tree_from_files(&[a, b]);
+    let (tree, _) = tree_from_files(&[a, b]);
+    let root = tree.root();
     assert_eq!(root.get_value("k"), Some("b"));
-    let (root, diagnostics) = tree_from_files(&[]);
+    let (tree, diagnostics) = tree_from_files(&[]);
+    let root = tree.root();
     assert!(root.is_empty() && diagnostics.is_empty());
 }
 
@@ -247,10 +256,10 @@ fn first_location_points_at_the_block() {
         "t.conf",
         "# c\nvserver!10!rule!5!handler = file\nvserver!10!nick = ten\n",
     );
-    let rule = loaded.root.get("vserver!10!rule!5").unwrap();
+    let rule = loaded.tree.root().get("vserver!10!rule!5").unwrap();
     assert_eq!(rule.location(), None);
     assert_eq!(rule.first_location().unwrap().to_string(), "t.conf:2");
-    let vservers = loaded.root.child("vserver").unwrap();
+    let vservers = loaded.tree.root().child("vserver").unwrap();
     let (numbered, others) = vservers.numbered();
     assert_eq!(numbered.len(), 1);
     assert!(others.is_empty());
@@ -262,7 +271,7 @@ fn numbered_lists_order_numerically() {
         "t.conf",
         "vserver!100!nick = c\nvserver!2!nick = a\nvserver!10!nick = b\n",
     );
-    let (numbered, _) = loaded.root.child("vserver").unwrap().numbered();
+    let (numbered, _) = loaded.tree.root().child("vserver").unwrap().numbered();
     let nicks: Vec<&str> = numbered
         .iter()
         .map(|(_, n)| n.get_value("nick").unwrap())
@@ -287,7 +296,51 @@ fn the_cherokee_sample_parses_cleanly() {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(loaded.files[0].to_text(), text);
-    assert!(loaded.root.get_value("server!bind!1!port").is_some());
-    let (vservers, _) = loaded.root.child("vserver").unwrap().numbered();
+    assert!(loaded.tree.root().get_value("server!bind!1!port").is_some());
+    let (vservers, _) = loaded.tree.root().child("vserver").unwrap().numbered();
     assert!(!vservers.is_empty());
+}
+
+/// What `load_tree` gives is what `load` gives: the same values at the same
+/// places, the same diagnostics, the main file's text.
+#[test]
+fn load_tree_agrees_with_load() {
+    let dir = Scratch::new();
+    dir.write("inc/more.conf", "server!timeout = 5\nserver!port = 81\n");
+    let plain = "# top\r\nserver!port = 80\nbad line\nvserver!1!nick = a\n\nvserver!1!nick = b\nx!!y = 1\nvserver!1!rule!1!match = default\n  k  =  v  \nlast = é";
+    let with_include =
+        "server!port = 80\ninclude = inc\nserver!user = www\nnope\nserver!user = www2\n";
+    for (name, text) in [
+        ("plain.conf", plain),
+        ("main.conf", with_include),
+        ("empty.conf", ""),
+    ] {
+        let path = dir.write(name, text);
+        let full = load(&path).unwrap();
+        let fast = load_tree(&path).unwrap();
+        assert_eq!(fast.text, text);
+        assert_eq!(fast.has_errors(), full.has_errors());
+        let values = |root: baton_conf::Node<'_>| {
+            root.values()
+                .into_iter()
+                .map(|(k, v)| {
+                    let location = root.get(&k).and_then(|n| n.location());
+                    (k, v.to_string(), location)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(fast.tree.root()), values(full.tree.root()), "{name}");
+        let key = |d: &baton_conf::Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.to_string_lossy().into_owned(), l.line))
+        };
+        let shown = |ds: &[baton_conf::Diagnostic]| {
+            let mut ds = ds.to_vec();
+            ds.sort_by_key(key);
+            ds.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(shown(&fast.diagnostics), shown(&full.diagnostics), "{name}");
+    }
+    assert!(load_tree(&dir.path().join("missing.conf")).is_err());
 }
