@@ -1,5 +1,7 @@
 //! Size check: a million-line configuration (10,000 virtual servers with
-//! 100 rules each) must load quickly. Run in release mode:
+//! 100 rules each) loads into the right tree and round-trips. It prints how
+//! long each step took but asserts nothing about time: speed targets live in
+//! `bench/` (the vhost scenario). Run in release mode:
 //! `cargo test -p baton-conf --release --test perf -- --ignored --nocapture`
 
 use std::fmt::Write;
@@ -38,7 +40,7 @@ fn cpu_time() -> Option<Duration> {
 
 #[test]
 #[ignore = "slow in debug builds; run with --release -- --ignored"]
-fn a_million_lines_load_fast() {
+fn a_million_lines_load_and_round_trip() {
     let text = big_config();
 
     let start = Instant::now();
@@ -72,11 +74,7 @@ fn a_million_lines_load_fast() {
     assert!(diagnostics.is_empty());
     assert_eq!(file.to_text(), text);
 
-    // The tree is an arena (no allocation per line) and the text is scanned
-    // in two halves: this measured 0.3 s (CPU and wall) on a busy shared
-    // two-core VM, against 1.2-1.4 s before. The bound only catches a return
-    // to quadratic behaviour.
-    if !cfg!(debug_assertions) {
-        assert!(total.as_secs_f64() < 3.0, "too slow: {total:?}");
-    }
+    // For the reader: 0.3 s of CPU measured on a busy shared two-core VM
+    // once the tree became an arena (1.2-1.4 s before).
+    println!("load_str total: {total:?}");
 }
