@@ -67,11 +67,21 @@ pub async fn reload(
         Err(e) => return refuse(e.to_string(), Vec::new()),
     };
     let id = current.id + 1;
-    let generation = match Generation::build(id, config, Some(&current)) {
-        Ok(g) => g,
-        Err(e) => return refuse(e, Vec::new()),
+    // Built on a blocking thread, like the reading above: with a large configuration it
+    // takes a while, and the runtime's threads (the only one, with `thread_number = 1`)
+    // keep serving meanwhile.
+    let built =
+        tokio::task::spawn_blocking(move || Generation::build(id, config, Some(&current))).await;
+    let generation = match built {
+        Ok(Ok(g)) => g,
+        Ok(Err(e)) => return refuse(e, Vec::new()),
+        Err(e) => {
+            return refuse(
+                format!("building the new generation failed: {e}"),
+                Vec::new(),
+            )
+        }
     };
-    drop(current);
     super::announce(&prepared);
     set.commit(prepared, &settings.binds, state).await;
     state.swap(generation);
