@@ -360,8 +360,8 @@ fn clean_host(raw: &str) -> Option<String> {
         }
         &raw[..end + 2]
     } else {
-        match raw.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        match raw.bytes().rposition(|b| b == b':') {
+            Some(colon) if raw[colon + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..colon],
             Some(_) => return None,
             None => raw,
         }

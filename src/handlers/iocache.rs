@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use rustc_hash::FxHashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -90,14 +90,18 @@ struct Entry {
     used: u64,
 }
 
-/// Keyed with FxHash: keys are paths of files that were read successfully (a client
-/// cannot choose them freely), so a keyed hash buys nothing and costs a visible share of
-/// a small request.
+/// Keyed by the path's bytes, with FxHash: keys are paths of files that were served (a
+/// client cannot choose them freely), so a keyed hash buys nothing, and hashing a `Path`
+/// splits it into components first; both were a visible share of a small request.
 #[derive(Default)]
 struct Cache {
-    entries: FxHashMap<PathBuf, Entry>,
+    entries: FxHashMap<Box<[u8]>, Entry>,
     bytes: usize,
     clock: u64,
+}
+
+fn key(path: &Path) -> &[u8] {
+    path.as_os_str().as_encoded_bytes()
 }
 
 fn cache() -> &'static Mutex<Cache> {
@@ -110,7 +114,7 @@ pub fn get(path: &Path, identity: Identity) -> Option<Arc<Version>> {
     let mut cache = cache().lock().ok()?;
     cache.clock += 1;
     let clock = cache.clock;
-    let entry = cache.entries.get_mut(path)?;
+    let entry = cache.entries.get_mut(key(path))?;
     if entry.version.identity != identity {
         return None;
     }
@@ -151,7 +155,7 @@ fn insert(path: &Path, version: Arc<Version>) -> Arc<Version> {
     };
     cache.clock += 1;
     let used = cache.clock;
-    if let Some(old) = cache.entries.get(path) {
+    if let Some(old) = cache.entries.get(key(path)) {
         // Never replace content with validators alone for the same version.
         if old.version.identity == version.identity
             && old.version.content.is_some()
@@ -166,7 +170,7 @@ fn insert(path: &Path, version: Arc<Version>) -> Arc<Version> {
         path_len: path.as_os_str().len(),
         used,
     };
-    if let Some(old) = cache.entries.insert(path.to_path_buf(), entry) {
+    if let Some(old) = cache.entries.insert(key(path).into(), entry) {
         cache.bytes -= old.version.cost() + old.path_len;
     }
     cache.bytes += size;
@@ -179,7 +183,7 @@ fn insert(path: &Path, version: Arc<Version>) -> Arc<Version> {
 /// Drops the least recently used entries until the cache is at three quarters of its
 /// budget (so eviction does not run on every insert).
 fn evict(cache: &mut Cache) {
-    let mut by_age: Vec<(u64, PathBuf, usize)> = cache
+    let mut by_age: Vec<(u64, Box<[u8]>, usize)> = cache
         .entries
         .iter()
         .map(|(p, e)| (e.used, p.clone(), e.version.cost() + e.path_len))

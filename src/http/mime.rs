@@ -247,12 +247,15 @@ fn normalise_ext(ext: &str) -> Option<String> {
 /// The extension of the last path segment, if any. A leading dot (as in
 /// `.htaccess`) does not start an extension.
 fn extension(path: &str) -> Option<&str> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let (stem, ext) = name.rsplit_once('.')?;
-    if stem.is_empty() || ext.is_empty() {
+    // Byte searches: this runs for every file served, and `rsplit` with a char pattern
+    // costs a searcher each time.
+    let start = path.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1);
+    let name = &path[start..];
+    let dot = name.bytes().rposition(|b| b == b'.')?;
+    if dot == 0 || dot + 1 == name.len() {
         None
     } else {
-        Some(ext)
+        Some(&name[dot + 1..])
     }
 }
 
