@@ -2,8 +2,9 @@
 //! directories are listed).
 //!
 //! Files are sent as file bodies (`sendfile` on HTTP/1) or, for multipart ranges, streamed
-//! in fixed-size chunks, so a 1 GiB download costs the same memory as a 1 KiB one. Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple
-//! as multipart/byteranges, If-Range) follow RFC 9110.
+//! in fixed-size chunks, so a 1 GiB download costs the same memory as a 1 KiB one.
+//! Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple as
+//! multipart/byteranges, If-Range) follow RFC 9110.
 
 use super::iocache;
 use super::{
@@ -247,7 +248,7 @@ async fn send_file(
             let body = match &content {
                 _ if head || len == 0 => body::empty(),
                 Content::Memory(bytes) => body::full(bytes.clone()),
-                Content::Disk => match open_range(local, 0, len).await {
+                Content::Disk => match open_range(local, 0, len) {
                     Ok(b) => b,
                     Err(e) => return io_failure(local, e),
                 },
@@ -267,7 +268,7 @@ async fn send_file(
                     Some(b) => body::full(b),
                     None => return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR),
                 },
-                Content::Disk => match open_range(local, r.start, r.len()).await {
+                Content::Disk => match open_range(local, r.start, r.len()) {
                     Ok(b) => b,
                     Err(e) => return io_failure(local, e),
                 },
@@ -356,7 +357,7 @@ fn multipart_memory(bytes: &Bytes, plan: MultipartPlan) -> Option<Body> {
 /// A body of `len` bytes of the file from `start`: the HTTP/1 layer sends it with
 /// `sendfile`; a transform that rewraps it streams it in chunks. Opened inline, like the
 /// `stat` before it: an open of a file just stat'ed is answered from the kernel's caches.
-async fn open_range(local: &Path, start: u64, len: u64) -> io::Result<Body> {
+fn open_range(local: &Path, start: u64, len: u64) -> io::Result<Body> {
     let file = std::fs::File::open(local)?;
     Ok(body::file(file, start, len))
 }

@@ -85,7 +85,6 @@ impl Version {
 
 struct Entry {
     version: Arc<Version>,
-    path_len: usize,
     /// A use counter value, for eviction.
     used: u64,
 }
@@ -122,12 +121,6 @@ pub fn get(path: &Path, identity: Identity) -> Option<Arc<Version>> {
     Some(entry.version.clone())
 }
 
-/// Keeps `version` (validators only) for `path`, unless a version with content is already
-/// there for the same identity.
-pub fn remember(path: &Path, version: Arc<Version>) -> Arc<Version> {
-    insert(path, version)
-}
-
 /// Reads `path` (in a blocking task) and caches it, with the validators of `known`, when
 /// it is still that version once read. Returns the version with its content.
 pub async fn load(path: &Path, known: &Version) -> std::io::Result<Arc<Version>> {
@@ -144,12 +137,14 @@ pub async fn load(path: &Path, known: &Version) -> std::io::Result<Arc<Version>>
     });
     // A file that changed while being read is served (it is what was read) but not kept.
     if version.content.as_ref().map(Bytes::len) == usize::try_from(known.identity.len).ok() {
-        insert(path, version.clone());
+        remember(path, version.clone());
     }
     Ok(version)
 }
 
-fn insert(path: &Path, version: Arc<Version>) -> Arc<Version> {
+/// Keeps `version` for `path` (its validators, and its content if it has some), unless the
+/// same version with content is already there; returns the version kept.
+pub fn remember(path: &Path, version: Arc<Version>) -> Arc<Version> {
     let Ok(mut cache) = cache().lock() else {
         return version;
     };
@@ -164,16 +159,15 @@ fn insert(path: &Path, version: Arc<Version>) -> Arc<Version> {
             return old.version.clone();
         }
     }
-    let size = version.cost() + path.as_os_str().len();
+    let key = key(path);
     let entry = Entry {
         version: version.clone(),
-        path_len: path.as_os_str().len(),
         used,
     };
-    if let Some(old) = cache.entries.insert(key(path).into(), entry) {
-        cache.bytes -= old.version.cost() + old.path_len;
+    cache.bytes += version.cost() + key.len();
+    if let Some(old) = cache.entries.insert(key.into(), entry) {
+        cache.bytes -= old.version.cost() + key.len();
     }
-    cache.bytes += size;
     if cache.bytes > BUDGET {
         evict(&mut cache);
     }
@@ -186,7 +180,7 @@ fn evict(cache: &mut Cache) {
     let mut by_age: Vec<(u64, Box<[u8]>, usize)> = cache
         .entries
         .iter()
-        .map(|(p, e)| (e.used, p.clone(), e.version.cost() + e.path_len))
+        .map(|(p, e)| (e.used, p.clone(), e.version.cost() + p.len()))
         .collect();
     by_age.sort_unstable_by_key(|(used, _, _)| *used);
     for (_, path, size) in by_age {

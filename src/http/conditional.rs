@@ -34,44 +34,24 @@ pub struct Validators<'a> {
 /// A modification time before the Unix epoch gets a `n` marker in front of
 /// the seconds so that it cannot collide with a time after the epoch.
 pub fn make_etag(len: u64, mtime: SystemTime, inode: u64) -> String {
-    // Written digit by digit rather than with `format!`: this runs for every file served
-    // that is not in the cache, and the formatting machinery was a visible share of it.
-    let mut tag = String::with_capacity(2 + 4 * 17);
-    tag.push('"');
-    push_hex(&mut tag, inode);
-    tag.push('-');
-    push_hex(&mut tag, len);
-    tag.push('-');
-    let d = match mtime.duration_since(UNIX_EPOCH) {
-        Ok(d) => d,
+    match mtime.duration_since(UNIX_EPOCH) {
+        Ok(d) => format!(
+            "\"{:x}-{:x}-{:x}.{:x}\"",
+            inode,
+            len,
+            d.as_secs(),
+            d.subsec_nanos()
+        ),
         Err(e) => {
-            tag.push('n');
-            e.duration()
+            let d = e.duration();
+            format!(
+                "\"{:x}-{:x}-n{:x}.{:x}\"",
+                inode,
+                len,
+                d.as_secs(),
+                d.subsec_nanos()
+            )
         }
-    };
-    push_hex(&mut tag, d.as_secs());
-    tag.push('.');
-    push_hex(&mut tag, u64::from(d.subsec_nanos()));
-    tag.push('"');
-    tag
-}
-
-/// Appends `n` in lowercase hexadecimal, without leading zeros (`0` for zero).
-fn push_hex(out: &mut String, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(n & 0xf) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    for &b in &buf[i..] {
-        out.push(char::from(b));
     }
 }
 
