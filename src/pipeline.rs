@@ -14,7 +14,6 @@
 use crate::config::{ErrorHandler, VServer};
 use crate::handlers::{self, error_page, Ctx, HttpError, Outcome};
 use crate::http::body::Body;
-use crate::http::counted::OnFinish;
 use crate::http::path::{decode_and_normalize, normalize};
 use crate::log::AccessRecord;
 use crate::rules::{self, Behavior, RequestFacts};
@@ -173,13 +172,15 @@ where
     let index = selected.index;
     let conn_done = conn.clone();
     let (resp_parts, body) = resp.into_parts();
-    let body = OnFinish::new(body, move |bytes| {
+    // The access log line is written when the body is done (or dropped half-way by a
+    // client that went away), with the bytes the connection layer really sent.
+    let body = body.on_finish(move |bytes| {
         conn_done.active.store(0, Ordering::Relaxed);
         if let (Some(line), Some(logger)) = (log, gen.access_logs[index].as_ref()) {
             line.write(logger, &conn_done, &gen.config.vservers[index].nick, bytes);
         }
     });
-    Ok(Response::from_parts(resp_parts, OnFinish::boxed(body)))
+    Ok(Response::from_parts(resp_parts, body))
 }
 
 /// The most request-body bytes read and thrown away to keep a connection open.

@@ -46,11 +46,7 @@ pub struct RuleInfo {
 
 /// The key tree of one file (not its includes).
 pub fn tree(file: &ConfFile) -> Tree {
-    let mut tree = Tree::new();
-    for e in file.entries() {
-        tree.insert(e.key, e.value, file.location(e.line));
-    }
-    tree
+    baton_conf::tree_from_files(std::slice::from_ref(file)).0
 }
 
 /// Every virtual server, highest priority first.

@@ -23,10 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Size of the chunks a file is read and sent in: each read is a hand-off to a blocking
-/// thread, so large enough to amortise it, small enough to keep a connection's memory low.
-const CHUNK: usize = 256 * 1024;
-
 /// Serves the request's file. With `common` set, directories are listed (or their index
 /// served) and path info may be split off.
 pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOptions>) -> Outcome {
@@ -395,7 +391,7 @@ async fn multipart_body(local: &Path, plan: MultipartPlan) -> io::Result<Body> {
                     st.current = None;
                     continue;
                 }
-                let want = remaining.min(CHUNK as u64) as usize;
+                let want = remaining.min(body::FILE_CHUNK as u64) as usize;
                 let mut buf = vec![0u8; want];
                 let read = async {
                     st.file.seek(SeekFrom::Start(pos)).await?;

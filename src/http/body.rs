@@ -29,7 +29,7 @@ use tokio_util::io::ReaderStream;
 /// Size of the chunks a file body is read in when it is streamed rather than sent with
 /// `sendfile` (a transform rewraps it): each read is a hand-off to a blocking thread, so
 /// large enough to amortise it, small enough to keep a connection's memory low.
-const FILE_CHUNK: usize = 256 * 1024;
+pub const FILE_CHUNK: usize = 256 * 1024;
 
 /// A range of an open file.
 #[derive(Debug)]

@@ -3,7 +3,6 @@
 
 pub mod body;
 pub mod conditional;
-pub mod counted;
 pub mod mime;
 pub mod multipart;
 pub mod path;

@@ -459,7 +459,7 @@ fn repeated_keys(path: &Arc<PathBuf>, text: &str, lines: &[Line]) -> Vec<Diagnos
 
 /// A line number as `u32`, saturating (no file has four billion lines, but
 /// input must never make us panic).
-fn line_number(index: usize) -> u32 {
+pub(crate) fn line_number(index: usize) -> u32 {
     u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::file::{ConfFile, RawLines, Read};
+use crate::file::{line_number, ConfFile, RawLines, Read};
 use crate::location::Location;
 use crate::tree::{Inserter, TooLarge, Tree};
 
@@ -170,10 +170,6 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
 }
 
 /// A line number as `u32`, saturating.
-fn line_number(index: usize) -> u32 {
-    u32::try_from(index + 1).unwrap_or(u32::MAX)
-}
-
 fn too_large_error(location: Location, key: &str) -> Diagnostic {
     Diagnostic::error(
         Some(location),
