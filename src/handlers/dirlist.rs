@@ -109,8 +109,17 @@ pub async fn list(ctx: &Ctx<'_>, opts: &DirlistOptions, local: &Path, dir: &Meta
     respond(ctx, page)
 }
 
+/// The cached listing, if still right. The entries the directory's watch does not cover
+/// are `stat`ed after the cache's lock is released: the lock is shared by every worker.
 fn cached(key: &Key<'_>, id: DirId) -> Option<Page> {
-    dirlist_cache::global().lock().ok()?.get(key, id)
+    let hit = dirlist_cache::global().lock().ok()?.peek(key, id)?;
+    if hit.is_fresh(key.dir) {
+        return Some(hit.page);
+    }
+    if let Ok(mut cache) = dirlist_cache::global().lock() {
+        cache.forget(&hit);
+    }
+    None
 }
 
 /// A render whose result may be cached: its directory is watched. Dropped without

@@ -38,7 +38,7 @@ use std::fs::{File, Metadata};
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The most bytes of HTML kept.
 pub const BUDGET: usize = 2 << 20;
@@ -120,6 +120,22 @@ pub struct Volatile {
     pub fingerprint: Option<Fingerprint>,
 }
 
+/// A cached listing found by [`Cache::peek`], with what remains to check.
+pub struct Hit {
+    hash: u64,
+    pub page: Page,
+    volatile: Arc<[Volatile]>,
+}
+
+impl Hit {
+    /// Whether every entry the watch does not cover still `stat`s as when rendered.
+    pub fn is_fresh(&self, dir: &Path) -> bool {
+        self.volatile
+            .iter()
+            .all(|v| Fingerprint::current(&dir.join(&v.name)) == v.fingerprint)
+    }
+}
+
 /// A rendered listing and its entity tag.
 #[derive(Clone, Debug)]
 pub struct Page {
@@ -159,7 +175,7 @@ struct Entry {
     opts: DirlistOptions,
     id: DirId,
     wd: Wd,
-    volatile: Vec<Volatile>,
+    volatile: Arc<[Volatile]>,
     page: Page,
     /// A use counter value, for eviction.
     used: u64,
@@ -235,18 +251,26 @@ impl Cache {
 
     /// The listing for `key` if the directory is still `id` and nothing it shows changed.
     pub fn get(&mut self, key: &Key<'_>, id: DirId) -> Option<Page> {
+        let hit = self.peek(key, id)?;
+        if hit.is_fresh(key.dir) {
+            Some(hit.page)
+        } else {
+            self.forget(&hit);
+            None
+        }
+    }
+
+    /// The listing for `key` if the directory is still `id` and the watch reported no
+    /// change; the entries the watch does not cover are still to be checked
+    /// ([`Hit::is_fresh`]), which the caller does without holding the cache's lock.
+    pub fn peek(&mut self, key: &Key<'_>, id: DirId) -> Option<Hit> {
         self.drain();
         let hash = self.hash(key);
         let entry = self.entries.get(&hash)?;
         if !entry.is_for(key) {
             return None;
         }
-        let fresh = entry.id == id
-            && entry
-                .volatile
-                .iter()
-                .all(|v| Fingerprint::current(&key.dir.join(&v.name)) == v.fingerprint);
-        if !fresh {
+        if entry.id != id {
             self.remove(hash);
             return None;
         }
@@ -254,7 +278,22 @@ impl Cache {
         let clock = self.clock;
         let entry = self.entries.get_mut(&hash)?;
         entry.used = clock;
-        Some(entry.page.clone())
+        Some(Hit {
+            hash,
+            page: entry.page.clone(),
+            volatile: entry.volatile.clone(),
+        })
+    }
+
+    /// Drops the listing `hit` came from, unless it was replaced meanwhile.
+    pub fn forget(&mut self, hit: &Hit) {
+        let same = self
+            .entries
+            .get(&hit.hash)
+            .is_some_and(|e| e.page.html.as_ptr() == hit.page.html.as_ptr());
+        if same {
+            self.remove(hit.hash);
+        }
     }
 
     /// Watches `dir` (open on the directory the request found as `id`; see [`cacheable`])
@@ -333,7 +372,7 @@ impl Cache {
                 opts: key.opts.clone(),
                 id: ticket.id,
                 wd: ticket.wd,
-                volatile,
+                volatile: volatile.into(),
                 page,
                 used: self.clock,
             },
