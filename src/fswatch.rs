@@ -45,11 +45,25 @@ pub struct Wd(i32);
 
 /// What [`Watcher::drain`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// Something changed under this watch (or the watch ended: `IN_IGNORED`).
+pub enum Event<'a> {
+    /// The watched directory itself changed: deleted, moved, its metadata changed, or the
+    /// watch ended (`IN_IGNORED`).
     Changed(Wd),
+    /// The entry of that name in the watched directory was created, deleted, renamed in
+    /// or out, written or had its metadata changed.
+    Child(Wd, &'a [u8]),
     /// The kernel's event queue overflowed: events were lost, anything may have changed.
     Overflow,
+}
+
+impl Event<'_> {
+    /// The watch the event is about (`None` for an overflow).
+    pub fn watch(&self) -> Option<Wd> {
+        match *self {
+            Event::Changed(wd) | Event::Child(wd, _) => Some(wd),
+            Event::Overflow => None,
+        }
+    }
 }
 
 /// An inotify instance, non-blocking and closed on exec.
@@ -90,9 +104,19 @@ impl Watcher {
     /// Watches the directory at `path` for [`CHANGES`]. Watching an inode already watched
     /// returns its existing descriptor.
     pub fn watch_path(&self, path: &Path) -> io::Result<Wd> {
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-        let mask = CHANGES | libc::IN_ONLYDIR | libc::IN_EXCL_UNLINK;
+        self.add_watch(path, 0)
+    }
+
+    /// Like [`Watcher::watch_path`], but fails (`ENOTDIR`) if the last component of `path`
+    /// is a symbolic link instead of following it: for callers that must watch the very
+    /// directories a path goes through.
+    pub fn watch_path_no_follow(&self, path: &Path) -> io::Result<Wd> {
+        self.add_watch(path, libc::IN_DONT_FOLLOW)
+    }
+
+    fn add_watch(&self, path: &Path, flags: u32) -> io::Result<Wd> {
+        let c_path = c_path(path)?;
+        let mask = CHANGES | libc::IN_ONLYDIR | libc::IN_EXCL_UNLINK | flags;
         // SAFETY: `c_path` is a valid NUL-terminated string for the duration of the call.
         let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c_path.as_ptr(), mask) };
         if wd < 0 {
@@ -112,7 +136,7 @@ impl Watcher {
 
     /// Reads every queued event without blocking and reports each to `on_event`. Returns
     /// when the queue is empty (normally after a single `read` that finds nothing).
-    pub fn drain(&self, mut on_event: impl FnMut(Event)) -> io::Result<()> {
+    pub fn drain(&self, mut on_event: impl FnMut(Event<'_>)) -> io::Result<()> {
         let mut buf = EventBuffer([0; 4096]);
         loop {
             // SAFETY: the buffer is valid for writes of its length.
@@ -141,7 +165,7 @@ impl Watcher {
 
 /// Reports the events of one `read`. A truncated record (which the kernel never writes)
 /// is reported as an overflow: the caller then forgets everything, which is always safe.
-fn parse_events(mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
+fn parse_events(mut bytes: &[u8], on_event: &mut impl FnMut(Event<'_>)) {
     while !bytes.is_empty() {
         let Some(header) = bytes.get(..EVENT_HEADER) else {
             on_event(Event::Overflow);
@@ -155,19 +179,29 @@ fn parse_events(mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
         let wd = i32::from_ne_bytes(field(0));
         let mask = u32::from_ne_bytes(field(4));
         let name_len = u32::from_ne_bytes(field(12)) as usize;
+        let (Some(name), Some(rest)) = (
+            bytes.get(EVENT_HEADER..EVENT_HEADER + name_len),
+            bytes.get(EVENT_HEADER + name_len..),
+        ) else {
+            on_event(Event::Overflow);
+            return;
+        };
+        // The name is padded with NULs to an aligned length; no name: the directory itself.
+        let name_end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
         if mask & libc::IN_Q_OVERFLOW != 0 || wd < 0 {
             on_event(Event::Overflow);
+        } else if name_end > 0 {
+            on_event(Event::Child(Wd(wd), &name[..name_end]));
         } else {
             on_event(Event::Changed(Wd(wd)));
         }
-        match bytes.get(EVENT_HEADER + name_len..) {
-            Some(rest) => bytes = rest,
-            None => {
-                on_event(Event::Overflow);
-                return;
-            }
-        }
+        bytes = rest;
     }
+}
+
+fn c_path(path: &Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
 }
 
 /// The `/proc/self/fd/N` path of an open file: opening or watching it reaches the very
@@ -187,6 +221,24 @@ pub fn reports_all_changes(file: &File) -> bool {
     if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
         return false;
     }
+    is_local(&st)
+}
+
+/// [`reports_all_changes`] for the file system `path` is on.
+pub fn reports_all_changes_at(path: &Path) -> bool {
+    let Ok(c_path) = c_path(path) else {
+        return false;
+    };
+    // SAFETY: `statfs` is plain data; the buffer is valid for writes.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and buffer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    is_local(&st)
+}
+
+fn is_local(st: &libc::statfs) -> bool {
     // f_type is a signed word whose width depends on the platform; magics are 32-bit.
     let magic = (st.f_type as u64 & 0xffff_ffff) as u32;
     const LOCAL: &[u32] = &[
@@ -215,10 +267,29 @@ pub fn reports_all_changes(file: &File) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
-    fn changed(w: &Watcher) -> Vec<Event> {
+    /// An event with its name owned, so tests can collect them.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Dir(Wd),
+        Child(Wd, String),
+        Overflow,
+    }
+
+    impl From<Event<'_>> for Seen {
+        fn from(e: Event<'_>) -> Seen {
+            match e {
+                Event::Changed(wd) => Seen::Dir(wd),
+                Event::Child(wd, name) => Seen::Child(wd, String::from_utf8_lossy(name).into()),
+                Event::Overflow => Seen::Overflow,
+            }
+        }
+    }
+
+    fn changed(w: &Watcher) -> Vec<Seen> {
         let mut events = Vec::new();
-        w.drain(|e| events.push(e)).unwrap();
+        w.drain(|e| events.push(Seen::from(e))).unwrap();
         events
     }
 
@@ -238,18 +309,22 @@ mod tests {
         std::fs::write(&file, "one").unwrap();
         let w = Watcher::new().unwrap();
         let wd = w.watch_dir(&File::open(dir.path()).unwrap()).unwrap();
-        type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        // What each step does, and the entry it must be reported for.
+        type Step<'a> = (&'a str, &'a str, Box<dyn Fn() + 'a>);
         let steps: Vec<Step> = vec![
             (
                 "create",
+                "b",
                 Box::new(|| std::fs::write(dir.path().join("b"), "").unwrap()),
             ),
             (
                 "rewrite",
+                "a.txt",
                 Box::new(|| std::fs::write(&file, "three").unwrap()),
             ),
             (
                 "truncate",
+                "a.txt",
                 Box::new(|| {
                     std::fs::OpenOptions::new()
                         .write(true)
@@ -261,6 +336,7 @@ mod tests {
             ),
             (
                 "touch",
+                "a.txt",
                 Box::new(|| {
                     let f = File::options().write(true).open(&file).unwrap();
                     f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
@@ -268,23 +344,41 @@ mod tests {
             ),
             (
                 "rename",
+                "c.txt",
                 Box::new(|| std::fs::rename(&file, dir.path().join("c.txt")).unwrap()),
             ),
             (
                 "delete",
+                "b",
                 Box::new(|| std::fs::remove_file(dir.path().join("b")).unwrap()),
             ),
             (
                 "mkdir",
+                "sub",
                 Box::new(|| std::fs::create_dir(dir.path().join("sub")).unwrap()),
             ),
         ];
-        for (what, step) in steps {
+        for (what, name, step) in steps {
             step();
             let events = changed(&w);
-            assert!(events.contains(&Event::Changed(wd)), "{what}: {events:?}");
+            assert!(
+                events.contains(&Seen::Child(wd, name.into())),
+                "{what}: {events:?}"
+            );
             assert!(changed(&w).is_empty(), "{what}: drained");
         }
+        // The renamed file's old name is reported too.
+        std::fs::rename(dir.path().join("c.txt"), dir.path().join("d.txt")).unwrap();
+        assert_eq!(
+            changed(&w),
+            [
+                Seen::Child(wd, "c.txt".into()),
+                Seen::Child(wd, "d.txt".into())
+            ]
+        );
+        // The directory itself.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(changed(&w), [Seen::Dir(wd)]);
     }
 
     #[test]
@@ -296,7 +390,7 @@ mod tests {
         assert_eq!(a, b);
         w.unwatch(a);
         // The end of the watch is itself reported (IN_IGNORED).
-        assert_eq!(changed(&w), [Event::Changed(a)]);
+        assert_eq!(changed(&w), [Seen::Dir(a)]);
     }
 
     #[test]
@@ -309,18 +403,54 @@ mod tests {
     }
 
     #[test]
+    fn a_link_to_a_directory_is_followed_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let w = Watcher::new().unwrap();
+        assert!(w.watch_path(&link).is_ok());
+        assert!(w.watch_path_no_follow(&link).is_err());
+        assert!(w.watch_path_no_follow(dir.path()).is_ok());
+    }
+
+    fn record(wd: i32, mask: u32, name: &[u8]) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend_from_slice(&wd.to_ne_bytes());
+        r.extend_from_slice(&mask.to_ne_bytes());
+        r.extend_from_slice(&0u32.to_ne_bytes());
+        r.extend_from_slice(&(name.len() as u32).to_ne_bytes());
+        r.extend_from_slice(name);
+        r
+    }
+
+    fn parsed(bytes: &[u8]) -> Vec<Seen> {
+        let mut events = Vec::new();
+        parse_events(bytes, &mut |e| events.push(Seen::from(e)));
+        events
+    }
+
+    #[test]
+    fn names_lose_their_padding() {
+        let mut bytes = record(3, libc::IN_MODIFY, b"index.html\0\0\0\0\0\0");
+        bytes.extend(record(4, libc::IN_DELETE_SELF, b""));
+        bytes.extend(record(-1, libc::IN_Q_OVERFLOW, b""));
+        assert_eq!(
+            parsed(&bytes),
+            [
+                Seen::Child(Wd(3), "index.html".into()),
+                Seen::Dir(Wd(4)),
+                Seen::Overflow
+            ]
+        );
+    }
+
+    #[test]
     fn truncated_records_are_an_overflow() {
-        let mut events = Vec::new();
-        parse_events(&[0u8; 7], &mut |e| events.push(e));
-        assert_eq!(events, [Event::Overflow]);
-        let mut record = Vec::new();
-        record.extend_from_slice(&3i32.to_ne_bytes());
-        record.extend_from_slice(&libc::IN_MODIFY.to_ne_bytes());
-        record.extend_from_slice(&0u32.to_ne_bytes());
-        record.extend_from_slice(&16u32.to_ne_bytes());
-        let mut events = Vec::new();
-        parse_events(&record, &mut |e| events.push(e));
-        assert_eq!(events, [Event::Changed(Wd(3)), Event::Overflow]);
+        assert_eq!(parsed(&[0u8; 7]), [Seen::Overflow]);
+        // A record announcing a 16-byte name that is not there.
+        let mut bytes = record(3, libc::IN_MODIFY, b"");
+        bytes[12..16].copy_from_slice(&16u32.to_ne_bytes());
+        assert_eq!(parsed(&bytes), [Seen::Overflow]);
     }
 
     #[test]
@@ -330,5 +460,8 @@ mod tests {
         assert!(reports_all_changes(&File::open(dir.path()).unwrap()));
         // procfs changes without events: like a network file system, it is not trusted.
         assert!(!reports_all_changes(&File::open("/proc/self").unwrap()));
+        assert!(reports_all_changes_at(dir.path()));
+        assert!(!reports_all_changes_at(Path::new("/proc/self")));
+        assert!(!reports_all_changes_at(&dir.path().join("missing")));
     }
 }

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod maintenance;
 pub mod net;
+pub mod pathwatch;
 pub mod pipeline;
 pub mod privileges;
 pub mod rules;

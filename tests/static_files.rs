@@ -180,6 +180,54 @@ fn a_rewritten_file_is_served_fresh_with_new_validators() {
     }
 }
 
+/// After a few requests the server answers for a file without a `stat` (its I/O cache
+/// watches the path): every kind of change must still show on the very next request.
+#[test]
+fn changes_to_a_file_served_many_times_are_seen_at_once() {
+    let s = file_server(|root| {
+        write_file(root, "www/d/f.txt", "first");
+        write_file(root, "elsewhere/f.txt", "from elsewhere");
+    });
+    let www = s.root().join("www");
+    let served = |expect: &str| {
+        // Several times over, so that the later ones come from the watched cache entry.
+        let mut last = None;
+        for _ in 0..3 {
+            let r = get(s.addr(), "localhost", "/d/f.txt");
+            assert_eq!(String::from_utf8_lossy(&r.body), expect);
+            last = Some(r);
+        }
+        last.unwrap()
+    };
+    let before = served("first");
+    std::fs::write(www.join("d/f.txt"), "second").unwrap();
+    served("second");
+    // Touched only: same bytes, new date.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(www.join("d/f.txt"))
+        .unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
+        .unwrap();
+    let touched = served("second");
+    assert_eq!(
+        touched.header("last-modified"),
+        Some("Sun, 09 Sep 2001 01:46:40 GMT")
+    );
+    assert_ne!(touched.header("etag"), before.header("etag"));
+    // The directory on the way renamed, then replaced by a link to another one.
+    std::fs::rename(www.join("d"), www.join("gone")).unwrap();
+    assert_eq!(get(s.addr(), "localhost", "/d/f.txt").status, 404);
+    std::os::unix::fs::symlink(s.root().join("elsewhere"), www.join("d")).unwrap();
+    served("from elsewhere");
+    // The link switched back to a real directory, then the file deleted.
+    std::fs::remove_file(www.join("d")).unwrap();
+    std::fs::rename(www.join("gone"), www.join("d")).unwrap();
+    served("second");
+    std::fs::remove_file(www.join("d/f.txt")).unwrap();
+    assert_eq!(get(s.addr(), "localhost", "/d/f.txt").status, 404);
+}
+
 #[test]
 fn if_none_match_with_the_etag_gets_304() {
     let s = hundred_server();

@@ -408,7 +408,7 @@ impl Cache {
             return;
         };
         let result = watcher.drain(|event| match event {
-            Event::Changed(wd) => self.forget_watch(&watcher, wd),
+            Event::Changed(wd) | Event::Child(wd, _) => self.forget_watch(&watcher, wd),
             Event::Overflow => self.forget_all(&watcher),
         });
         match result {

@@ -32,6 +32,16 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     let Some(local) = ctx.behavior.local_path(ctx.vserver, ctx.path) else {
         return Outcome::error(StatusCode::NOT_FOUND);
     };
+    // A file the I/O cache watches needs no `stat`: it is a regular file that has not
+    // changed, and its path has no symbolic link (so none can escape the root).
+    if opts.iocache && !ctx.path.ends_with('/') {
+        if let Some(version) = iocache::unchanged(&local) {
+            if *ctx.method == Method::OPTIONS {
+                return options_response();
+            }
+            return send_version(ctx, &local, version, Source::Cache).await;
+        }
+    }
     // A stat answered from the kernel's caches, made inline: a thread hand-off would cost
     // more than the call (nginx and Cherokee do the same). Reads happen in blocking tasks.
     let meta = match std::fs::metadata(&local) {
@@ -179,16 +189,50 @@ async fn send_file(
     iocache: bool,
 ) -> Outcome {
     let identity = iocache::Identity::of(meta);
-    let len = identity.len;
-    let head = *ctx.method == Method::HEAD;
-    // The validators come ready-made from the cache when this version was seen before.
     let cached = if iocache {
         iocache::get(local, identity)
     } else {
         None
     };
-    let was_cached = cached.is_some();
-    let version = cached.unwrap_or_else(|| Arc::new(iocache::Version::new(identity)));
+    let (version, source) = match cached {
+        Some(version) => {
+            // Known and current: the next requests may not need the `stat`.
+            iocache::watch(local, meta);
+            (version, Source::Cache)
+        }
+        None => {
+            let source = if iocache {
+                Source::New
+            } else {
+                Source::Uncached
+            };
+            (Arc::new(iocache::Version::new(identity)), source)
+        }
+    };
+    send_version(ctx, local, version, source).await
+}
+
+/// Where the version a response is made from comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The I/O cache.
+    Cache,
+    /// A `stat` just now; the I/O cache keeps it.
+    New,
+    /// A `stat` just now, with the I/O cache off for this rule.
+    Uncached,
+}
+
+/// Sends `version` of the file at `local`.
+async fn send_version(
+    ctx: &Ctx<'_>,
+    local: &Path,
+    version: Arc<iocache::Version>,
+    source: Source,
+) -> Outcome {
+    let identity = version.identity;
+    let len = identity.len;
+    let head = *ctx.method == Method::HEAD;
     let validators = Validators {
         etag: version.etag.to_str().unwrap_or_default(),
         last_modified: identity.mtime,
@@ -214,7 +258,7 @@ async fn send_file(
     };
     let content = match &version.content {
         Some(bytes) if !head => Content::Memory(bytes.clone()),
-        _ if iocache && len <= iocache::MAX_FILE && !head => {
+        _ if source != Source::Uncached && len <= iocache::MAX_FILE && !head => {
             match iocache::load(local, &version).await {
                 Ok(loaded) => match &loaded.content {
                     Some(bytes) => Content::Memory(bytes.clone()),
@@ -224,7 +268,7 @@ async fn send_file(
             }
         }
         _ => {
-            if iocache && !was_cached {
+            if source == Source::New {
                 // Large file (or HEAD): keep its validators for the next request.
                 iocache::remember(local, version.clone());
             }

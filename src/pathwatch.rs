@@ -1,0 +1,408 @@
+//! Paths known not to have changed since they were last checked, so that a cache can
+//! answer for them without a `stat`.
+//!
+//! A `stat` of a path is a walk of every component in the kernel; on a small static file
+//! it was the largest single cost of a request. Instead, a registered path depends on the
+//! inotify watch ([`crate::fswatch`]) of every directory it goes through, each for one
+//! name: `/srv/www/index.html` on (`/`, `srv`), (`/srv`, `www`) and (`/srv/www`,
+//! `index.html`). Whatever could make the path name something else, or change the file it
+//! names, is an event on one of them: a component renamed, deleted, replaced or its
+//! permissions changed (in its parent's watch, under its name), the file written, truncated
+//! or touched (in its directory's watch). An event ends every registration that depends on
+//! that name (or, for an event on a directory itself, on that directory), and the owner
+//! hears of it before it next answers: [`PathWatch::drain`] reads the queue, which the
+//! kernel fills inside the system call that made the change.
+//!
+//! Only paths whose every change shows up that way are accepted:
+//!
+//! - no symbolic link anywhere (the path is its own canonical form): a link's target may
+//!   change with no event in any directory of the path;
+//! - on a file system where inotify sees every change (not NFS, FUSE…);
+//! - the caller also leaves out files with several hard links, which can be written
+//!   through a name in another directory.
+//!
+//! Registration is two-step, so that no change slips between the caller's `stat` and the
+//! watches: [`PathWatch::register`] adds the watches, then the caller `stat`s the path
+//! again and keeps the registration only if [`PathWatch::is_current`] still says so (an
+//! event after the watches were added would have ended it).
+//!
+//! Left out on purpose: writes through a shared `mmap` (no event), and a file system
+//! mounted over a directory of the path (mounts send no inotify event).
+
+use crate::fswatch::{self, Event, Watcher, Wd};
+use rustc_hash::FxHashMap;
+use std::hash::Hash;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Why a path was not registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// It cannot be watched as it is (symbolic link, remote file system, unreadable
+    /// directory, no inotify): it will not be until it changes.
+    Unwatchable,
+    /// No watch is free now.
+    Full,
+}
+
+/// One directory's watch and the registrations that depend on its entries.
+struct Dir<K> {
+    /// Keys by the entry name they go through.
+    children: FxHashMap<Box<[u8]>, Vec<K>>,
+}
+
+/// What one key depends on.
+struct Registration {
+    serial: u64,
+    deps: Vec<(Wd, Box<[u8]>)>,
+}
+
+/// The registered paths of one owner (a cache), each under the owner's key.
+pub struct PathWatch<K> {
+    /// `None` when inotify is unavailable: nothing is registered.
+    watcher: Option<Watcher>,
+    dirs: FxHashMap<Wd, Dir<K>>,
+    paths: FxHashMap<K, Registration>,
+    serial: u64,
+    max_watches: usize,
+}
+
+impl<K: Clone + Eq + Hash> PathWatch<K> {
+    pub fn new(watcher: Option<Watcher>, max_watches: usize) -> PathWatch<K> {
+        PathWatch {
+            watcher,
+            dirs: FxHashMap::default(),
+            paths: FxHashMap::default(),
+            serial: 0,
+            max_watches,
+        }
+    }
+
+    /// Reads the queued events and ends the registrations they concern, calling `changed`
+    /// with each key. Costs one `read` when nothing happened, nothing when nothing is
+    /// registered.
+    pub fn drain(&mut self, mut changed: impl FnMut(&K)) {
+        if self.paths.is_empty() {
+            // What may be queued is about watches already given up.
+            return;
+        }
+        let Some(watcher) = self.watcher.take() else {
+            return;
+        };
+        let result = watcher.drain(|event| {
+            let keys: Vec<K> = match event {
+                Event::Child(wd, name) => self
+                    .dirs
+                    .get_mut(&wd)
+                    .and_then(|d| d.children.remove(name))
+                    .unwrap_or_default(),
+                Event::Changed(wd) => self
+                    .dirs
+                    .get_mut(&wd)
+                    .map(|d| d.children.drain().flat_map(|(_, keys)| keys).collect())
+                    .unwrap_or_default(),
+                Event::Overflow => self.paths.keys().cloned().collect(),
+            };
+            for key in keys {
+                if self.unregister(&watcher, &key) {
+                    changed(&key);
+                }
+            }
+        });
+        if let Err(e) = result {
+            // Not expected from a valid descriptor; without events nothing can be trusted.
+            tracing::warn!(error = %e, "cannot read inotify events: every file is checked with stat again");
+            let keys: Vec<K> = self.paths.keys().cloned().collect();
+            for key in keys {
+                self.unregister(&watcher, &key);
+                changed(&key);
+            }
+            return;
+        }
+        self.watcher = Some(watcher);
+    }
+
+    /// Watches every directory `path` goes through, for `key` (ending its earlier
+    /// registration). Returns the registration's serial for [`PathWatch::is_current`].
+    /// `path` must be absolute and canonical; the caller has drained.
+    pub fn register(&mut self, key: K, path: &Path) -> Result<u64, Refused> {
+        self.forget(&key);
+        let watcher = self.watcher.as_ref().ok_or(Refused::Unwatchable)?;
+        // `/srv/www/f`: (`/`, `srv`), (`/srv`, `www`), (`/srv/www`, `f`).
+        let chain: Vec<&Path> = path.ancestors().collect();
+        if !path.is_absolute() || chain.len() < 2 {
+            return Err(Refused::Unwatchable);
+        }
+        if self.dirs.len() + chain.len() - 1 > self.max_watches {
+            return Err(Refused::Full);
+        }
+        let mut deps = Vec::with_capacity(chain.len() - 1);
+        // Top down: once a directory is watched, a change to the next one's entry in it is
+        // an event, whatever happens between two calls.
+        for pair in chain.windows(2).rev() {
+            let (entry, dir) = (pair[0], pair[1]);
+            let watched = entry
+                .file_name()
+                .ok_or(Refused::Unwatchable)
+                .and_then(|name| match watcher.watch_path_no_follow(dir) {
+                    Ok(wd) => Ok((wd, Box::<[u8]>::from(name.as_bytes()))),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(Refused::Full),
+                    Err(_) => Err(Refused::Unwatchable),
+                });
+            match watched {
+                Ok(dep) => deps.push(dep),
+                Err(refused) => {
+                    self.release(&deps);
+                    return Err(refused);
+                }
+            }
+        }
+        // Checked once the watches are in place: a link appearing later is an event.
+        let canonical =
+            std::fs::canonicalize(path).is_ok_and(|c| c.as_os_str() == path.as_os_str());
+        if !canonical || !fswatch::reports_all_changes_at(path) {
+            self.release(&deps);
+            return Err(Refused::Unwatchable);
+        }
+        self.serial += 1;
+        for (wd, name) in &deps {
+            let dir = self.dirs.entry(*wd).or_insert_with(|| Dir {
+                children: FxHashMap::default(),
+            });
+            dir.children
+                .entry(name.clone())
+                .or_default()
+                .push(key.clone());
+        }
+        self.paths.insert(
+            key,
+            Registration {
+                serial: self.serial,
+                deps,
+            },
+        );
+        Ok(self.serial)
+    }
+
+    /// Whether the registration `serial` of `key` still stands (after a drain).
+    pub fn is_current(&self, key: &K, serial: u64) -> bool {
+        self.paths.get(key).is_some_and(|r| r.serial == serial)
+    }
+
+    /// Ends `key`'s registration, if any (its owner dropped it).
+    pub fn forget(&mut self, key: &K) {
+        if let Some(watcher) = self.watcher.take() {
+            self.unregister(&watcher, key);
+            self.watcher = Some(watcher);
+        }
+    }
+
+    /// Directories watched.
+    pub fn watches(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// Paths registered.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Removes `key`'s registration and the watches nothing else needs; false if it had
+    /// none.
+    fn unregister(&mut self, watcher: &Watcher, key: &K) -> bool {
+        let Some(registration) = self.paths.remove(key) else {
+            return false;
+        };
+        for (wd, name) in &registration.deps {
+            if let Some(dir) = self.dirs.get_mut(wd) {
+                if let Some(keys) = dir.children.get_mut(name) {
+                    keys.retain(|k| k != key);
+                    if keys.is_empty() {
+                        dir.children.remove(name);
+                    }
+                }
+            }
+        }
+        self.unwatch_unused(watcher, &registration.deps);
+        true
+    }
+
+    /// Gives up the watches of a registration that did not happen.
+    fn release(&mut self, deps: &[(Wd, Box<[u8]>)]) {
+        if let Some(watcher) = self.watcher.take() {
+            self.unwatch_unused(&watcher, deps);
+            self.watcher = Some(watcher);
+        }
+    }
+
+    fn unwatch_unused(&mut self, watcher: &Watcher, deps: &[(Wd, Box<[u8]>)]) {
+        for (wd, _) in deps {
+            let unused = self.dirs.get(wd).is_none_or(|d| d.children.is_empty());
+            if unused {
+                self.dirs.remove(wd);
+                watcher.unwatch(*wd);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn registry() -> PathWatch<u32> {
+        PathWatch::new(Some(Watcher::new().unwrap()), 1024)
+    }
+
+    fn changed(w: &mut PathWatch<u32>) -> Vec<u32> {
+        let mut keys = Vec::new();
+        w.drain(|k| keys.push(*k));
+        keys.sort_unstable();
+        keys
+    }
+
+    /// A temporary directory by its canonical path, with `d/a.txt` and `d/b.txt` in it.
+    fn tree() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/a.txt"), "a").unwrap();
+        std::fs::write(root.join("d/b.txt"), "b").unwrap();
+        (tmp, root)
+    }
+
+    #[test]
+    fn a_write_ends_the_registration_and_frees_its_watches() {
+        let (_tmp, root) = tree();
+        let mut w = registry();
+        let serial = w.register(1, &root.join("d/a.txt")).unwrap();
+        assert!(changed(&mut w).is_empty());
+        assert!(w.is_current(&1, serial));
+        assert!(w.watches() >= 3);
+        std::fs::write(root.join("d/a.txt"), "new").unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        assert!(!w.is_current(&1, serial));
+        assert_eq!((w.len(), w.watches()), (0, 0));
+    }
+
+    #[test]
+    fn only_changes_on_the_way_count() {
+        let (_tmp, root) = tree();
+        let mut w = registry();
+        let a = w.register(1, &root.join("d/a.txt")).unwrap();
+        let b = w.register(2, &root.join("d/b.txt")).unwrap();
+        // A sibling written, a file created beside the directory: not on a's way.
+        std::fs::write(root.join("d/b.txt"), "bee").unwrap();
+        std::fs::write(root.join("other"), "x").unwrap();
+        assert_eq!(changed(&mut w), [2]);
+        assert!(w.is_current(&1, a));
+        assert!(!w.is_current(&2, b));
+        // The directory renamed: the path now names nothing.
+        std::fs::rename(root.join("d"), root.join("e")).unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        assert_eq!(w.watches(), 0);
+    }
+
+    #[test]
+    fn every_kind_of_change_on_the_way_is_seen() {
+        type Change = fn(&Path);
+        let changes: [(&str, Change); 5] = [
+            ("touch", |r| {
+                let f = std::fs::File::options()
+                    .write(true)
+                    .open(r.join("d/a.txt"))
+                    .unwrap();
+                f.set_modified(std::time::UNIX_EPOCH).unwrap();
+            }),
+            ("delete", |r| {
+                std::fs::remove_file(r.join("d/a.txt")).unwrap()
+            }),
+            ("replace by rename", |r| {
+                std::fs::write(r.join("d/new"), "n").unwrap();
+                std::fs::rename(r.join("d/new"), r.join("d/a.txt")).unwrap();
+            }),
+            ("directory made unreadable", |r| {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::Permissions::from_mode(0o300);
+                std::fs::set_permissions(r.join("d"), mode).unwrap();
+            }),
+            ("directory replaced by a link", |r| {
+                std::fs::rename(r.join("d"), r.join("old")).unwrap();
+                std::os::unix::fs::symlink(r.join("old"), r.join("d")).unwrap();
+            }),
+        ];
+        for (what, change) in changes {
+            let (_tmp, root) = tree();
+            let mut w = registry();
+            let serial = w.register(7, &root.join("d/a.txt")).unwrap();
+            change(&root);
+            assert_eq!(changed(&mut w), [7], "{what}");
+            assert!(!w.is_current(&7, serial), "{what}");
+        }
+    }
+
+    #[test]
+    fn links_and_remote_file_systems_are_refused() {
+        let (_tmp, root) = tree();
+        std::os::unix::fs::symlink(root.join("d"), root.join("link")).unwrap();
+        let mut w = registry();
+        assert_eq!(
+            w.register(1, &root.join("link/a.txt")),
+            Err(Refused::Unwatchable)
+        );
+        assert_eq!(
+            w.register(2, &root.join("d/../d/a.txt")),
+            Err(Refused::Unwatchable)
+        );
+        assert_eq!(
+            w.register(3, Path::new("d/a.txt")),
+            Err(Refused::Unwatchable)
+        );
+        // procfs changes without events.
+        assert_eq!(
+            w.register(4, Path::new("/proc/self/status")),
+            Err(Refused::Unwatchable)
+        );
+        assert_eq!((w.len(), w.watches()), (0, 0));
+        let mut none: PathWatch<u32> = PathWatch::new(None, 1024);
+        assert_eq!(
+            none.register(1, &root.join("d/a.txt")),
+            Err(Refused::Unwatchable)
+        );
+    }
+
+    #[test]
+    fn the_watch_budget_is_kept() {
+        let (_tmp, root) = tree();
+        let depth = root.join("d/a.txt").ancestors().count() - 1;
+        let mut w: PathWatch<u32> = PathWatch::new(Some(Watcher::new().unwrap()), depth);
+        assert!(w.register(1, &root.join("d/a.txt")).is_ok());
+        assert_eq!(w.register(2, &root.join("d/b.txt")), Err(Refused::Full));
+        w.forget(&1);
+        assert_eq!(w.watches(), 0);
+        assert!(w.register(2, &root.join("d/b.txt")).is_ok());
+    }
+
+    #[test]
+    fn shared_directories_stay_watched_while_needed() {
+        let (_tmp, root) = tree();
+        let mut w = registry();
+        w.register(1, &root.join("d/a.txt")).unwrap();
+        w.register(2, &root.join("d/b.txt")).unwrap();
+        let both = w.watches();
+        w.forget(&1);
+        assert_eq!(w.watches(), both);
+        // Registering again replaces, it does not add.
+        let serial = w.register(2, &root.join("d/b.txt")).unwrap();
+        assert_eq!((w.len(), w.watches()), (1, both));
+        assert!(changed(&mut w).is_empty());
+        assert!(w.is_current(&2, serial));
+        w.forget(&2);
+        assert_eq!(w.watches(), 0);
+    }
+}
