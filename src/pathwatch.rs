@@ -21,6 +21,10 @@
 //! - the caller also leaves out files with several hard links, which can be written
 //!   through a name in another directory.
 //!
+//! A path that names nothing can be registered too ([`Target::Missing`]): it depends on
+//! the directories down to the deepest one that exists, and on the name of the first
+//! missing component there, which must be created before anything below it can be.
+//!
 //! Registration is two-step, so that no change slips between the caller's `stat` and the
 //! watches: [`PathWatch::register`] adds the watches, then the caller `stat`s the path
 //! again and keeps the registration only if [`PathWatch::is_current`] still says so (an
@@ -35,13 +39,23 @@ use std::hash::Hash;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// What a registered path is expected to name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A file (or anything else that exists): every directory on the way is watched.
+    File,
+    /// Nothing: the directories down to the deepest one that exists are watched.
+    Missing,
+}
+
 /// Why a path was not registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
     /// It cannot be watched as it is (symbolic link, remote file system, unreadable
-    /// directory, no inotify): it will not be until it changes.
+    /// directory, no inotify or no watch left in the system): it will not be until it
+    /// changes.
     Unwatchable,
-    /// No watch is free now.
+    /// This registry's own budget of watches is spent for now.
     Full,
 }
 
@@ -123,9 +137,10 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
     }
 
     /// Watches every directory `path` goes through, for `key` (ending its earlier
-    /// registration). Returns the registration's serial for [`PathWatch::is_current`].
-    /// `path` must be absolute and canonical; the caller has drained.
-    pub fn register(&mut self, key: K, path: &Path) -> Result<u64, Refused> {
+    /// registration), expecting `target` there. Returns the registration's serial for
+    /// [`PathWatch::is_current`]. `path` must be absolute and canonical; the caller has
+    /// drained.
+    pub fn register(&mut self, key: K, path: &Path, target: Target) -> Result<u64, Refused> {
         self.forget(&key);
         let watcher = self.watcher.as_ref().ok_or(Refused::Unwatchable)?;
         // `/srv/www/f`: (`/`, `srv`), (`/srv`, `www`), (`/srv/www`, `f`).
@@ -137,6 +152,9 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
             return Err(Refused::Full);
         }
         let mut deps = Vec::with_capacity(chain.len() - 1);
+        // The directory whose form is checked once the watches are in place: the file's
+        // path, or the deepest directory that exists on a missing one's.
+        let mut real = path;
         // Top down: once a directory is watched, a change to the next one's entry in it is
         // an event, whatever happens between two calls.
         for pair in chain.windows(2).rev() {
@@ -146,21 +164,43 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
                 .ok_or(Refused::Unwatchable)
                 .and_then(|name| match watcher.watch_path_no_follow(dir) {
                     Ok(wd) => Ok((wd, Box::<[u8]>::from(name.as_bytes()))),
-                    Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(Refused::Full),
+                    // The system-wide limit: retrying would cost system calls every time.
                     Err(_) => Err(Refused::Unwatchable),
                 });
-            match watched {
-                Ok(dep) => deps.push(dep),
+            let step = watched.and_then(|dep| {
+                deps.push(dep);
+                match target {
+                    Target::File => Ok(true),
+                    // Nothing below a missing entry needs a watch: creating anything
+                    // there starts with creating it.
+                    Target::Missing => match std::fs::symlink_metadata(entry) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                        Ok(m) if m.is_dir() && entry != path => Ok(true),
+                        _ => Err(Refused::Unwatchable),
+                    },
+                }
+            });
+            match step {
+                Ok(true) => {}
+                Ok(false) => {
+                    real = dir;
+                    break;
+                }
                 Err(refused) => {
                     self.release(&deps);
                     return Err(refused);
                 }
             }
         }
+        if target == Target::Missing && real == path {
+            // Every component was found after all.
+            self.release(&deps);
+            return Err(Refused::Unwatchable);
+        }
         // Checked once the watches are in place: a link appearing later is an event.
         let canonical =
-            std::fs::canonicalize(path).is_ok_and(|c| c.as_os_str() == path.as_os_str());
-        if !canonical || !fswatch::reports_all_changes_at(path) {
+            std::fs::canonicalize(real).is_ok_and(|c| c.as_os_str() == real.as_os_str());
+        if !canonical || !fswatch::reports_all_changes_at(real) {
             self.release(&deps);
             return Err(Refused::Unwatchable);
         }
@@ -280,7 +320,7 @@ mod tests {
     fn a_write_ends_the_registration_and_frees_its_watches() {
         let (_tmp, root) = tree();
         let mut w = registry();
-        let serial = w.register(1, &root.join("d/a.txt")).unwrap();
+        let serial = w.register(1, &root.join("d/a.txt"), Target::File).unwrap();
         assert!(changed(&mut w).is_empty());
         assert!(w.is_current(&1, serial));
         assert!(w.watches() >= 3);
@@ -294,8 +334,8 @@ mod tests {
     fn only_changes_on_the_way_count() {
         let (_tmp, root) = tree();
         let mut w = registry();
-        let a = w.register(1, &root.join("d/a.txt")).unwrap();
-        let b = w.register(2, &root.join("d/b.txt")).unwrap();
+        let a = w.register(1, &root.join("d/a.txt"), Target::File).unwrap();
+        let b = w.register(2, &root.join("d/b.txt"), Target::File).unwrap();
         // A sibling written, a file created beside the directory: not on a's way.
         std::fs::write(root.join("d/b.txt"), "bee").unwrap();
         std::fs::write(root.join("other"), "x").unwrap();
@@ -339,11 +379,42 @@ mod tests {
         for (what, change) in changes {
             let (_tmp, root) = tree();
             let mut w = registry();
-            let serial = w.register(7, &root.join("d/a.txt")).unwrap();
+            let serial = w.register(7, &root.join("d/a.txt"), Target::File).unwrap();
             change(&root);
             assert_eq!(changed(&mut w), [7], "{what}");
             assert!(!w.is_current(&7, serial), "{what}");
         }
+    }
+
+    #[test]
+    fn a_missing_path_ends_when_anything_appears_on_its_way() {
+        let (_tmp, root) = tree();
+        let mut w = registry();
+        // Missing at the last component, and two levels up.
+        let near = w
+            .register(1, &root.join("d/nothing.txt"), Target::Missing)
+            .unwrap();
+        let far = w
+            .register(2, &root.join("x/y/z.txt"), Target::Missing)
+            .unwrap();
+        // Unrelated: a sibling written.
+        std::fs::write(root.join("d/a.txt"), "again").unwrap();
+        assert!(changed(&mut w).is_empty());
+        assert!(w.is_current(&1, near) && w.is_current(&2, far));
+        std::fs::create_dir(root.join("x")).unwrap();
+        assert_eq!(changed(&mut w), [2]);
+        std::fs::write(root.join("d/nothing.txt"), "now").unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        assert_eq!(w.watches(), 0);
+        // What exists, or is in the way as a file, is not missing.
+        for path in ["d/a.txt", "d/a.txt/more"] {
+            assert_eq!(
+                w.register(3, &root.join(path), Target::Missing),
+                Err(Refused::Unwatchable),
+                "{path}"
+            );
+        }
+        assert_eq!(w.watches(), 0);
     }
 
     #[test]
@@ -352,26 +423,26 @@ mod tests {
         std::os::unix::fs::symlink(root.join("d"), root.join("link")).unwrap();
         let mut w = registry();
         assert_eq!(
-            w.register(1, &root.join("link/a.txt")),
+            w.register(1, &root.join("link/a.txt"), Target::File),
             Err(Refused::Unwatchable)
         );
         assert_eq!(
-            w.register(2, &root.join("d/../d/a.txt")),
+            w.register(2, &root.join("d/../d/a.txt"), Target::File),
             Err(Refused::Unwatchable)
         );
         assert_eq!(
-            w.register(3, Path::new("d/a.txt")),
+            w.register(3, Path::new("d/a.txt"), Target::File),
             Err(Refused::Unwatchable)
         );
         // procfs changes without events.
         assert_eq!(
-            w.register(4, Path::new("/proc/self/status")),
+            w.register(4, Path::new("/proc/self/status"), Target::File),
             Err(Refused::Unwatchable)
         );
         assert_eq!((w.len(), w.watches()), (0, 0));
         let mut none: PathWatch<u32> = PathWatch::new(None, 1024);
         assert_eq!(
-            none.register(1, &root.join("d/a.txt")),
+            none.register(1, &root.join("d/a.txt"), Target::File),
             Err(Refused::Unwatchable)
         );
     }
@@ -381,24 +452,27 @@ mod tests {
         let (_tmp, root) = tree();
         let depth = root.join("d/a.txt").ancestors().count() - 1;
         let mut w: PathWatch<u32> = PathWatch::new(Some(Watcher::new().unwrap()), depth);
-        assert!(w.register(1, &root.join("d/a.txt")).is_ok());
-        assert_eq!(w.register(2, &root.join("d/b.txt")), Err(Refused::Full));
+        assert!(w.register(1, &root.join("d/a.txt"), Target::File).is_ok());
+        assert_eq!(
+            w.register(2, &root.join("d/b.txt"), Target::File),
+            Err(Refused::Full)
+        );
         w.forget(&1);
         assert_eq!(w.watches(), 0);
-        assert!(w.register(2, &root.join("d/b.txt")).is_ok());
+        assert!(w.register(2, &root.join("d/b.txt"), Target::File).is_ok());
     }
 
     #[test]
     fn shared_directories_stay_watched_while_needed() {
         let (_tmp, root) = tree();
         let mut w = registry();
-        w.register(1, &root.join("d/a.txt")).unwrap();
-        w.register(2, &root.join("d/b.txt")).unwrap();
+        w.register(1, &root.join("d/a.txt"), Target::File).unwrap();
+        w.register(2, &root.join("d/b.txt"), Target::File).unwrap();
         let both = w.watches();
         w.forget(&1);
         assert_eq!(w.watches(), both);
         // Registering again replaces, it does not add.
-        let serial = w.register(2, &root.join("d/b.txt")).unwrap();
+        let serial = w.register(2, &root.join("d/b.txt"), Target::File).unwrap();
         assert_eq!((w.len(), w.watches()), (1, both));
         assert!(changed(&mut w).is_empty());
         assert!(w.is_current(&2, serial));

@@ -180,8 +180,9 @@ fn a_rewritten_file_is_served_fresh_with_new_validators() {
     }
 }
 
-/// After a few requests the server answers for a file without a `stat` (its I/O cache
-/// watches the path): every kind of change must still show on the very next request.
+/// After a few requests the server answers for a file, or for its absence, without a
+/// `stat` (its I/O cache watches the path): every kind of change must still show on the
+/// very next request.
 #[test]
 fn changes_to_a_file_served_many_times_are_seen_at_once() {
     let s = file_server(|root| {
@@ -225,7 +226,17 @@ fn changes_to_a_file_served_many_times_are_seen_at_once() {
     std::fs::rename(www.join("gone"), www.join("d")).unwrap();
     served("second");
     std::fs::remove_file(www.join("d/f.txt")).unwrap();
-    assert_eq!(get(s.addr(), "localhost", "/d/f.txt").status, 404);
+    // Missing paths asked for again and again are remembered as missing, until created.
+    for path in ["/d/f.txt", "/new/deep/g.txt"] {
+        for _ in 0..3 {
+            assert_eq!(get(s.addr(), "localhost", path).status, 404, "{path}");
+        }
+    }
+    std::fs::write(www.join("d/f.txt"), "back").unwrap();
+    served("back");
+    write_file(&www, "new/deep/g.txt", "deep");
+    let r = get(s.addr(), "localhost", "/new/deep/g.txt");
+    assert_eq!((r.status, &r.body[..]), (200, &b"deep"[..]));
 }
 
 #[test]

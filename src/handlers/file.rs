@@ -6,7 +6,7 @@
 //! Conditional requests (ETag, Last-Modified) and byte ranges (single, multiple as
 //! multipart/byteranges, If-Range) follow RFC 9110.
 
-use super::iocache;
+use super::iocache::{self, Known};
 use super::{
     check_static_method, dirlist, options_response, to_directory, Ctx, HttpError, Outcome,
 };
@@ -35,11 +35,15 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     // A file the I/O cache watches needs no `stat`: it is a regular file that has not
     // changed, and its path has no symbolic link (so none can escape the root).
     if opts.iocache && !ctx.path.ends_with('/') {
-        if let Some(version) = iocache::unchanged(&local) {
-            if *ctx.method == Method::OPTIONS {
-                return options_response();
+        match iocache::unchanged(&local) {
+            Some(Known::File(version)) => {
+                if *ctx.method == Method::OPTIONS {
+                    return options_response();
+                }
+                return send_version(ctx, &local, version, Source::Cache).await;
             }
-            return send_version(ctx, &local, version, Source::Cache).await;
+            Some(Known::Missing) => return not_found(ctx, common).await,
+            None => {}
         }
     }
     // A stat answered from the kernel's caches, made inline: a thread hand-off would cost
@@ -47,12 +51,10 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     let meta = match std::fs::metadata(&local) {
         Ok(m) => m,
         Err(e) if is_not_found(&e) => {
-            if let Some(c) = common.filter(|c| c.allow_pathinfo) {
-                if let Some(out) = split_pathinfo(ctx, c).await {
-                    return out;
-                }
+            if opts.iocache && e.kind() == io::ErrorKind::NotFound {
+                iocache::missing(&local);
             }
-            return Outcome::error(StatusCode::NOT_FOUND);
+            return not_found(ctx, common).await;
         }
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             return Outcome::error(StatusCode::FORBIDDEN)
@@ -81,6 +83,16 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
         return options_response();
     }
     send_file(ctx, &local, &meta, opts.iocache).await
+}
+
+/// Nothing at the request's path: with `common`, a leading part of it may be a file.
+async fn not_found(ctx: &Ctx<'_>, common: Option<&CommonOptions>) -> Outcome {
+    if let Some(c) = common.filter(|c| c.allow_pathinfo) {
+        if let Some(out) = split_pathinfo(ctx, c).await {
+            return out;
+        }
+    }
+    Outcome::error(StatusCode::NOT_FOUND)
 }
 
 fn is_not_found(e: &io::Error) -> bool {

@@ -17,11 +17,13 @@
 //! bytes; when full, the entries used least recently are dropped.
 
 use crate::fswatch::Watcher;
-use crate::pathwatch::{PathWatch, Refused};
+use crate::pathwatch::{PathWatch, Refused, Target};
 use bytes::Bytes;
 use http::HeaderValue;
 use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 use std::fs::Metadata;
+use std::hash::RandomState;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -97,8 +99,9 @@ impl Version {
     }
 }
 
-struct Entry {
-    version: Arc<Version>,
+/// One cached path: a file's version, or (`T = ()`) the fact that nothing is there.
+struct Entry<T> {
+    known: T,
     /// A use counter value, for eviction.
     used: u64,
     watch: Watch,
@@ -107,7 +110,7 @@ struct Entry {
 /// How an entry is known to be current.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Watch {
-    /// By a `stat` per request, until [`watch`] registers it.
+    /// By a `stat` per request, until it is registered with its watches.
     Checked,
     /// By its path's watches: no `stat` needed.
     Watched,
@@ -115,11 +118,30 @@ enum Watch {
     Unwatchable,
 }
 
-/// Keyed by the path's bytes, with FxHash: keys are paths of files that were served (a
-/// client cannot choose them freely), so a keyed hash buys nothing, and hashing a `Path`
-/// splits it into components first; both were a visible share of a small request.
+/// What the cache can say of a path without a `stat`.
+#[derive(Clone, Debug)]
+pub enum Known {
+    /// This version of a regular file, readable when it was last checked.
+    File(Arc<Version>),
+    /// Nothing (the `stat` failed with `ENOENT`).
+    Missing,
+}
+
+/// Which of the cache's maps a path is in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Missing,
+}
+
 struct Cache {
-    entries: FxHashMap<Arc<[u8]>, Entry>,
+    /// Keyed by the path's bytes, with FxHash: these are paths of files that exist (a
+    /// client cannot choose them freely), so a keyed hash buys nothing, and hashing a
+    /// `Path` splits it into components first; both were a visible share of a request.
+    files: FxHashMap<Arc<[u8]>, Entry<Arc<Version>>>,
+    /// Paths found missing, which clients do choose: a keyed hash, so that they cannot
+    /// make them collide.
+    missing: HashMap<Arc<[u8]>, Entry<()>, RandomState>,
     bytes: usize,
     clock: u64,
     paths: PathWatch<Arc<[u8]>>,
@@ -128,27 +150,62 @@ struct Cache {
 impl Cache {
     /// Applies the file system's changes: the entries they concern are checked again.
     fn drain(&mut self) {
-        let entries = &mut self.entries;
+        let (files, missing) = (&mut self.files, &mut self.missing);
         self.paths.drain(|key| {
-            if let Some(entry) = entries.get_mut(key) {
+            if let Some(entry) = files.get_mut(key) {
+                entry.watch = Watch::Checked;
+            } else if let Some(entry) = missing.get_mut(key) {
                 entry.watch = Watch::Checked;
             }
         });
     }
 
-    /// Marks `path`'s entry as used now and returns it.
-    fn touch(&mut self, path: &Path) -> Option<&mut Entry> {
+    fn tick(&mut self) -> u64 {
         self.clock += 1;
-        let clock = self.clock;
-        let entry = self.entries.get_mut(key(path))?;
-        entry.used = clock;
-        Some(entry)
+        self.clock
+    }
+
+    /// The key and watch state of `path`'s entry in the map of `kind`.
+    fn state(&mut self, path: &Path, kind: Kind) -> Option<(Arc<[u8]>, &mut Watch)> {
+        let k = key(path);
+        match kind {
+            Kind::File => {
+                let key = self.files.get_key_value(k)?.0.clone();
+                Some((key, &mut self.files.get_mut(k)?.watch))
+            }
+            Kind::Missing => {
+                let key = self.missing.get_key_value(k)?.0.clone();
+                Some((key, &mut self.missing.get_mut(k)?.watch))
+            }
+        }
     }
 
     fn remove(&mut self, key: &[u8]) {
-        if let Some((key, entry)) = self.entries.remove_entry(key) {
-            self.bytes -= entry.version.cost() + key.len();
+        if let Some((key, entry)) = self.files.remove_entry(key) {
+            self.bytes -= entry.known.cost() + key.len();
             self.paths.forget(&key);
+        }
+        if let Some((key, _)) = self.missing.remove_entry(key) {
+            self.bytes -= ENTRY_OVERHEAD + key.len();
+            self.paths.forget(&key);
+        }
+    }
+
+    /// Drops the least recently used entries until the cache is at three quarters of its
+    /// budget (so eviction does not run on every insert).
+    fn evict(&mut self) {
+        let mut by_age: Vec<(u64, Arc<[u8]>)> = self
+            .files
+            .iter()
+            .map(|(p, e)| (e.used, p.clone()))
+            .chain(self.missing.iter().map(|(p, e)| (e.used, p.clone())))
+            .collect();
+        by_age.sort_unstable_by_key(|(used, _)| *used);
+        for (_, path) in by_age {
+            if self.bytes <= BUDGET / 4 * 3 {
+                break;
+            }
+            self.remove(&path);
         }
     }
 }
@@ -164,7 +221,8 @@ fn cache() -> &'static Mutex<Cache> {
             .inspect_err(|e| tracing::warn!(error = %e, "no inotify: every cached file is checked with stat on each request"))
             .ok();
         Mutex::new(Cache {
-            entries: FxHashMap::default(),
+            files: FxHashMap::default(),
+            missing: HashMap::default(),
             bytes: 0,
             clock: 0,
             paths: PathWatch::new(watcher, MAX_WATCHES),
@@ -172,77 +230,144 @@ fn cache() -> &'static Mutex<Cache> {
     })
 }
 
-/// The cached version of `path` if it is watched and nothing changed: the caller needs no
-/// `stat` (it is a regular file, readable when it was last checked).
-pub fn unchanged(path: &Path) -> Option<Arc<Version>> {
+/// What is at `path` if it is watched and nothing changed: the caller needs no `stat`.
+pub fn unchanged(path: &Path) -> Option<Known> {
     let mut cache = cache().lock().ok()?;
     if cache.paths.is_empty() {
         return None;
     }
     cache.drain();
-    let entry = cache.touch(path)?;
-    (entry.watch == Watch::Watched).then(|| entry.version.clone())
+    let clock = cache.tick();
+    if let Some(entry) = cache.files.get_mut(key(path)) {
+        entry.used = clock;
+        return (entry.watch == Watch::Watched).then(|| Known::File(entry.known.clone()));
+    }
+    let entry = cache.missing.get_mut(key(path))?;
+    entry.used = clock;
+    (entry.watch == Watch::Watched).then_some(Known::Missing)
 }
 
 /// The cached version of `path` if it is still `identity` (which the caller just read with
 /// a `stat`).
 pub fn get(path: &Path, identity: Identity) -> Option<Arc<Version>> {
     let mut cache = cache().lock().ok()?;
-    let entry = cache.touch(path)?;
-    (entry.version.identity == identity).then(|| entry.version.clone())
+    let clock = cache.tick();
+    let entry = cache.files.get_mut(key(path))?;
+    entry.used = clock;
+    (entry.known.identity == identity).then(|| entry.known.clone())
 }
 
 /// After a `stat` found `path` as `meta`, and its cached version current: registers the
-/// path with its watches so that later requests skip the `stat`. The path is checked again
-/// once the watches are in place, so that no change between the two goes unseen.
+/// path with its watches so that later requests skip the `stat`.
 pub fn watch(path: &Path, meta: &Metadata) {
     let identity = Identity::of(meta);
-    let serial = {
+    // A file with another name elsewhere can be written through it with no event here.
+    let watchable = meta.nlink() == 1;
+    start_watching(path, Kind::File, watchable, || {
+        std::fs::metadata(path).is_ok_and(|m| Identity::of(&m) == identity && m.nlink() == 1)
+    });
+}
+
+/// The most paths remembered as missing: they cost little each, but a client can ask for
+/// any number of them.
+const MAX_MISSING: usize = 4096;
+
+/// After a `stat` found nothing at `path`: remembers it, and the second time watches it, so
+/// that a path asked for again and again (a missing `favicon.ico`) costs no `stat`.
+pub fn missing(path: &Path) {
+    {
+        let Ok(mut guard) = cache().lock() else {
+            return;
+        };
+        let cache = &mut *guard;
+        let used = cache.tick();
+        if let Some(entry) = cache.missing.get_mut(key(path)) {
+            entry.used = used;
+        } else {
+            cache.remove(key(path));
+            if cache.missing.len() >= MAX_MISSING {
+                // Keep those that proved useful; the rest were most likely asked once.
+                let once: Vec<Arc<[u8]>> = cache
+                    .missing
+                    .iter()
+                    .filter(|(_, e)| e.watch != Watch::Watched)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in once {
+                    cache.remove(&k);
+                }
+                if cache.missing.len() >= MAX_MISSING {
+                    return;
+                }
+            }
+            let key: Arc<[u8]> = key(path).into();
+            cache.bytes += ENTRY_OVERHEAD + key.len();
+            let entry = Entry {
+                known: (),
+                used,
+                watch: Watch::Checked,
+            };
+            cache.missing.insert(key, entry);
+            if cache.bytes > BUDGET {
+                cache.evict();
+            }
+            return;
+        }
+    }
+    start_watching(
+        path,
+        Kind::Missing,
+        true,
+        || matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
+    );
+}
+
+/// Registers `path`'s entry of `kind` (when it is checked by `stat`) with its watches,
+/// then confirms with `still` — what the caller's `stat` found is still so — once they are
+/// in place, so that no change between the two goes unseen. `watchable`: false marks the
+/// entry as never watched.
+fn start_watching(path: &Path, kind: Kind, watchable: bool, still: impl FnOnce() -> bool) {
+    let target = match kind {
+        Kind::File => Target::File,
+        Kind::Missing => Target::Missing,
+    };
+    let (key, serial) = {
         let Ok(mut guard) = cache().lock() else {
             return;
         };
         let cache = &mut *guard;
         cache.drain();
-        let Some((key, entry)) = cache.entries.get_key_value(key(path)) else {
+        let Some((key, watch)) = cache.state(path, kind) else {
             return;
         };
-        if entry.watch != Watch::Checked || entry.version.identity != identity {
+        if *watch != Watch::Checked {
             return;
         }
-        let key = key.clone();
-        // A file with another name elsewhere can be written through it with no event here.
-        let registered = match meta.nlink() {
-            1 => cache.paths.register(key.clone(), path),
-            _ => Err(Refused::Unwatchable),
-        };
-        match registered {
-            Ok(serial) => serial,
-            Err(refused) => {
-                if let (Refused::Unwatchable, Some(entry)) = (refused, cache.entries.get_mut(&key))
-                {
-                    entry.watch = Watch::Unwatchable;
+        if !watchable {
+            *watch = Watch::Unwatchable;
+            return;
+        }
+        match cache.paths.register(key.clone(), path, target) {
+            Ok(serial) => (key, serial),
+            Err(Refused::Full) => return,
+            Err(Refused::Unwatchable) => {
+                if let Some((_, watch)) = cache.state(path, kind) {
+                    *watch = Watch::Unwatchable;
                 }
                 return;
             }
         }
     };
-    let again = std::fs::metadata(path);
+    let still = still();
     let Ok(mut guard) = cache().lock() else {
         return;
     };
     let cache = &mut *guard;
     cache.drain();
-    let Some((key, entry)) = cache.entries.get_key_value(key(path)) else {
-        return;
-    };
-    let key = key.clone();
-    let same = again.is_ok_and(|m| Identity::of(&m) == identity && m.nlink() == 1);
-    if same && entry.version.identity == identity && cache.paths.is_current(&key, serial) {
-        if let Some(entry) = cache.entries.get_mut(&key) {
-            entry.watch = Watch::Watched;
-        }
-    } else {
-        cache.paths.forget(&key);
+    let current = cache.paths.is_current(&key, serial);
+    match cache.state(path, kind) {
+        Some((_, watch)) if still && current => *watch = Watch::Watched,
+        _ => cache.paths.forget(&key),
     }
 }
 
@@ -274,45 +399,30 @@ pub fn remember(path: &Path, version: Arc<Version>) -> Arc<Version> {
         return version;
     };
     let cache = &mut *guard;
-    if let Some(old) = cache.touch(path) {
+    let used = cache.tick();
+    if let Some(old) = cache.files.get_mut(key(path)) {
+        old.used = used;
         // Never replace content with validators alone for the same version.
-        if old.version.identity == version.identity
-            && old.version.content.is_some()
+        if old.known.identity == version.identity
+            && old.known.content.is_some()
             && version.content.is_none()
         {
-            return old.version.clone();
+            return old.known.clone();
         }
     }
     let key = key(path);
     cache.remove(key);
     cache.bytes += version.cost() + key.len();
     let entry = Entry {
-        version: version.clone(),
-        used: cache.clock,
+        known: version.clone(),
+        used,
         watch: Watch::Checked,
     };
-    cache.entries.insert(key.into(), entry);
+    cache.files.insert(key.into(), entry);
     if cache.bytes > BUDGET {
-        evict(cache);
+        cache.evict();
     }
     version
-}
-
-/// Drops the least recently used entries until the cache is at three quarters of its
-/// budget (so eviction does not run on every insert).
-fn evict(cache: &mut Cache) {
-    let mut by_age: Vec<(u64, Arc<[u8]>)> = cache
-        .entries
-        .iter()
-        .map(|(p, e)| (e.used, p.clone()))
-        .collect();
-    by_age.sort_unstable_by_key(|(used, _)| *used);
-    for (_, path) in by_age {
-        if cache.bytes <= BUDGET / 4 * 3 {
-            break;
-        }
-        cache.remove(&path);
-    }
 }
 
 #[cfg(test)]
@@ -355,6 +465,14 @@ mod tests {
         unchanged(path).is_some()
     }
 
+    /// The content `unchanged` answers for `path` with, if it is a watched file.
+    fn unchanged_content(path: &Path) -> Option<Bytes> {
+        match unchanged(path)? {
+            Known::File(v) => v.content.clone(),
+            Known::Missing => None,
+        }
+    }
+
     fn canonical_dir() -> (tempfile::TempDir, std::path::PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = std::fs::canonicalize(tmp.path()).unwrap();
@@ -368,8 +486,7 @@ mod tests {
         std::fs::write(&path, "one").unwrap();
         assert!(unchanged(&path).is_none());
         assert!(serve_twice(&path).await);
-        let cached = unchanged(&path).unwrap();
-        assert_eq!(cached.content.as_deref(), Some(&b"one"[..]));
+        assert_eq!(unchanged_content(&path).as_deref(), Some(&b"one"[..]));
         std::fs::write(&path, "two").unwrap();
         assert!(
             unchanged(&path).is_none(),
@@ -379,10 +496,7 @@ mod tests {
         let now = Identity::of(&std::fs::metadata(&path).unwrap());
         assert!(get(&path, now).is_none());
         assert!(serve_twice(&path).await);
-        assert_eq!(
-            unchanged(&path).unwrap().content.as_deref(),
-            Some(&b"two"[..])
-        );
+        assert_eq!(unchanged_content(&path).as_deref(), Some(&b"two"[..]));
         std::fs::rename(&dir, dir.with_extension("moved")).unwrap();
         assert!(unchanged(&path).is_none(), "its directory moved away");
         std::fs::rename(dir.with_extension("moved"), &dir).unwrap();
@@ -404,6 +518,33 @@ mod tests {
         // Both are still served from the cache after a stat.
         let meta = std::fs::metadata(dir.join("via/f.txt")).unwrap();
         assert!(get(&dir.join("via/f.txt"), Identity::of(&meta)).is_some());
+    }
+
+    #[test]
+    fn a_path_missing_twice_is_known_missing_until_it_appears() {
+        let (_tmp, dir) = canonical_dir();
+        let path = dir.join("favicon.ico");
+        missing(&path);
+        assert!(unchanged(&path).is_none(), "asked once: only remembered");
+        missing(&path);
+        assert!(matches!(unchanged(&path), Some(Known::Missing)));
+        std::fs::write(&path, "icon").unwrap();
+        assert!(
+            unchanged(&path).is_none(),
+            "created: the next lookup sees it"
+        );
+        // Missing below a missing directory, and a dangling link (whose target may appear).
+        let deep = dir.join("a/b/c.txt");
+        missing(&deep);
+        missing(&deep);
+        assert!(matches!(unchanged(&deep), Some(Known::Missing)));
+        std::fs::create_dir(dir.join("a")).unwrap();
+        assert!(unchanged(&deep).is_none());
+        let dangling = dir.join("dangling");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+        missing(&dangling);
+        missing(&dangling);
+        assert!(unchanged(&dangling).is_none());
     }
 
     #[tokio::test]
