@@ -181,27 +181,32 @@ fn a_rewritten_file_is_served_fresh_with_new_validators() {
 }
 
 /// After a few requests the server answers for a file, or for its absence, without a
-/// `stat` (its I/O cache watches the path): every kind of change must still show on the
-/// very next request.
-#[test]
-fn changes_to_a_file_served_many_times_are_seen_at_once() {
+/// `stat` (its I/O cache watches the path, and keeps a large file open): every kind of
+/// change must still show on the very next request.
+fn changes_are_seen_at_once(large: bool) {
+    // A small file's bytes are cached; a large one is sent from the file.
+    let content = |tag: &str| -> Vec<u8> {
+        let times = if large { 100 * 1024 / tag.len() } else { 1 };
+        tag.repeat(times).into_bytes()
+    };
     let s = file_server(|root| {
-        write_file(root, "www/d/f.txt", "first");
-        write_file(root, "elsewhere/f.txt", "from elsewhere");
+        write_file(root, "www/d/f.txt", content("first"));
+        write_file(root, "elsewhere/f.txt", content("from elsewhere"));
     });
     let www = s.root().join("www");
-    let served = |expect: &str| {
+    let served = |tag: &str| {
         // Several times over, so that the later ones come from the watched cache entry.
         let mut last = None;
         for _ in 0..3 {
             let r = get(s.addr(), "localhost", "/d/f.txt");
-            assert_eq!(String::from_utf8_lossy(&r.body), expect);
+            assert_eq!(r.status, 200, "{tag}");
+            assert!(r.body == content(tag), "{tag}: {} bytes", r.body.len());
             last = Some(r);
         }
         last.unwrap()
     };
     let before = served("first");
-    std::fs::write(www.join("d/f.txt"), "second").unwrap();
+    std::fs::write(www.join("d/f.txt"), content("second")).unwrap();
     served("second");
     // Touched only: same bytes, new date.
     let f = std::fs::File::options()
@@ -216,6 +221,10 @@ fn changes_to_a_file_served_many_times_are_seen_at_once() {
         Some("Sun, 09 Sep 2001 01:46:40 GMT")
     );
     assert_ne!(touched.header("etag"), before.header("etag"));
+    // Replaced by a rename: a new file at the same path.
+    let tmp = s.write("www/d/f.txt.tmp", content("renamed over"));
+    std::fs::rename(tmp, www.join("d/f.txt")).unwrap();
+    served("renamed over");
     // The directory on the way renamed, then replaced by a link to another one.
     std::fs::rename(www.join("d"), www.join("gone")).unwrap();
     assert_eq!(get(s.addr(), "localhost", "/d/f.txt").status, 404);
@@ -224,7 +233,7 @@ fn changes_to_a_file_served_many_times_are_seen_at_once() {
     // The link switched back to a real directory, then the file deleted.
     std::fs::remove_file(www.join("d")).unwrap();
     std::fs::rename(www.join("gone"), www.join("d")).unwrap();
-    served("second");
+    served("renamed over");
     std::fs::remove_file(www.join("d/f.txt")).unwrap();
     // Missing paths asked for again and again are remembered as missing, until created.
     for path in ["/d/f.txt", "/new/deep/g.txt"] {
@@ -232,11 +241,21 @@ fn changes_to_a_file_served_many_times_are_seen_at_once() {
             assert_eq!(get(s.addr(), "localhost", path).status, 404, "{path}");
         }
     }
-    std::fs::write(www.join("d/f.txt"), "back").unwrap();
+    std::fs::write(www.join("d/f.txt"), content("back")).unwrap();
     served("back");
     write_file(&www, "new/deep/g.txt", "deep");
     let r = get(s.addr(), "localhost", "/new/deep/g.txt");
     assert_eq!((r.status, &r.body[..]), (200, &b"deep"[..]));
+}
+
+#[test]
+fn changes_to_a_small_file_served_many_times_are_seen_at_once() {
+    changes_are_seen_at_once(false);
+}
+
+#[test]
+fn changes_to_a_large_file_served_many_times_are_seen_at_once() {
+    changes_are_seen_at_once(true);
 }
 
 #[test]

@@ -36,11 +36,11 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     // changed, and its path has no symbolic link (so none can escape the root).
     if opts.iocache && !ctx.path.ends_with('/') {
         match iocache::unchanged(&local) {
-            Some(Known::File(version)) => {
+            Some(Known::File(version, open)) => {
                 if *ctx.method == Method::OPTIONS {
                     return options_response();
                 }
-                return send_version(ctx, &local, version, Source::Cache).await;
+                return send_version(ctx, &local, version, Source::Watched(open)).await;
             }
             Some(Known::Missing) => return not_found(ctx, common).await,
             None => {}
@@ -225,9 +225,10 @@ async fn send_file(
 }
 
 /// Where the version a response is made from comes from.
-#[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
-    /// The I/O cache.
+    /// The I/O cache, for a watched path (no `stat` made), with the file if it is kept open.
+    Watched(Option<Arc<std::fs::File>>),
+    /// The I/O cache, after a `stat`.
     Cache,
     /// A `stat` just now; the I/O cache keeps it.
     New,
@@ -270,7 +271,7 @@ async fn send_version(
     };
     let content = match &version.content {
         Some(bytes) if !head => Content::Memory(bytes.clone()),
-        _ if source != Source::Uncached && len <= iocache::MAX_FILE && !head => {
+        _ if !matches!(source, Source::Uncached) && len <= iocache::MAX_FILE && !head => {
             match iocache::load(local, &version).await {
                 Ok(loaded) => match &loaded.content {
                     Some(bytes) => Content::Memory(bytes.clone()),
@@ -280,7 +281,7 @@ async fn send_version(
             }
         }
         _ => {
-            if source == Source::New {
+            if matches!(source, Source::New) {
                 // Large file (or HEAD): keep its validators for the next request.
                 iocache::remember(local, version.clone());
             }
@@ -300,7 +301,7 @@ async fn send_version(
             let body = match &content {
                 _ if head || len == 0 => body::empty(),
                 Content::Memory(bytes) => body::full(bytes.clone()),
-                Content::Disk => match open_range(local, 0, len) {
+                Content::Disk => match open_range(local, &source, identity, 0, len) {
                     Ok(b) => b,
                     Err(e) => return io_failure(local, e),
                 },
@@ -320,7 +321,7 @@ async fn send_version(
                     Some(b) => body::full(b),
                     None => return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR),
                 },
-                Content::Disk => match open_range(local, r.start, r.len()) {
+                Content::Disk => match open_range(local, &source, identity, r.start, r.len()) {
                     Ok(b) => b,
                     Err(e) => return io_failure(local, e),
                 },
@@ -407,10 +408,26 @@ fn multipart_memory(bytes: &Bytes, plan: MultipartPlan) -> Option<Body> {
 }
 
 /// A body of `len` bytes of the file from `start`: the HTTP/1 layer sends it with
-/// `sendfile`; a transform that rewraps it streams it in chunks. Opened inline, like the
-/// `stat` before it: an open of a file just stat'ed is answered from the kernel's caches.
-fn open_range(local: &Path, start: u64, len: u64) -> io::Result<Body> {
-    let file = std::fs::File::open(local)?;
+/// `sendfile`; a transform that rewraps it streams it in chunks. The file is the one the I/O
+/// cache keeps open, or opened now, inline like the `stat` before it (an open of a file
+/// just looked up is answered from the kernel's caches); a watched entry keeps it open for
+/// the next requests.
+fn open_range(
+    local: &Path,
+    source: &Source,
+    identity: iocache::Identity,
+    start: u64,
+    len: u64,
+) -> io::Result<Body> {
+    let file = match source {
+        Source::Watched(Some(file)) => file.clone(),
+        Source::Watched(None) => {
+            let file = Arc::new(std::fs::File::open(local)?);
+            iocache::keep_open(local, identity, &file);
+            file
+        }
+        _ => Arc::new(std::fs::File::open(local)?),
+    };
     Ok(body::file(file, start, len))
 }
 

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::hash::RandomState;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -121,8 +121,9 @@ enum Watch {
 /// What the cache can say of a path without a `stat`.
 #[derive(Clone, Debug)]
 pub enum Known {
-    /// This version of a regular file, readable when it was last checked.
-    File(Arc<Version>),
+    /// This version of a regular file, readable when it was last checked, and the file
+    /// itself if it is kept open.
+    File(Arc<Version>, Option<Arc<File>>),
     /// Nothing (the `stat` failed with `ENOENT`).
     Missing,
 }
@@ -138,22 +139,36 @@ struct Cache {
     /// Keyed by the path's bytes, with FxHash: these are paths of files that exist (a
     /// client cannot choose them freely), so a keyed hash buys nothing, and hashing a
     /// `Path` splits it into components first; both were a visible share of a request.
-    files: FxHashMap<Arc<[u8]>, Entry<Arc<Version>>>,
+    files: FxHashMap<Arc<[u8]>, Entry<Cached>>,
     /// Paths found missing, which clients do choose: a keyed hash, so that they cannot
     /// make them collide.
     missing: HashMap<Arc<[u8]>, Entry<()>, RandomState>,
     bytes: usize,
+    /// Files kept open (at most [`MAX_OPEN`]).
+    open: usize,
     clock: u64,
     paths: PathWatch<Arc<[u8]>>,
+}
+
+/// A cached file.
+struct Cached {
+    version: Arc<Version>,
+    /// The file itself, open, while its entry is watched: a large file is then sent with
+    /// no `open` and `close`. Closed as soon as a change is drained, so a deleted file's
+    /// space is not held beyond the next request.
+    open: Option<Arc<File>>,
 }
 
 impl Cache {
     /// Applies the file system's changes: the entries they concern are checked again.
     fn drain(&mut self) {
-        let (files, missing) = (&mut self.files, &mut self.missing);
+        let (files, missing, open) = (&mut self.files, &mut self.missing, &mut self.open);
         self.paths.drain(|key| {
             if let Some(entry) = files.get_mut(key) {
                 entry.watch = Watch::Checked;
+                if entry.known.open.take().is_some() {
+                    *open -= 1;
+                }
             } else if let Some(entry) = missing.get_mut(key) {
                 entry.watch = Watch::Checked;
             }
@@ -182,7 +197,10 @@ impl Cache {
 
     fn remove(&mut self, key: &[u8]) {
         if let Some((key, entry)) = self.files.remove_entry(key) {
-            self.bytes -= entry.known.cost() + key.len();
+            self.bytes -= entry.known.version.cost() + key.len();
+            if entry.known.open.is_some() {
+                self.open -= 1;
+            }
             self.paths.forget(&key);
         }
         if let Some((key, _)) = self.missing.remove_entry(key) {
@@ -224,6 +242,7 @@ fn cache() -> &'static Mutex<Cache> {
             files: FxHashMap::default(),
             missing: HashMap::default(),
             bytes: 0,
+            open: 0,
             clock: 0,
             paths: PathWatch::new(watcher, MAX_WATCHES),
         })
@@ -240,7 +259,8 @@ pub fn unchanged(path: &Path) -> Option<Known> {
     let clock = cache.tick();
     if let Some(entry) = cache.files.get_mut(key(path)) {
         entry.used = clock;
-        return (entry.watch == Watch::Watched).then(|| Known::File(entry.known.clone()));
+        return (entry.watch == Watch::Watched)
+            .then(|| Known::File(entry.known.version.clone(), entry.known.open.clone()));
     }
     let entry = cache.missing.get_mut(key(path))?;
     entry.used = clock;
@@ -254,7 +274,29 @@ pub fn get(path: &Path, identity: Identity) -> Option<Arc<Version>> {
     let clock = cache.tick();
     let entry = cache.files.get_mut(key(path))?;
     entry.used = clock;
-    (entry.known.identity == identity).then(|| entry.known.clone())
+    (entry.known.version.identity == identity).then(|| entry.known.version.clone())
+}
+
+/// Keeps `file`, just opened at `path`, open for the next requests, if the entry for it is
+/// watched (so a change closes it) and still `identity`.
+pub fn keep_open(path: &Path, identity: Identity, file: &Arc<File>) {
+    let Ok(mut guard) = cache().lock() else {
+        return;
+    };
+    let cache = &mut *guard;
+    cache.drain();
+    if cache.open >= MAX_OPEN {
+        return;
+    }
+    let Some(entry) = cache.files.get_mut(key(path)) else {
+        return;
+    };
+    let cached = &mut entry.known;
+    if entry.watch == Watch::Watched && cached.version.identity == identity && cached.open.is_none()
+    {
+        cached.open = Some(file.clone());
+        cache.open += 1;
+    }
 }
 
 /// After a `stat` found `path` as `meta`, and its cached version current: registers the
@@ -267,6 +309,9 @@ pub fn watch(path: &Path, meta: &Metadata) {
         std::fs::metadata(path).is_ok_and(|m| Identity::of(&m) == identity && m.nlink() == 1)
     });
 }
+
+/// The most files kept open: each costs a descriptor.
+const MAX_OPEN: usize = 256;
 
 /// The most paths remembered as missing: they cost little each, but a client can ask for
 /// any number of them.
@@ -403,18 +448,20 @@ pub fn remember(path: &Path, version: Arc<Version>) -> Arc<Version> {
     if let Some(old) = cache.files.get_mut(key(path)) {
         old.used = used;
         // Never replace content with validators alone for the same version.
-        if old.known.identity == version.identity
-            && old.known.content.is_some()
-            && version.content.is_none()
+        let kept = &old.known.version;
+        if kept.identity == version.identity && kept.content.is_some() && version.content.is_none()
         {
-            return old.known.clone();
+            return kept.clone();
         }
     }
     let key = key(path);
     cache.remove(key);
     cache.bytes += version.cost() + key.len();
     let entry = Entry {
-        known: version.clone(),
+        known: Cached {
+            version: version.clone(),
+            open: None,
+        },
         used,
         watch: Watch::Checked,
     };
@@ -468,7 +515,7 @@ mod tests {
     /// The content `unchanged` answers for `path` with, if it is a watched file.
     fn unchanged_content(path: &Path) -> Option<Bytes> {
         match unchanged(path)? {
-            Known::File(v) => v.content.clone(),
+            Known::File(v, _) => v.content.clone(),
             Known::Missing => None,
         }
     }
@@ -518,6 +565,36 @@ mod tests {
         // Both are still served from the cache after a stat.
         let meta = std::fs::metadata(dir.join("via/f.txt")).unwrap();
         assert!(get(&dir.join("via/f.txt"), Identity::of(&meta)).is_some());
+    }
+
+    #[test]
+    fn a_kept_file_is_let_go_by_the_next_lookup_after_a_change() {
+        let (_tmp, dir) = canonical_dir();
+        let path = dir.join("big.bin");
+        std::fs::write(&path, vec![1u8; 100_000]).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let id = Identity::of(&meta);
+        let file = Arc::new(File::open(&path).unwrap());
+        remember(&path, Arc::new(Version::new(id)));
+        keep_open(&path, id, &file);
+        assert_eq!(Arc::strong_count(&file), 1, "only a watched entry keeps it");
+        assert!(get(&path, id).is_some());
+        watch(&path, &meta);
+        keep_open(&path, id, &file);
+        match unchanged(&path) {
+            Some(Known::File(v, Some(kept))) => {
+                assert!(Arc::ptr_eq(&kept, &file));
+                assert!(v.content.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert!(unchanged(&path).is_none());
+        assert_eq!(
+            Arc::strong_count(&file),
+            1,
+            "the deleted file is no longer held"
+        );
     }
 
     #[test]

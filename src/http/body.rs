@@ -20,21 +20,22 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body::{Frame, SizeHint};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, StreamBody};
-use std::io::{self, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 /// Size of the chunks a file body is read in when it is streamed rather than sent with
 /// `sendfile` (a transform rewraps it): each read is a hand-off to a blocking thread, so
 /// large enough to amortise it, small enough to keep a connection's memory low.
 pub const FILE_CHUNK: usize = 256 * 1024;
 
-/// A range of an open file.
+/// A range of an open file, which other responses may share (nothing uses or moves its
+/// position: `sendfile` and reads are given the offset).
 #[derive(Debug)]
 pub struct FileRange {
-    pub file: std::fs::File,
+    pub file: Arc<std::fs::File>,
     pub offset: u64,
     pub len: u64,
 }
@@ -98,7 +99,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// `len` bytes of `file` from `offset`: sent with `sendfile` by the HTTP/1 layer, streamed
 /// in chunks by anything that reads it as a body.
-pub fn file(file: std::fs::File, offset: u64, len: u64) -> Body {
+pub fn file(file: Arc<std::fs::File>, offset: u64, len: u64) -> Body {
     if len == 0 {
         return empty();
     }
@@ -170,10 +171,7 @@ impl Body {
                     let Kind::File(range) = self.take_kind() else {
                         return Poll::Ready(None);
                     };
-                    self.kind = match file_stream(range) {
-                        Ok(s) => Kind::Stream(s),
-                        Err(e) => return Poll::Ready(Some(Err(e))),
-                    };
+                    self.kind = Kind::Stream(file_stream(range));
                 }
                 Kind::Stream(s) => return http_body::Body::poll_frame(Pin::new(s), cx),
             }
@@ -181,15 +179,27 @@ impl Body {
     }
 }
 
-/// A file range as a stream of chunks read on blocking threads.
-fn file_stream(mut range: FileRange) -> io::Result<UnsyncBoxBody<Bytes, io::Error>> {
-    // An lseek: no I/O, fine on the runtime thread.
-    range.file.seek(SeekFrom::Start(range.offset))?;
-    let file = tokio::fs::File::from_std(range.file).take(range.len);
-    Ok(
-        StreamBody::new(ReaderStream::with_capacity(file, FILE_CHUNK).map(|r| r.map(Frame::data)))
-            .boxed_unsync(),
-    )
+/// A file range as a stream of chunks, each read at its offset on a blocking thread. A file
+/// that turned out shorter than the range is an error (the length was promised).
+fn file_stream(range: FileRange) -> UnsyncBoxBody<Bytes, io::Error> {
+    let start = (range.file, range.offset, range.len);
+    let chunks = futures_util::stream::try_unfold(start, |(file, offset, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = left.min(FILE_CHUNK as u64);
+        let reader = file.clone();
+        let chunk = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+            let mut buf = vec![0u8; want as usize];
+            reader.read_exact_at(&mut buf, offset)?;
+            Ok(buf)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let next = (file, offset + want, left - want);
+        Ok(Some((Frame::data(Bytes::from(chunk)), next)))
+    });
+    StreamBody::new(chunks).boxed_unsync()
 }
 
 impl http_body::Body for Body {
@@ -252,7 +262,8 @@ mod tests {
         f.write_all(b"0123456789").unwrap();
         let seen = Arc::new(AtomicU64::new(u64::MAX));
         let s = seen.clone();
-        let body = file(f, 2, 5).on_finish(move |n| s.store(n, Ordering::SeqCst));
+        let body =
+            file(std::sync::Arc::new(f), 2, 5).on_finish(move |n| s.store(n, Ordering::SeqCst));
         assert_eq!(http_body::Body::size_hint(&body).exact(), Some(5));
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], b"23456");
