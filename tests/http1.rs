@@ -1,7 +1,7 @@
 //! Baton's own HTTP/1.1 connection layer (`src/http1`) on real sockets: request bodies
 //! (chunked, 100-continue), pipelining, persistence, framing errors and limits, the
-//! header timeout, and file bodies sent with `sendfile` (ranges, aborted downloads and
-//! the byte count of the access log).
+//! header timeout, the write timeout, and file bodies sent with `sendfile` (ranges,
+//! aborted downloads and the byte count of the access log).
 mod common;
 use common::*;
 use std::io::{Read, Write};
@@ -318,4 +318,97 @@ fn a_slow_loris_head_is_cut_at_the_timeout() {
     );
     // The server still serves.
     assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
+}
+
+/// A client socket with a small receive buffer (fixed before the connection, so the
+/// kernel does not grow it): a server writing a big body soon waits on this client.
+fn connect_small_window(addr: std::net::SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+    socket.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    stream
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_at_the_write_timeout_and_logged() {
+    let s = server("server!timeout = 1\n");
+    let mut c = connect_small_window(s.addr());
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // The client reads nothing: the server gives up on its own and logs what it sent.
+    let line = wait_log_line(&s.root().join("access.log"), "/big.bin");
+    let logged = logged_bytes(&line);
+    assert!(
+        logged > 0 && logged < BIG as u64,
+        "a cut download logs what was sent: {line}"
+    );
+    // The connection is closed: what the client reads now ends (no read timeout), and a
+    // clean end comes after exactly the bytes logged.
+    let mut received = Vec::new();
+    let end = loop {
+        let mut buf = vec![0u8; 1 << 16];
+        match c.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    if let Err(e) = &end {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "the connection stayed open after the write timeout ({} bytes read)",
+            received.len()
+        );
+    }
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let body = &received[head_end..];
+    assert!(body == &big_data()[..body.len()], "the body differs");
+    if end.is_ok() {
+        assert_eq!(body.len() as u64, logged, "bytes received vs logged");
+    }
+    // The server still serves.
+    assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
+}
+
+#[test]
+fn a_slow_steady_reader_of_a_big_file_is_not_cut() {
+    let s = server("server!timeout = 2\n");
+    let mut c = connect_small_window(s.addr());
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // Small reads with pauses well under the timeout, for three times the timeout: the
+    // server's send buffer stays full all along (its writes wait), yet the client reads.
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    for _ in 0..60 {
+        let n = c.read(&mut buf).expect("the slow download goes on");
+        assert!(n > 0, "cut after {} bytes", received.len());
+        received.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Then the rest at full speed: the whole file arrives.
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let mut body = received.split_off(head_end);
+    while body.len() < BIG {
+        let n = c.read(&mut buf).expect("the download goes on");
+        assert!(n > 0, "cut after {} bytes", body.len());
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert!(body == big_data(), "the body differs from the file");
+    let line = wait_log_line(&s.root().join("access.log"), "/big.bin");
+    assert_eq!(logged_bytes(&line), BIG as u64, "{line}");
 }
