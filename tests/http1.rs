@@ -117,19 +117,42 @@ fn three_pipelined_requests_in_one_write_with_a_head_in_the_middle() {
 }
 
 #[test]
-fn expect_100_continue_without_a_body_reader_gets_the_final_status_and_a_close() {
-    // No handler of a static site reads request bodies: the server answers at once
-    // (RFC 9110 §10.1.1 allows it) without inviting the body, and closes the connection
-    // since the body never came.
+fn expect_100_continue_invites_a_small_body_which_is_discarded_and_the_connection_kept() {
+    // No handler of a static site reads request bodies, but a small one is worth reading
+    // (and inviting) to keep the connection, as nginx does.
     let s = server("");
     let mut c = Raw::connect(s.addr());
     c.send(
         "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
          Expect: 100-continue\r\n\r\n",
     );
+    let r = c.read_response().expect("interim response");
+    assert_eq!(r.status, 100, "the body is invited");
+    c.send("hello");
     let r = c.read_response().expect("final response");
     assert_eq!(r.status, 405);
+    assert!(!has_close(&r), "{:?}", r.headers);
+    c.send(get11("/b.html"));
+    assert_eq!(c.read_response().expect("next").text(), "bravo!\n");
+}
+
+#[test]
+fn expect_100_continue_with_a_large_body_gets_the_final_status_at_once_and_a_close() {
+    // A body too large to be worth reading is not invited: the client learns the answer
+    // without uploading (RFC 9110 §10.1.1), and the connection ends after it.
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    c.send(
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 104857600\r\n\
+         Expect: 100-continue\r\n\r\n",
+    );
+    let r = c.read_response().expect("final response");
+    assert_eq!(
+        r.status, 405,
+        "no 100 Continue for a body that is not wanted"
+    );
     assert!(has_close(&r));
+    assert!(c.is_closed());
 }
 
 #[test]

@@ -228,7 +228,7 @@ impl Conn {
         let Ok(resp) = answered else {
             return Next::Close;
         };
-        // A body left unread (too large, or never invited with 100 Continue) leaves the
+        // A body left unread (too large, broken or late) leaves the
         // connection's framing unknown: it closes after the response.
         let unread = !body_state.is_complete();
         close |= unread || flags.stopping.load(Ordering::Relaxed);
