@@ -5,12 +5,12 @@
 
 use super::out::Out;
 use super::sendfile;
+use crate::clock;
 use crate::http::body::{Body, Kind};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Version};
-use std::cell::RefCell;
 use std::io::{self, IoSlice};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
 /// What the response's framing depends on in the request.
@@ -232,35 +232,11 @@ fn serialize(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
     }
     if !headers.contains_key(header::DATE) {
         out.extend_from_slice(b"date: ");
-        with_date(|d| out.extend_from_slice(d));
+        clock::push_http_date(&mut out, SystemTime::now());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-thread_local! {
-    /// The current second and its HTTP date, formatted once per second per thread.
-    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
-}
-
-fn with_date(f: impl FnOnce(&[u8])) {
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        if cached.0 != secs {
-            let text = httpdate::fmt_http_date(now);
-            if text.len() == 29 {
-                cached.1.copy_from_slice(text.as_bytes());
-                cached.0 = secs;
-            } else {
-                f(text.as_bytes());
-                return;
-            }
-        }
-        f(&cached.1);
-    });
 }
 
 #[cfg(test)]
