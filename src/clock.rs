@@ -37,8 +37,13 @@ impl<const N: usize> PerSecond<N> {
         }
     }
 
-    /// The text of second `secs`: `format(secs)` if the second is not the cached one.
-    pub fn text(&self, secs: u64, format: fn(u64) -> [u8; N]) -> [u8; N] {
+    /// Appends the text of `time`'s second (clamped to [`MAX_SECS`]) to `out`:
+    /// `format(secs)` if the second is not the cached one.
+    pub fn push(&self, out: &mut Vec<u8>, time: SystemTime, format: fn(u64) -> [u8; N]) {
+        out.extend_from_slice(&self.text(unix_secs(time).min(MAX_SECS), format));
+    }
+
+    fn text(&self, secs: u64, format: fn(u64) -> [u8; N]) -> [u8; N] {
         let (cached_secs, cached_text) = self.cached.get();
         if cached_secs == secs {
             return cached_text;
@@ -66,11 +71,16 @@ pub fn unix_secs(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch; times before the epoch count as 0.
+pub fn unix_millis(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 /// Appends `time` as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) to `out`.
 pub fn push_http_date(out: &mut Vec<u8>, time: SystemTime) {
-    let secs = unix_secs(time).min(MAX_SECS);
-    let text = HTTP_DATE.with(|cache| cache.text(secs, format_http_date));
-    out.extend_from_slice(&text);
+    HTTP_DATE.with(|cache| cache.push(out, time, format_http_date));
 }
 
 /// Formats seconds since the epoch (at most [`MAX_SECS`]) as an HTTP date.

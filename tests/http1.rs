@@ -116,16 +116,22 @@ fn three_pipelined_requests_in_one_write_with_a_head_in_the_middle() {
     assert_eq!(r.text(), "charlie\n");
 }
 
+/// A connection with a POST head announcing `length` bytes and `Expect: 100-continue`.
+fn post_expecting_continue(s: &Server, length: u64) -> Raw {
+    let mut c = Raw::connect(s.addr());
+    c.send(format!(
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\
+         Expect: 100-continue\r\n\r\n"
+    ));
+    c
+}
+
 #[test]
 fn expect_100_continue_invites_a_small_body_which_is_discarded_and_the_connection_kept() {
     // No handler of a static site reads request bodies, but a small one is worth reading
     // (and inviting) to keep the connection, as nginx does.
     let s = server("");
-    let mut c = Raw::connect(s.addr());
-    c.send(
-        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
-         Expect: 100-continue\r\n\r\n",
-    );
+    let mut c = post_expecting_continue(&s, 5);
     let r = c.read_response().expect("interim response");
     assert_eq!(r.status, 100, "the body is invited");
     c.send("hello");
@@ -141,11 +147,7 @@ fn expect_100_continue_with_a_large_body_gets_the_final_status_at_once_and_a_clo
     // A body too large to be worth reading is not invited: the client learns the answer
     // without uploading (RFC 9110 §10.1.1), and the connection ends after it.
     let s = server("");
-    let mut c = Raw::connect(s.addr());
-    c.send(
-        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 104857600\r\n\
-         Expect: 100-continue\r\n\r\n",
-    );
+    let mut c = post_expecting_continue(&s, 100 << 20);
     let r = c.read_response().expect("final response");
     assert_eq!(
         r.status, 405,
@@ -343,26 +345,36 @@ fn a_slow_loris_head_is_cut_at_the_timeout() {
     assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
 }
 
-/// A client socket with a small receive buffer (fixed before the connection, so the
-/// kernel does not grow it): a server writing a big body soon waits on this client.
-fn connect_small_window(addr: std::net::SocketAddr) -> TcpStream {
+/// Asks for `/big.bin` on a client socket with a small receive buffer (fixed before the
+/// connection, so the kernel does not grow it): the server writing the body soon waits
+/// on this client.
+fn download_big_with_a_small_window(s: &Server) -> TcpStream {
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
-    socket.connect(&addr.into()).expect("connect");
-    let stream: TcpStream = socket.into();
+    socket.connect(&s.addr().into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("read timeout");
     stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    stream
+}
+
+/// Where the body starts in `raw` (the bytes of a response).
+fn body_start(raw: &[u8]) -> usize {
+    raw.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4
 }
 
 #[test]
 fn a_client_that_stops_reading_is_cut_at_the_write_timeout_and_logged() {
     let s = server("server!timeout = 1\n");
-    let mut c = connect_small_window(s.addr());
-    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
+    let mut c = download_big_with_a_small_window(&s);
     // The client reads nothing: the server gives up on its own and logs what it sent.
     let line = wait_log_line(&s.root().join("access.log"), "/big.bin");
     let logged = logged_bytes(&line);
@@ -389,12 +401,7 @@ fn a_client_that_stops_reading_is_cut_at_the_write_timeout_and_logged() {
             received.len()
         );
     }
-    let head_end = received
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head")
-        + 4;
-    let body = &received[head_end..];
+    let body = &received[body_start(&received)..];
     assert!(body == &big_data()[..body.len()], "the body differs");
     if end.is_ok() {
         assert_eq!(body.len() as u64, logged, "bytes received vs logged");
@@ -406,9 +413,7 @@ fn a_client_that_stops_reading_is_cut_at_the_write_timeout_and_logged() {
 #[test]
 fn a_slow_steady_reader_of_a_big_file_is_not_cut() {
     let s = server("server!timeout = 2\n");
-    let mut c = connect_small_window(s.addr());
-    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
+    let mut c = download_big_with_a_small_window(&s);
     // Small reads with pauses well under the timeout, for three times the timeout: the
     // server's send buffer stays full all along (its writes wait), yet the client reads.
     let mut received = Vec::new();
@@ -420,12 +425,7 @@ fn a_slow_steady_reader_of_a_big_file_is_not_cut() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Then the rest at full speed: the whole file arrives.
-    let head_end = received
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head")
-        + 4;
-    let mut body = received.split_off(head_end);
+    let mut body = received.split_off(body_start(&received));
     while body.len() < BIG {
         let n = c.read(&mut buf).expect("the download goes on");
         assert!(n > 0, "cut after {} bytes", body.len());

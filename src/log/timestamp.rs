@@ -5,10 +5,10 @@
 //! second by the same mechanism as the `Date` header's: most calls are a comparison and
 //! a copy.
 
-use crate::clock::{civil_from_days, month_name, put2, time_of_day, PerSecond, MAX_SECS};
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::{civil_from_days, month_name, put2, time_of_day, PerSecond};
+use std::time::SystemTime;
 
-pub use crate::clock::unix_secs;
+pub use crate::clock::{unix_millis, unix_secs};
 
 /// Length of a formatted timestamp, `dd/Mon/yyyy:HH:MM:SS +0000`.
 pub const CLF_TIME_LEN: usize = 26;
@@ -17,21 +17,12 @@ thread_local! {
     static CACHE: PerSecond<CLF_TIME_LEN> = const { PerSecond::new() };
 }
 
-/// Milliseconds since the Unix epoch; times before the epoch count as 0.
-pub fn unix_millis(time: SystemTime) -> u128 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-}
-
 /// Appends `time` as `dd/Mon/yyyy:HH:MM:SS +0000` (UTC) to `out`.
 pub fn push_clf_time(out: &mut Vec<u8>, time: SystemTime) {
-    let secs = unix_secs(time).min(MAX_SECS);
-    let text = CACHE.with(|cache| cache.text(secs, format_secs));
-    out.extend_from_slice(&text);
+    CACHE.with(|cache| cache.push(out, time, format_secs));
 }
 
-/// Formats seconds since the epoch (at most [`MAX_SECS`]) without any cache.
+/// Formats seconds since the epoch (at most [`crate::clock::MAX_SECS`]).
 fn format_secs(secs: u64) -> [u8; CLF_TIME_LEN] {
     let (year, month, day) = civil_from_days(secs / 86_400);
     let (hour, minute, second) = time_of_day(secs);
@@ -49,7 +40,8 @@ fn format_secs(secs: u64) -> [u8; CLF_TIME_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::clock::MAX_SECS;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn fmt(secs: u64) -> String {
         let mut out = Vec::new();
