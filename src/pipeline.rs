@@ -79,9 +79,10 @@ where
     let (parts, mut body) = req.into_parts();
 
     // No handler here reads request bodies: read and discard a small one so the
-    // connection can carry the next request, and answer a malformed one with 400.
+    // connection can carry the next request (inviting it with `100 Continue` if the
+    // client waits for that, as nginx does), and answer a malformed one with 400.
     let mut must_close = false;
-    match discard_body(&mut body, &parts.headers, gen.config.server.timeout).await {
+    match discard_body(&mut body, gen.config.server.timeout).await {
         Discarded::Done => {}
         Discarded::Left => must_close = true,
         Discarded::Malformed(status) => {
@@ -189,14 +190,15 @@ const DISCARD_LIMIT: u64 = 1 << 20;
 enum Discarded {
     /// Nothing left to read: the connection can carry another request.
     Done,
-    /// A large body, or one the client waits to be invited to send (`Expect:
-    /// 100-continue`), is left unread: the connection closes after the response.
+    /// A large body is left unread: the connection closes after the response.
     Left,
     /// The body's framing is broken (bad chunk), or it did not arrive in time.
     Malformed(StatusCode),
 }
 
-async fn discard_body<B>(body: &mut B, headers: &HeaderMap, limit: std::time::Duration) -> Discarded
+/// Reads and drops the request body, all of it (with the `100 Continue` the connection
+/// layer sends first when asked for) within `limit`, the write timeout included.
+async fn discard_body<B>(body: &mut B, limit: std::time::Duration) -> Discarded
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
 {
@@ -204,7 +206,10 @@ where
     if body.is_end_stream() {
         return Discarded::Done;
     }
-    if headers.contains_key(header::EXPECT) {
+    // A body declared too large to be worth reading is not read, nor invited if the
+    // client waits for `100 Continue` (RFC 9110 §10.1.1 lets a server answer without
+    // it): the answer comes at once, and the connection closes after it.
+    if body.size_hint().lower() > DISCARD_LIMIT {
         return Discarded::Left;
     }
     let read = async {

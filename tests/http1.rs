@@ -1,7 +1,7 @@
 //! Baton's own HTTP/1.1 connection layer (`src/http1`) on real sockets: request bodies
 //! (chunked, 100-continue), pipelining, persistence, framing errors and limits, the
-//! header timeout, and file bodies sent with `sendfile` (ranges, aborted downloads and
-//! the byte count of the access log).
+//! header timeout, the write timeout, and file bodies sent with `sendfile` (ranges,
+//! aborted downloads and the byte count of the access log).
 mod common;
 use common::*;
 use std::io::{Read, Write};
@@ -116,20 +116,45 @@ fn three_pipelined_requests_in_one_write_with_a_head_in_the_middle() {
     assert_eq!(r.text(), "charlie\n");
 }
 
-#[test]
-fn expect_100_continue_without_a_body_reader_gets_the_final_status_and_a_close() {
-    // No handler of a static site reads request bodies: the server answers at once
-    // (RFC 9110 §10.1.1 allows it) without inviting the body, and closes the connection
-    // since the body never came.
-    let s = server("");
+/// A connection with a POST head announcing `length` bytes and `Expect: 100-continue`.
+fn post_expecting_continue(s: &Server, length: u64) -> Raw {
     let mut c = Raw::connect(s.addr());
-    c.send(
-        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
-         Expect: 100-continue\r\n\r\n",
-    );
+    c.send(format!(
+        "POST /a.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\
+         Expect: 100-continue\r\n\r\n"
+    ));
+    c
+}
+
+#[test]
+fn expect_100_continue_invites_a_small_body_which_is_discarded_and_the_connection_kept() {
+    // No handler of a static site reads request bodies, but a small one is worth reading
+    // (and inviting) to keep the connection, as nginx does.
+    let s = server("");
+    let mut c = post_expecting_continue(&s, 5);
+    let r = c.read_response().expect("interim response");
+    assert_eq!(r.status, 100, "the body is invited");
+    c.send("hello");
     let r = c.read_response().expect("final response");
     assert_eq!(r.status, 405);
+    assert!(!has_close(&r), "{:?}", r.headers);
+    c.send(get11("/b.html"));
+    assert_eq!(c.read_response().expect("next").text(), "bravo!\n");
+}
+
+#[test]
+fn expect_100_continue_with_a_large_body_gets_the_final_status_at_once_and_a_close() {
+    // A body too large to be worth reading is not invited: the client learns the answer
+    // without uploading (RFC 9110 §10.1.1), and the connection ends after it.
+    let s = server("");
+    let mut c = post_expecting_continue(&s, 100 << 20);
+    let r = c.read_response().expect("final response");
+    assert_eq!(
+        r.status, 405,
+        "no 100 Continue for a body that is not wanted"
+    );
     assert!(has_close(&r));
+    assert!(c.is_closed());
 }
 
 #[test]
@@ -318,4 +343,95 @@ fn a_slow_loris_head_is_cut_at_the_timeout() {
     );
     // The server still serves.
     assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
+}
+
+/// Asks for `/big.bin` on a client socket with a small receive buffer (fixed before the
+/// connection, so the kernel does not grow it): the server writing the body soon waits
+/// on this client.
+fn download_big_with_a_small_window(s: &Server) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+    socket.connect(&s.addr().into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    stream
+}
+
+/// Where the body starts in `raw` (the bytes of a response).
+fn body_start(raw: &[u8]) -> usize {
+    raw.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_at_the_write_timeout_and_logged() {
+    let s = server("server!timeout = 1\n");
+    let mut c = download_big_with_a_small_window(&s);
+    // The client reads nothing: the server gives up on its own and logs what it sent.
+    let line = wait_log_line(&s.root().join("access.log"), "/big.bin");
+    let logged = logged_bytes(&line);
+    assert!(
+        logged > 0 && logged < BIG as u64,
+        "a cut download logs what was sent: {line}"
+    );
+    // The connection is closed: what the client reads now ends (no read timeout), and a
+    // clean end comes after exactly the bytes logged.
+    let mut received = Vec::new();
+    let end = loop {
+        let mut buf = vec![0u8; 1 << 16];
+        match c.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    if let Err(e) = &end {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "the connection stayed open after the write timeout ({} bytes read)",
+            received.len()
+        );
+    }
+    let body = &received[body_start(&received)..];
+    assert!(body == &big_data()[..body.len()], "the body differs");
+    if end.is_ok() {
+        assert_eq!(body.len() as u64, logged, "bytes received vs logged");
+    }
+    // The server still serves.
+    assert_eq!(get(s.addr(), "localhost", "/a.html").text(), "alpha\n");
+}
+
+#[test]
+fn a_slow_steady_reader_of_a_big_file_is_not_cut() {
+    let s = server("server!timeout = 2\n");
+    let mut c = download_big_with_a_small_window(&s);
+    // Small reads with pauses well under the timeout, for three times the timeout: the
+    // server's send buffer stays full all along (its writes wait), yet the client reads.
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    for _ in 0..60 {
+        let n = c.read(&mut buf).expect("the slow download goes on");
+        assert!(n > 0, "cut after {} bytes", received.len());
+        received.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Then the rest at full speed: the whole file arrives.
+    let mut body = received.split_off(body_start(&received));
+    while body.len() < BIG {
+        let n = c.read(&mut buf).expect("the download goes on");
+        assert!(n > 0, "cut after {} bytes", body.len());
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert!(body == big_data(), "the body differs from the file");
+    let line = wait_log_line(&s.root().join("access.log"), "/big.bin");
+    assert_eq!(logged_bytes(&line), BIG as u64, "{line}");
 }

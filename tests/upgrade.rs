@@ -179,7 +179,11 @@ fn upgrade_under_load_loses_no_request_and_the_old_process_exits() {
 fn a_download_in_flight_finishes_across_an_upgrade() {
     const LEN: usize = 16 << 20;
     let port = free_port();
-    let server = Server::start_with(&config(port), |root| {
+    // The client stops reading while the upgrade runs, to keep the download in flight
+    // across it: give it more than the write timeout of the other tests' configuration,
+    // which would (rightly) cut a client that takes nothing for that long.
+    let config = config(port).replace("server!timeout = 2\n", "server!timeout = 60\n");
+    let server = Server::start_with(&config, |root| {
         write_file(root, "www/page.txt", "the page\n");
         let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
         write_file(root, "www/big.bin", data);

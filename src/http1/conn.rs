@@ -202,7 +202,13 @@ impl Conn {
         let head = match read_head(&mut self.io, self.timeout).await {
             Ok(head) => head,
             Err(Some(status)) => {
-                reject(&mut self.io.stream, status, &self.server_header).await;
+                reject(
+                    &mut self.io.stream,
+                    status,
+                    &self.server_header,
+                    self.timeout,
+                )
+                .await;
                 return Next::Close;
             }
             Err(None) => return Next::Close,
@@ -222,11 +228,12 @@ impl Conn {
         let Ok(resp) = answered else {
             return Next::Close;
         };
-        // A body left unread (too large, or never invited with 100 Continue) leaves the
+        // A body left unread (too large, broken or late) leaves the
         // connection's framing unknown: it closes after the response.
         let unread = !body_state.is_complete();
         close |= unread || flags.stopping.load(Ordering::Relaxed);
-        match write::respond(&mut self.io.stream, resp, facts, close).await {
+        let written = write::respond(&self.io.stream, self.timeout, resp, facts, close).await;
+        match written {
             Ok(true) if !flags.stopping.load(Ordering::Relaxed) => Next::Continue,
             Ok(_) => {
                 if unread {
@@ -263,14 +270,22 @@ async fn read_head(io: &mut Io, timeout: Duration) -> Result<Head, Option<Status
 }
 
 /// Answers a head that cannot be served (400, 431, 505) and closes.
-async fn reject(stream: &mut TcpStream, status: StatusCode, server: &HeaderValue) {
+async fn reject(
+    stream: &mut TcpStream,
+    status: StatusCode,
+    server: &HeaderValue,
+    timeout: Duration,
+) {
     let mut resp = error_page::response(status, &Method::GET, server);
     resp.headers_mut().insert(header::SERVER, server.clone());
     let facts = RequestFacts {
         version: http::Version::HTTP_11,
         head: false,
     };
-    if write::respond(stream, resp, facts, true).await.is_ok() {
+    if write::respond(stream, timeout, resp, facts, true)
+        .await
+        .is_ok()
+    {
         linger(stream).await;
     }
 }

@@ -9,7 +9,9 @@
 //! - the head and an in-memory body go out in one `writev` ([`write`]);
 //! - a connection between requests holds nothing but its socket: no read buffer, no
 //!   protocol state on the heap ([`conn`]), so idle keep-alive connections cost little;
-//! - a connection costs one task and no look-ahead read before the real parse.
+//! - a connection costs one task and no look-ahead read before the real parse;
+//! - every write of a response is bounded by the write timeout ([`out`]): a client that
+//!   takes nothing for `server!timeout` loses its connection, a slow one never does.
 //!
 //! The byte-level parsing of request heads is `httparse`'s ([`parse`] adds RFC 9112's
 //! framing, version and persistence rules on top); chunked request bodies are decoded
@@ -18,6 +20,7 @@
 pub mod body;
 pub mod chunked;
 pub mod conn;
+pub mod out;
 pub mod parse;
 pub mod sendfile;
 pub mod write;

@@ -3,14 +3,14 @@
 //! file ranges with `sendfile`, streams chunk by chunk (chunked for HTTP/1.1 when the
 //! length is unknown, close-delimited for HTTP/1.0).
 
+use super::out::Out;
 use super::sendfile;
+use crate::clock;
 use crate::http::body::{Body, Kind};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Version};
-use std::cell::RefCell;
 use std::io::{self, IoSlice};
-use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncWriteExt;
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
 /// What the response's framing depends on in the request.
@@ -22,9 +22,12 @@ pub struct RequestFacts {
 
 /// Writes `resp`. `close`: the connection ends after it (the head says so). Returns
 /// whether the connection can carry another request (false when the response had to be
-/// close-delimited or said `Connection: close` itself).
+/// close-delimited or said `Connection: close` itself). Fails with `TimedOut` once the
+/// client has taken nothing for `timeout` (see [`Out`]); the body's count of bytes sent
+/// is right either way.
 pub async fn respond(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
+    timeout: Duration,
     resp: Response<Body>,
     req: RequestFacts,
     mut close: bool,
@@ -70,26 +73,27 @@ pub async fn respond(
     let head = serialize(status, headers);
     drop(parts);
 
+    let mut out = Out::new(stream, timeout);
     if bodiless || req.head {
-        stream.write_all(&head).await?;
+        out.write_all(&head).await?;
         body.finish();
         return Ok(!close);
     }
     let result = match body.take_kind() {
-        Kind::Empty => stream.write_all(&head).await,
-        Kind::Full(bytes) => write_full(stream, &head, &bytes, &mut body, chunked).await,
+        Kind::Empty => out.write_all(&head).await,
+        Kind::Full(bytes) => write_full(&mut out, &head, &bytes, &mut body, chunked).await,
         Kind::File(range) => {
-            sendfile::write_more(stream, &head).await?;
+            sendfile::write_more(&mut out, &head).await?;
             let mut sent = 0;
-            let r = sendfile::send(stream, &range, &mut sent).await;
+            let r = sendfile::send(&mut out, &range, &mut sent).await;
             body.record_sent(sent);
             r
         }
         kind => {
             // Put back: streamed frame by frame below.
             *body.kind_mut() = kind;
-            stream.write_all(&head).await?;
-            write_stream(stream, &mut body, chunked, length).await
+            out.write_all(&head).await?;
+            write_stream(&mut out, &mut body, chunked, length).await
         }
     };
     body.finish();
@@ -110,7 +114,7 @@ fn parse_length(v: &HeaderValue) -> Option<u64> {
 
 /// Head and in-memory body in one `writev` (repeated only if the socket takes less).
 async fn write_full(
-    stream: &mut TcpStream,
+    out: &mut Out<'_>,
     head: &[u8],
     bytes: &Bytes,
     body: &mut Body,
@@ -118,56 +122,55 @@ async fn write_full(
 ) -> io::Result<()> {
     if chunked {
         // Only for a body whose length was unknown, which full bodies never are.
-        stream.write_all(head).await?;
-        write_chunk(stream, bytes).await?;
-        body.record_sent(bytes.len() as u64);
-        return stream.write_all(b"0\r\n\r\n").await;
+        out.write_all(head).await?;
+        write_chunk(out, bytes, body).await?;
+        return out.write_all(b"0\r\n\r\n").await;
     }
-    let (mut h, mut b) = (head, &bytes[..]);
-    while !h.is_empty() || !b.is_empty() {
-        let n = stream
-            .write_vectored(&[IoSlice::new(h), IoSlice::new(b)])
-            .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let from_head = n.min(h.len());
-        h = &h[from_head..];
-        let from_body = n - from_head;
-        b = &b[from_body..];
-        body.record_sent(from_body as u64);
-    }
-    Ok(())
+    let mut done = 0;
+    let r = write_parts(out, [head, bytes], &mut done).await;
+    body.record_sent(done.saturating_sub(head.len()) as u64);
+    r
 }
 
-async fn write_chunk(stream: &mut TcpStream, data: &[u8]) -> io::Result<()> {
+/// One chunk of a chunked body; counts the data bytes that went out (also when the write
+/// fails half-way).
+async fn write_chunk(out: &mut Out<'_>, data: &[u8], body: &mut Body) -> io::Result<()> {
     let size = format!("{:x}\r\n", data.len());
-    let parts: [&[u8]; 3] = [size.as_bytes(), data, b"\r\n"];
+    let mut done = 0;
+    let r = write_parts(out, [size.as_bytes(), data, b"\r\n"], &mut done).await;
+    body.record_sent(done.saturating_sub(size.len()).min(data.len()) as u64);
+    r
+}
+
+/// Writes `parts` one after the other, with `writev` calls that start where the socket
+/// stopped taking; `done`: how many bytes went out, kept right when a write fails.
+async fn write_parts<const N: usize>(
+    out: &mut Out<'_>,
+    parts: [&[u8]; N],
+    done: &mut usize,
+) -> io::Result<()> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
-    let mut written = 0;
-    while written < total {
-        let mut skip = written;
-        let mut slices = Vec::with_capacity(3);
-        for p in parts {
-            if skip >= p.len() {
-                skip -= p.len();
+    while *done < total {
+        let mut skip = *done;
+        let mut slices = [IoSlice::new(&[]); N];
+        let mut used = 0;
+        for part in parts {
+            if skip >= part.len() {
+                skip -= part.len();
             } else {
-                slices.push(IoSlice::new(&p[skip..]));
+                slices[used] = IoSlice::new(&part[skip..]);
+                used += 1;
                 skip = 0;
             }
         }
-        let n = stream.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        written += n;
+        *done += out.write_vectored(&slices[..used]).await?;
     }
     Ok(())
 }
 
 /// A body of chunks, as its frames come.
 async fn write_stream(
-    stream: &mut TcpStream,
+    out: &mut Out<'_>,
     body: &mut Body,
     chunked: bool,
     length: Option<u64>,
@@ -189,14 +192,16 @@ async fn write_stream(
             ));
         }
         if chunked {
-            write_chunk(stream, &data).await?;
+            write_chunk(out, &data, body).await?;
         } else {
-            stream.write_all(&data).await?;
+            let mut done = 0;
+            let r = write_parts(out, [&data], &mut done).await;
+            body.record_sent(done as u64);
+            r?;
         }
-        body.record_sent(data.len() as u64);
     }
     if chunked {
-        stream.write_all(b"0\r\n\r\n").await?;
+        out.write_all(b"0\r\n\r\n").await?;
     }
     if length.is_some_and(|l| total < l) {
         return Err(io::Error::new(
@@ -227,35 +232,11 @@ fn serialize(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
     }
     if !headers.contains_key(header::DATE) {
         out.extend_from_slice(b"date: ");
-        with_date(|d| out.extend_from_slice(d));
+        clock::push_http_date(&mut out, SystemTime::now());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-thread_local! {
-    /// The current second and its HTTP date, formatted once per second per thread.
-    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
-}
-
-fn with_date(f: impl FnOnce(&[u8])) {
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        if cached.0 != secs {
-            let text = httpdate::fmt_http_date(now);
-            if text.len() == 29 {
-                cached.1.copy_from_slice(text.as_bytes());
-                cached.0 = secs;
-            } else {
-                f(text.as_bytes());
-                return;
-            }
-        }
-        f(&cached.1);
-    });
 }
 
 #[cfg(test)]

@@ -1,76 +1,34 @@
 //! Common Log Format timestamps: `dd/Mon/yyyy:HH:MM:SS +0000`.
 //!
-//! Times are always printed in UTC with a `+0000` zone. Converting to local
-//! time would need `localtime(3)`, which is not thread safe (and
-//! `localtime_r` still reads the time-zone state, which other threads may be
-//! changing), so Baton does not do it.
-//!
-//! Formatting runs for every request, so the formatted text is cached per
-//! thread for the current second: most calls are a comparison and a copy.
+//! Times are always printed in UTC with a `+0000` zone (see [`crate::clock`] for why).
+//! Formatting runs for every request, so the text is cached per thread for the current
+//! second by the same mechanism as the `Date` header's: most calls are a comparison and
+//! a copy.
 
-use std::cell::Cell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::{civil_from_days, month_name, put2, time_of_day, PerSecond};
+use std::time::SystemTime;
+
+pub use crate::clock::{unix_millis, unix_secs};
 
 /// Length of a formatted timestamp, `dd/Mon/yyyy:HH:MM:SS +0000`.
 pub const CLF_TIME_LEN: usize = 26;
 
-/// Latest second that still has a four digit year (9999-12-31 23:59:59 UTC).
-const MAX_SECS: u64 = 253_402_300_799;
-
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-
 thread_local! {
-    /// (second since the epoch, its formatted text); `u64::MAX` means empty.
-    static CACHE: Cell<(u64, [u8; CLF_TIME_LEN])> =
-        const { Cell::new((u64::MAX, [0; CLF_TIME_LEN])) };
-}
-
-/// Seconds since the Unix epoch; times before the epoch count as the epoch.
-pub fn unix_secs(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Milliseconds since the Unix epoch; times before the epoch count as 0.
-pub fn unix_millis(time: SystemTime) -> u128 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
+    static CACHE: PerSecond<CLF_TIME_LEN> = const { PerSecond::new() };
 }
 
 /// Appends `time` as `dd/Mon/yyyy:HH:MM:SS +0000` (UTC) to `out`.
 pub fn push_clf_time(out: &mut Vec<u8>, time: SystemTime) {
-    let secs = unix_secs(time).min(MAX_SECS);
-    let text = CACHE.with(|cache| {
-        let (cached_secs, cached_text) = cache.get();
-        if cached_secs == secs {
-            cached_text
-        } else {
-            let text = format_secs(secs);
-            cache.set((secs, text));
-            text
-        }
-    });
-    out.extend_from_slice(&text);
+    CACHE.with(|cache| cache.push(out, time, format_secs));
 }
 
-/// Formats seconds since the epoch (at most [`MAX_SECS`]) without any cache.
+/// Formats seconds since the epoch (at most [`crate::clock::MAX_SECS`]).
 fn format_secs(secs: u64) -> [u8; CLF_TIME_LEN] {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (rem / 3600, rem / 60 % 60, rem % 60);
-
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let (hour, minute, second) = time_of_day(secs);
     let mut buf = *b"00/Jan/0000:00:00:00 +0000";
     put2(&mut buf[0..2], day);
-    let month_name = MONTHS
-        .get(month.saturating_sub(1) as usize)
-        .copied()
-        .unwrap_or(b"Jan");
-    buf[3..6].copy_from_slice(month_name);
+    buf[3..6].copy_from_slice(month_name(month));
     put2(&mut buf[7..9], year / 100);
     put2(&mut buf[9..11], year % 100);
     put2(&mut buf[12..14], hour);
@@ -79,39 +37,11 @@ fn format_secs(secs: u64) -> [u8; CLF_TIME_LEN] {
     buf
 }
 
-/// Writes a number below 100 as two ASCII digits.
-fn put2(dst: &mut [u8], value: u64) {
-    dst[0] = b'0' + (value / 10 % 10) as u8;
-    dst[1] = b'0' + (value % 10) as u8;
-}
-
-/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day).
-///
-/// Works on 400-year eras counted from 0000-03-01, so that the leap day is the
-/// last day of each shifted year (Howard Hinnant's well-known method).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Days from 0000-03-01 to 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097; // [0, 146096]
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::clock::MAX_SECS;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn fmt(secs: u64) -> String {
         let mut out = Vec::new();

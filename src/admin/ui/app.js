@@ -1283,7 +1283,7 @@ function pageServer() {
         } }, `Remove listener ${n}`))),
       h("button", { type: "button", class: "small", onclick: () => edit({ op: "set", key: `server!bind!${next}!port`, value: "8080" }) }, "Add a listener")),
     h("section.card", h("h2", "Connections"),
-      textField("server!timeout", "Timeout", { help: "Seconds a connection may stay silent while a request is expected (15). Durations: 30, 30s, 5m, 2h.", placeholder: "15" }),
+      textField("server!timeout", "Timeout", { help: "Seconds a connection may stay silent: waiting for a request, or taking none of a response (15). Durations: 30, 30s, 5m, 2h.", placeholder: "15" }),
       boolField("server!keepalive", "Keep-alive", true),
       textField("server!keepalive_max_requests", "Requests per connection", { type: "number", placeholder: "500", help: "0: no limit." }),
       textField("server!drain_timeout", "Drain timeout", { placeholder: "30", help: "How long a request may keep an old generation alive after a graceful restart." }),
