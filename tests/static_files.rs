@@ -467,6 +467,35 @@ fn multiple_ranges_give_multipart_byteranges() {
 }
 
 #[test]
+fn multiple_ranges_of_a_large_file_are_read_from_it() {
+    // Larger than the I/O cache keeps, with a range longer than one read chunk.
+    let size = 600 * 1024u64;
+    let content: Vec<u8> = (0..size).map(pattern_byte).collect();
+    let s = file_server(|root| {
+        write_file(root, "www/big.bin", &content);
+    });
+    let spec = "bytes=0-9,300000-599999,-5";
+    let r = get_with(
+        s.addr(),
+        "localhost",
+        "/big.bin",
+        &[&format!("Range: {spec}")],
+    );
+    assert_eq!(r.status, 206);
+    let ct = r.header("content-type").expect("content type").to_string();
+    let parts = multipart_parts(&ct, &r.body);
+    let expected: [&[u8]; 3] = [
+        &content[..10],
+        &content[300_000..600_000],
+        &content[content.len() - 5..],
+    ];
+    assert_eq!(parts.len(), expected.len());
+    for (part, want) in parts.iter().zip(expected) {
+        assert!(part.1 == want, "a part of {} bytes", part.1.len());
+    }
+}
+
+#[test]
 fn unsatisfiable_range_gets_416_with_the_length() {
     let s = hundred_server();
     let r = range(&s, "bytes=1000-");

@@ -16,12 +16,10 @@ use crate::http::conditional::{self, Precondition, Validators};
 use crate::http::multipart::MultipartPlan;
 use crate::http::range::{self, ByteRange, RangeRequest};
 use bytes::Bytes;
-use futures_util::stream;
 use http::{header, HeaderValue, Method, Response, StatusCode};
-use std::io::{self, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Serves the request's file. With `common` set, directories are listed (or their index
 /// served) and path info may be split off.
@@ -345,8 +343,8 @@ async fn send_version(
                     Some(b) => b,
                     None => return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR),
                 },
-                Content::Disk => match multipart_body(local, plan).await {
-                    Ok(b) => b,
+                Content::Disk => match open_file(local, &source, identity) {
+                    Ok(file) => multipart_file(file, plan),
                     Err(e) => return io_failure(local, e),
                 },
             };
@@ -398,20 +396,28 @@ fn slice(bytes: &Bytes, r: ByteRange) -> Option<Bytes> {
 
 /// A multipart/byteranges body from a file held in memory.
 fn multipart_memory(bytes: &Bytes, plan: MultipartPlan) -> Option<Body> {
-    let mut parts: Vec<io::Result<Bytes>> = Vec::with_capacity(plan.parts.len() * 2 + 1);
+    let mut parts = Vec::with_capacity(plan.parts.len() * 2 + 1);
     for (head, r) in plan.parts {
-        parts.push(Ok(head));
-        parts.push(Ok(slice(bytes, r)?));
+        parts.push(body::full(head));
+        parts.push(body::full(slice(bytes, r)?));
     }
-    parts.push(Ok(plan.trailer));
-    Some(body::stream(stream::iter(parts)))
+    parts.push(body::full(plan.trailer));
+    Some(body::concat(parts))
+}
+
+/// A multipart/byteranges body whose ranges are read from `file`.
+fn multipart_file(file: Arc<std::fs::File>, plan: MultipartPlan) -> Body {
+    let mut parts = Vec::with_capacity(plan.parts.len() * 2 + 1);
+    for (head, r) in plan.parts {
+        parts.push(body::full(head));
+        parts.push(body::file(file.clone(), r.start, r.len()));
+    }
+    parts.push(body::full(plan.trailer));
+    body::concat(parts)
 }
 
 /// A body of `len` bytes of the file from `start`: the HTTP/1 layer sends it with
-/// `sendfile`; a transform that rewraps it streams it in chunks. The file is the one the I/O
-/// cache keeps open, or opened now, inline like the `stat` before it (an open of a file
-/// just looked up is answered from the kernel's caches); a watched entry keeps it open for
-/// the next requests.
+/// `sendfile`; a transform that rewraps it streams it in chunks.
 fn open_range(
     local: &Path,
     source: &Source,
@@ -419,7 +425,18 @@ fn open_range(
     start: u64,
     len: u64,
 ) -> io::Result<Body> {
-    let file = match source {
+    Ok(body::file(open_file(local, source, identity)?, start, len))
+}
+
+/// The file to send from: the one the I/O cache keeps open, or opened now, inline like the
+/// `stat` before it (an open of a file just looked up is answered from the kernel's
+/// caches); a watched entry keeps it open for the next requests.
+fn open_file(
+    local: &Path,
+    source: &Source,
+    identity: iocache::Identity,
+) -> io::Result<Arc<std::fs::File>> {
+    Ok(match source {
         Source::Watched(Some(file)) => file.clone(),
         Source::Watched(None) => {
             let file = Arc::new(std::fs::File::open(local)?);
@@ -427,68 +444,7 @@ fn open_range(
             file
         }
         _ => Arc::new(std::fs::File::open(local)?),
-    };
-    Ok(body::file(file, start, len))
-}
-
-/// What a multipart body is made of, in order.
-enum Segment {
-    Bytes(Bytes),
-    Range(ByteRange),
-}
-
-struct MultipartState {
-    file: tokio::fs::File,
-    segments: std::vec::IntoIter<Segment>,
-    current: Option<(u64, u64)>,
-}
-
-/// A multipart/byteranges body read part by part, each range in chunks.
-async fn multipart_body(local: &Path, plan: MultipartPlan) -> io::Result<Body> {
-    let file = tokio::fs::File::open(local).await?;
-    let mut segments = Vec::with_capacity(plan.parts.len() * 2 + 1);
-    for (head, r) in plan.parts {
-        segments.push(Segment::Bytes(head));
-        segments.push(Segment::Range(r));
-    }
-    segments.push(Segment::Bytes(plan.trailer));
-    let state = MultipartState {
-        file,
-        segments: segments.into_iter(),
-        current: None,
-    };
-    Ok(body::stream(stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some((pos, remaining)) = st.current {
-                if remaining == 0 {
-                    st.current = None;
-                    continue;
-                }
-                let want = remaining.min(body::FILE_CHUNK as u64) as usize;
-                let mut buf = vec![0u8; want];
-                let read = async {
-                    st.file.seek(SeekFrom::Start(pos)).await?;
-                    st.file.read_exact(&mut buf).await
-                }
-                .await;
-                return match read {
-                    Ok(_) => {
-                        st.current = Some((pos + want as u64, remaining - want as u64));
-                        Some((Ok(Bytes::from(buf)), st))
-                    }
-                    Err(e) => {
-                        st.segments = Vec::new().into_iter();
-                        st.current = None;
-                        Some((Err(e), st))
-                    }
-                };
-            }
-            match st.segments.next()? {
-                Segment::Bytes(b) => return Some((Ok(b), st)),
-                Segment::Range(r) => st.current = Some((r.start, r.len())),
-            }
-        }
-    })))
+    })
 }
 
 /// The file a request path maps to, for handlers that only need the name.

@@ -106,6 +106,12 @@ pub fn file(file: Arc<std::fs::File>, offset: u64, len: u64) -> Body {
     of(Kind::File(FileRange { file, offset, len }))
 }
 
+/// The bodies one after the other, as one: a multipart/byteranges answer is part heads in
+/// memory and ranges of a file.
+pub fn concat(parts: Vec<Body>) -> Body {
+    stream(futures_util::stream::iter(parts).flat_map(BodyExt::into_data_stream))
+}
+
 /// A body read from a stream of byte chunks.
 pub fn stream<S>(s: S) -> Body
 where
