@@ -30,8 +30,10 @@
 //! again and keeps the registration only if [`PathWatch::is_current`] still says so (an
 //! event after the watches were added would have ended it).
 //!
-//! Left out on purpose: writes through a shared `mmap` (no event), and a file system
-//! mounted over a directory of the path (mounts send no inotify event).
+//! Left out on purpose: writes through a shared `mmap` (no event), a hard link made in
+//! another directory after the registration and then written through (the new link count
+//! is an event only for a watch on the file itself, which would cost a watch per file),
+//! and a file system mounted over a directory of the path (mounts send no inotify event).
 
 use crate::fswatch::{self, Event, Watcher, Wd};
 use rustc_hash::FxHashMap;
