@@ -86,7 +86,7 @@ pub fn push_http_date(out: &mut Vec<u8>, time: SystemTime) {
 /// Formats seconds since the epoch (at most [`MAX_SECS`]) as an HTTP date.
 fn format_http_date(secs: u64) -> [u8; HTTP_DATE_LEN] {
     let days = secs / 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = civil_from_secs(secs);
     let (hour, minute, second) = time_of_day(secs);
     let mut buf = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     // 1970-01-01 was a Thursday.
@@ -121,27 +121,35 @@ pub fn put2(dst: &mut [u8], value: u64) {
     dst[1] = b'0' + (value % 10) as u8;
 }
 
-/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day).
+/// Converts days since 1970-01-01 (negative before it) into a proleptic Gregorian
+/// (year, month, day).
 ///
 /// Works on 400-year eras counted from 0000-03-01, so that the leap day is the
 /// last day of each shifted year (Howard Hinnant's well-known method).
-pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub fn civil_from_days(days: i64) -> (i64, u64, u64) {
     // Days from 0000-03-01 to 1970-01-01.
     let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097; // [0, 146096]
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097); // [0, 146096]
     let year_of_era =
         (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+                                                     // Both in small positive ranges: the casts cannot truncate.
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u64;
     let month = if shifted_month < 10 {
         shifted_month + 3
     } else {
         shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    } as u64;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// [`civil_from_days`] for a time after 1970 given in seconds.
+pub fn civil_from_secs(secs: u64) -> (u64, u64, u64) {
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    (year.unsigned_abs(), month, day)
 }
 
 #[cfg(test)]

@@ -172,31 +172,6 @@ fn write_human_size(out: &mut String, size: u64) {
     };
 }
 
-/// Split a count of days since 1970-01-01 into a proleptic Gregorian
-/// (year, month, day).
-fn civil_from_days(days: i128) -> (i128, u32, u32) {
-    // Count from 0000-03-01 so that the leap day is the last day of a
-    // "year"; a 400-year cycle has 146097 days.
-    let shifted = days + 719_468;
-    let cycle = shifted.div_euclid(146_097);
-    let day_of_cycle = shifted.rem_euclid(146_097);
-    let year_of_cycle = (day_of_cycle - day_of_cycle / 1_460 + day_of_cycle / 36_524
-        - day_of_cycle / 146_096)
-        / 365;
-    let day_of_year =
-        day_of_cycle - (365 * year_of_cycle + year_of_cycle / 4 - year_of_cycle / 100);
-    // Months counted from March, each five-month run has 153 days.
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_cycle + cycle * 400 + i128::from(month <= 2);
-    (year, month as u32, day as u32)
-}
-
 /// A time as `YYYY-MM-DD HH:MM` in UTC (times before 1970 included).
 pub fn format_date(t: SystemTime) -> String {
     let mut out = String::new();
@@ -215,19 +190,16 @@ fn write_date(out: &mut String, t: SystemTime) {
     };
     let days = secs.div_euclid(86_400);
     let second_of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    // Days of any `SystemTime` fit an i64 many times over.
+    let (year, month, day) = crate::clock::civil_from_days(days as i64);
     if year < 0 {
         out.push('-');
     }
-    push_decimal(
-        out,
-        u64::try_from(year.unsigned_abs()).unwrap_or(u64::MAX),
-        4,
-    );
+    push_decimal(out, year.unsigned_abs(), 4);
     out.push('-');
-    push_decimal(out, u64::from(month), 2);
+    push_decimal(out, month, 2);
     out.push('-');
-    push_decimal(out, u64::from(day), 2);
+    push_decimal(out, day, 2);
     out.push(' ');
     // In 0..86_400: the casts cannot truncate.
     push_decimal(out, (second_of_day / 3600) as u64, 2);

@@ -5,7 +5,7 @@
 //! second by the same mechanism as the `Date` header's: most calls are a comparison and
 //! a copy.
 
-use crate::clock::{civil_from_days, month_name, put2, time_of_day, PerSecond};
+use crate::clock::{civil_from_secs, month_name, put2, time_of_day, PerSecond};
 use std::time::SystemTime;
 
 pub use crate::clock::{unix_millis, unix_secs};
@@ -24,7 +24,7 @@ pub fn push_clf_time(out: &mut Vec<u8>, time: SystemTime) {
 
 /// Formats seconds since the epoch (at most [`crate::clock::MAX_SECS`]).
 fn format_secs(secs: u64) -> [u8; CLF_TIME_LEN] {
-    let (year, month, day) = civil_from_days(secs / 86_400);
+    let (year, month, day) = civil_from_secs(secs);
     let (hour, minute, second) = time_of_day(secs);
     let mut buf = *b"00/Jan/0000:00:00:00 +0000";
     put2(&mut buf[0..2], day);
