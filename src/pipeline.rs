@@ -511,6 +511,10 @@ impl<'g> Flow<'g> {
 
     /// The answer for an error status: the virtual server's error handler if it has one
     /// for this status, else the built-in page.
+    ///
+    /// The error handlers that serve a page run the rules again: their futures are boxed,
+    /// so that the future of every request (copied to the heap as a whole by the
+    /// connection) does not carry their size when they are not used.
     async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response<Body> {
         let status = err.status;
         let mut resp = match &self.vserver.error_handler {
@@ -526,12 +530,12 @@ impl<'g> Flow<'g> {
                             _ => self.builtin(status, method),
                         }
                     }
-                    Some(t) => self.error_page(method, &t.url, status).await,
+                    Some(t) => Box::pin(self.error_page(method, &t.url, status)).await,
                     None => self.builtin(status, method),
                 }
             }
             Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => {
-                match self.closest(method, path).await {
+                match Box::pin(self.closest(method, path)).await {
                     Some(r) => r,
                     None => self.builtin(status, method),
                 }
