@@ -29,45 +29,43 @@ pub async fn respond(
     req: RequestFacts,
     mut close: bool,
 ) -> io::Result<bool> {
-    let (mut parts, mut body) = resp.into_parts();
+    let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    let headers = &mut parts.headers;
+    let fields = Fields::of(&parts.headers);
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut chunked = false;
+    let mut added = Added {
+        date: !fields.date,
+        ..Added::default()
+    };
     let mut length: Option<u64> = None;
     if !bodiless {
-        length = match headers.get(header::CONTENT_LENGTH) {
+        length = match fields.content_length {
             Some(v) => parse_length(v),
             None => http_body::Body::size_hint(&body).exact(),
         };
         match length {
-            Some(n) if !headers.contains_key(header::CONTENT_LENGTH) && !req.head => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            Some(n) if fields.content_length.is_none() && !req.head => {
+                added.content_length = Some(n);
             }
             Some(_) => {}
             None if req.head => {}
-            None if req.version == Version::HTTP_11 => {
-                chunked = true;
-                headers.insert(
-                    header::TRANSFER_ENCODING,
-                    HeaderValue::from_static("chunked"),
-                );
-            }
+            None if req.version == Version::HTTP_11 => added.chunked = true,
             // HTTP/1.0 knows no chunks: the end of the body is the end of the connection.
             None => close = true,
         }
     }
-    close |= says_close(headers);
+    let chunked = added.chunked;
+    close |= fields.close;
     if close {
-        if !says_close(headers) {
-            headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+        if !fields.close {
+            added.connection = Some("close");
         }
-    } else if req.version == Version::HTTP_10 && !headers.contains_key(header::CONNECTION) {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    } else if req.version == Version::HTTP_10 && !fields.connection {
+        added.connection = Some("keep-alive");
     }
-    let head = serialize(status, headers);
+    let head = serialize(status, &parts.headers, fields.size, &added);
     drop(parts);
 
     if bodiless || req.head {
@@ -96,12 +94,54 @@ pub async fn respond(
     result.map(|()| !close)
 }
 
-fn says_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+/// What the connection layer needs to know of a response's own fields, found in the one
+/// pass that sizes its head rather than by a hash lookup each.
+#[derive(Default)]
+struct Fields<'a> {
+    /// The first `Content-Length`.
+    content_length: Option<&'a HeaderValue>,
+    /// A `Connection` field is there.
+    connection: bool,
+    /// A `Connection` field has the `close` option.
+    close: bool,
+    date: bool,
+    /// Bytes of the fields once serialised.
+    size: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn of(headers: &'a HeaderMap) -> Fields<'a> {
+        let mut fields = Fields::default();
+        for (name, value) in headers {
+            fields.size += name.as_str().len() + value.len() + 4;
+            if name == header::CONTENT_LENGTH {
+                fields.content_length.get_or_insert(value);
+            } else if name == header::CONNECTION {
+                fields.connection = true;
+                fields.close |= says_close(value);
+            } else if name == header::DATE {
+                fields.date = true;
+            }
+        }
+        fields
+    }
+}
+
+/// The fields the connection layer adds to a response's own, written after them.
+#[derive(Default)]
+struct Added {
+    content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked`, which replaces any the response had.
+    chunked: bool,
+    connection: Option<&'static str>,
+    date: bool,
+}
+
+fn says_close(connection: &HeaderValue) -> bool {
+    connection
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 fn parse_length(v: &HeaderValue) -> Option<u64> {
@@ -207,25 +247,38 @@ async fn write_stream(
     Ok(())
 }
 
-/// The status line, the fields and a `Date` (unless the response has one).
-fn serialize(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
-    let size: usize = headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
-    let mut out = Vec::with_capacity(size + 80);
+/// The status line, the fields (`size` bytes once serialised) and the `added` ones.
+fn serialize(status: StatusCode, headers: &HeaderMap, size: usize, added: &Added) -> Vec<u8> {
+    // Room for the status line and what is added.
+    let mut out = Vec::with_capacity(size + 160);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
+        if added.chunked && name == header::TRANSFER_ENCODING {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !headers.contains_key(header::DATE) {
+    if let Some(n) = added.content_length {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if added.chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if let Some(option) = added.connection {
+        out.extend_from_slice(b"connection: ");
+        out.extend_from_slice(option.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if added.date {
         out.extend_from_slice(b"date: ");
         with_date(|d| out.extend_from_slice(d));
         out.extend_from_slice(b"\r\n");
@@ -262,11 +315,23 @@ fn with_date(f: impl FnOnce(&[u8])) {
 mod tests {
     use super::*;
 
+    fn head(status: StatusCode, h: &HeaderMap, added: &Added) -> String {
+        let fields = Fields::of(h);
+        String::from_utf8(serialize(status, h, fields.size, added)).unwrap()
+    }
+
     #[test]
     fn heads_are_serialised_with_a_date() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(5));
-        let text = String::from_utf8(serialize(StatusCode::NOT_FOUND, &h)).unwrap();
+        let fields = Fields::of(&h);
+        assert_eq!(fields.content_length, Some(&HeaderValue::from(5)));
+        assert!(!fields.date);
+        let added = Added {
+            date: true,
+            ..Added::default()
+        };
+        let text = head(StatusCode::NOT_FOUND, &h, &added);
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\ndate: "));
         assert!(text.ends_with(" GMT\r\n\r\n"));
         let date = text.split("date: ").nth(1).unwrap().trim_end();
@@ -274,11 +339,31 @@ mod tests {
     }
 
     #[test]
+    fn added_fields_follow_the_response_own_and_chunked_replaces() {
+        let mut h = HeaderMap::new();
+        h.insert(header::DATE, HeaderValue::from_static("x"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(Fields::of(&h).date);
+        let added = Added {
+            content_length: Some(12),
+            chunked: true,
+            connection: Some("close"),
+            date: false,
+        };
+        assert_eq!(
+            head(StatusCode::OK, &h, &added),
+            "HTTP/1.1 200 OK\r\ndate: x\r\ncontent-length: 12\r\n\
+             transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
     fn close_tokens_are_found() {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("TE, Close"));
-        assert!(says_close(&h));
+        assert!(Fields::of(&h).close);
+        assert!(Fields::of(&h).connection);
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        assert!(!says_close(&h));
+        assert!(!Fields::of(&h).close);
     }
 }
