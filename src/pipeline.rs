@@ -21,6 +21,7 @@ use crate::snapshot::Generation;
 use crate::stats::Stats;
 use crate::transform;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -327,13 +328,13 @@ fn version_str(v: Version) -> &'static str {
 }
 
 /// Path, query and host of a request, or the 4xx that it deserves.
-type Parsed = (String, Option<String>, Option<String>);
+type Parsed<'r> = (String, Option<String>, Option<Cow<'r, str>>);
 
-fn parse_request(
-    uri: &http::Uri,
-    headers: &HeaderMap,
+fn parse_request<'r>(
+    uri: &'r http::Uri,
+    headers: &'r HeaderMap,
     version: Version,
-) -> Result<Parsed, StatusCode> {
+) -> Result<Parsed<'r>, StatusCode> {
     let path = decode_and_normalize(uri.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
     let query = uri.query().map(str::to_string);
     let mut hosts = headers.get_all(header::HOST).iter();
@@ -358,8 +359,9 @@ fn parse_request(
     Ok((path, query, host.filter(|h| !h.is_empty())))
 }
 
-/// The host without port, lower case, without a trailing dot. `None` when malformed.
-fn clean_host(raw: &str) -> Option<String> {
+/// The host without port, lower case, without a trailing dot (borrowed when `raw` has no
+/// upper case: most clients send it in lower case). `None` when malformed.
+fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
     let raw = raw.trim();
     let host = if let Some(rest) = raw.strip_prefix('[') {
         // [v6]:port
@@ -380,7 +382,13 @@ fn clean_host(raw: &str) -> Option<String> {
     let ok = host
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'));
-    ok.then(|| host.to_ascii_lowercase())
+    if !ok {
+        None
+    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(host.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(host))
+    }
 }
 
 /// `Server`, and `Connection: close` when the connection ends after this response.
