@@ -213,18 +213,26 @@ fn content_length(value: &[u8]) -> Option<u64> {
     let mut found: Option<u64> = None;
     for item in value.split(|&b| b == b',') {
         let item = trim(item);
-        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+        if item.len() > 19 {
             return None;
         }
-        let n = item.iter().try_fold(0u64, |acc, d| {
-            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })?;
+        let n = decimal(item)?;
         if found.is_some_and(|f| f != n) {
             return None;
         }
         found = Some(n);
     }
     found
+}
+
+/// A number in decimal digits only; `None` for anything else, or when it overflows.
+pub(super) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 fn trim(s: &[u8]) -> &[u8] {

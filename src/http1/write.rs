@@ -31,7 +31,9 @@ pub async fn respond(
 ) -> io::Result<bool> {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    let fields = Fields::of(&parts.headers);
+    let mut head = status_line(status);
+    let line = head.len();
+    let fields = write_fields(&mut head, &parts.headers, false);
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
@@ -65,7 +67,12 @@ pub async fn respond(
     } else if req.version == Version::HTTP_10 && !fields.connection {
         added.connection = Some("keep-alive");
     }
-    let head = serialize(status, &parts.headers, fields.size, &added);
+    if added.chunked && fields.transfer_encoding {
+        // Rare (no handler sets it): the response's own Transfer-Encoding is replaced.
+        head.truncate(line);
+        write_fields(&mut head, &parts.headers, true);
+    }
+    finish_head(&mut head, &added);
     drop(parts);
 
     if bodiless || req.head {
@@ -94,8 +101,8 @@ pub async fn respond(
     result.map(|()| !close)
 }
 
-/// What the connection layer needs to know of a response's own fields, found in the one
-/// pass that sizes its head rather than by a hash lookup each.
+/// What the connection layer needs to know of a response's own fields, noted while they
+/// are serialised rather than looked up one hash at a time.
 #[derive(Default)]
 struct Fields<'a> {
     /// The first `Content-Length`.
@@ -105,26 +112,7 @@ struct Fields<'a> {
     /// A `Connection` field has the `close` option.
     close: bool,
     date: bool,
-    /// Bytes of the fields once serialised.
-    size: usize,
-}
-
-impl<'a> Fields<'a> {
-    fn of(headers: &'a HeaderMap) -> Fields<'a> {
-        let mut fields = Fields::default();
-        for (name, value) in headers {
-            fields.size += name.as_str().len() + value.len() + 4;
-            if name == header::CONTENT_LENGTH {
-                fields.content_length.get_or_insert(value);
-            } else if name == header::CONNECTION {
-                fields.connection = true;
-                fields.close |= says_close(value);
-            } else if name == header::DATE {
-                fields.date = true;
-            }
-        }
-        fields
-    }
+    transfer_encoding: bool,
 }
 
 /// The fields the connection layer adds to a response's own, written after them.
@@ -145,7 +133,9 @@ fn says_close(connection: &HeaderValue) -> bool {
 }
 
 fn parse_length(v: &HeaderValue) -> Option<u64> {
-    std::str::from_utf8(v.as_bytes()).ok()?.trim().parse().ok()
+    // Digits, as handlers write it, read without the general number parse.
+    super::parse::decimal(v.as_bytes().trim_ascii())
+        .or_else(|| std::str::from_utf8(v.as_bytes()).ok()?.trim().parse().ok())
 }
 
 /// Head and in-memory body in one `writev` (repeated only if the socket takes less).
@@ -247,24 +237,48 @@ async fn write_stream(
     Ok(())
 }
 
-/// The status line, the fields (`size` bytes once serialised) and the `added` ones.
-fn serialize(status: StatusCode, headers: &HeaderMap, size: usize, added: &Added) -> Vec<u8> {
-    // Room for the status line and what is added.
-    let mut out = Vec::with_capacity(size + 160);
+/// Room for a usual response head; a larger one grows the buffer.
+const HEAD_CAPACITY: usize = 512;
+
+/// A head's buffer with its status line.
+fn status_line(status: StatusCode) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD_CAPACITY);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Writes the response's own fields (but `Transfer-Encoding` when `skip_te`), noting
+/// what the connection layer needs to know of them.
+fn write_fields<'a>(out: &mut Vec<u8>, headers: &'a HeaderMap, skip_te: bool) -> Fields<'a> {
+    let mut fields = Fields::default();
     for (name, value) in headers {
-        if added.chunked && name == header::TRANSFER_ENCODING {
-            continue;
+        if name == header::CONTENT_LENGTH {
+            fields.content_length.get_or_insert(value);
+        } else if name == header::CONNECTION {
+            fields.connection = true;
+            fields.close |= says_close(value);
+        } else if name == header::DATE {
+            fields.date = true;
+        } else if name == header::TRANSFER_ENCODING {
+            fields.transfer_encoding = true;
+            if skip_te {
+                continue;
+            }
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    fields
+}
+
+/// The fields the connection layer adds, and the end of the head.
+fn finish_head(out: &mut Vec<u8>, added: &Added) {
     if let Some(n) = added.content_length {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -284,7 +298,6 @@ fn serialize(status: StatusCode, headers: &HeaderMap, size: usize, added: &Added
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 thread_local! {
@@ -315,18 +328,24 @@ fn with_date(f: impl FnOnce(&[u8])) {
 mod tests {
     use super::*;
 
+    fn fields(h: &HeaderMap) -> Fields<'_> {
+        write_fields(&mut Vec::new(), h, false)
+    }
+
     fn head(status: StatusCode, h: &HeaderMap, added: &Added) -> String {
-        let fields = Fields::of(h);
-        String::from_utf8(serialize(status, h, fields.size, added)).unwrap()
+        let mut out = status_line(status);
+        write_fields(&mut out, h, added.chunked);
+        finish_head(&mut out, added);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn heads_are_serialised_with_a_date() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(5));
-        let fields = Fields::of(&h);
-        assert_eq!(fields.content_length, Some(&HeaderValue::from(5)));
-        assert!(!fields.date);
+        let f = fields(&h);
+        assert_eq!(f.content_length, Some(&HeaderValue::from(5)));
+        assert!(!f.date);
         let added = Added {
             date: true,
             ..Added::default()
@@ -343,7 +362,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::DATE, HeaderValue::from_static("x"));
         h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
-        assert!(Fields::of(&h).date);
+        assert!(fields(&h).date);
         let added = Added {
             content_length: Some(12),
             chunked: true,
@@ -358,12 +377,21 @@ mod tests {
     }
 
     #[test]
+    fn lengths_are_read() {
+        assert_eq!(parse_length(&HeaderValue::from(1234)), Some(1234));
+        assert_eq!(parse_length(&HeaderValue::from_static(" 7\t")), Some(7));
+        assert_eq!(parse_length(&HeaderValue::from_static("+5")), Some(5));
+        assert_eq!(parse_length(&HeaderValue::from_static("5, 5")), None);
+        assert_eq!(parse_length(&HeaderValue::from_static("99999999999999999999")), None);
+    }
+
+    #[test]
     fn close_tokens_are_found() {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("TE, Close"));
-        assert!(Fields::of(&h).close);
-        assert!(Fields::of(&h).connection);
+        assert!(fields(&h).close);
+        assert!(fields(&h).connection);
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        assert!(!Fields::of(&h).close);
+        assert!(!fields(&h).close);
     }
 }
