@@ -51,14 +51,12 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, StatusCode> {
                 // once they are taken off the buffer (which `req` borrows until then).
                 let base = buf.as_ptr() as usize;
                 let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-                let spans: SmallVec<[Span; INLINE_FIELDS]> = req
-                    .headers
-                    .iter()
-                    .map(|f| Span {
-                        name: at(f.name.as_bytes()),
-                        value: at(f.value),
-                    })
-                    .collect();
+                // Filled in place: collecting would build it elsewhere and move it here.
+                let mut spans = SmallVec::<[Span; INLINE_FIELDS]>::new();
+                spans.extend(req.headers.iter().map(|f| Span {
+                    name: at(f.name.as_bytes()),
+                    value: at(f.value),
+                }));
                 let line = Line {
                     method: Method::from_bytes(req.method.unwrap_or_default().as_bytes())
                         .map_err(|_| StatusCode::BAD_REQUEST)?,
