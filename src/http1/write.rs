@@ -382,7 +382,10 @@ mod tests {
         assert_eq!(parse_length(&HeaderValue::from_static(" 7\t")), Some(7));
         assert_eq!(parse_length(&HeaderValue::from_static("+5")), Some(5));
         assert_eq!(parse_length(&HeaderValue::from_static("5, 5")), None);
-        assert_eq!(parse_length(&HeaderValue::from_static("99999999999999999999")), None);
+        assert_eq!(
+            parse_length(&HeaderValue::from_static("99999999999999999999")),
+            None
+        );
     }
 
     #[test]
