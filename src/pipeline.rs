@@ -21,6 +21,7 @@ use crate::snapshot::Generation;
 use crate::stats::Stats;
 use crate::transform;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -175,12 +176,21 @@ where
     let (resp_parts, body) = resp.into_parts();
     // The access log line is written when the body is done (or dropped half-way by a
     // client that went away), with the bytes the connection layer really sent.
-    let body = body.on_finish(move |bytes| {
-        conn_done.active.store(0, Ordering::Relaxed);
-        if let (Some(line), Some(logger)) = (log, gen.access_logs[index].as_ref()) {
-            line.write(logger, &conn_done, &gen.config.vservers[index].nick, bytes);
-        }
-    });
+    let body = match log {
+        Some(line) => body.on_finish(move |bytes| {
+            conn_done.active.store(0, Ordering::Relaxed);
+            if let Some(logger) = gen.access_logs[index].as_ref() {
+                line.write(logger, &conn_done, &gen.config.vservers[index].nick, bytes);
+            }
+        }),
+        // Without a line to log, a hook that holds only the two `Arc`s (the generation
+        // kept until the body is done): it is moved to the heap, a `LogLine`'s worth
+        // smaller.
+        None => body.on_finish(move |_| {
+            conn_done.active.store(0, Ordering::Relaxed);
+            drop(gen);
+        }),
+    };
     Ok(Response::from_parts(resp_parts, body))
 }
 
@@ -323,13 +333,13 @@ fn version_str(v: Version) -> &'static str {
 }
 
 /// Path, query and host of a request, or the 4xx that it deserves.
-type Parsed = (String, Option<String>, Option<String>);
+type Parsed<'r> = (String, Option<String>, Option<Cow<'r, str>>);
 
-fn parse_request(
-    uri: &http::Uri,
-    headers: &HeaderMap,
+fn parse_request<'r>(
+    uri: &'r http::Uri,
+    headers: &'r HeaderMap,
     version: Version,
-) -> Result<Parsed, StatusCode> {
+) -> Result<Parsed<'r>, StatusCode> {
     let path = decode_and_normalize(uri.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
     let query = uri.query().map(str::to_string);
     let mut hosts = headers.get_all(header::HOST).iter();
@@ -354,8 +364,9 @@ fn parse_request(
     Ok((path, query, host.filter(|h| !h.is_empty())))
 }
 
-/// The host without port, lower case, without a trailing dot. `None` when malformed.
-fn clean_host(raw: &str) -> Option<String> {
+/// The host without port, lower case, without a trailing dot (borrowed when `raw` has no
+/// upper case: most clients send it in lower case). `None` when malformed.
+fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
     let raw = raw.trim();
     let host = if let Some(rest) = raw.strip_prefix('[') {
         // [v6]:port
@@ -376,7 +387,13 @@ fn clean_host(raw: &str) -> Option<String> {
     let ok = host
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'));
-    ok.then(|| host.to_ascii_lowercase())
+    if !ok {
+        None
+    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(host.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(host))
+    }
 }
 
 /// `Server`, and `Connection: close` when the connection ends after this response.
@@ -516,6 +533,10 @@ impl<'g> Flow<'g> {
 
     /// The answer for an error status: the virtual server's error handler if it has one
     /// for this status, else the built-in page.
+    ///
+    /// The error handlers that serve a page run the rules again: their futures are boxed,
+    /// so that the future of every request (copied to the heap as a whole by the
+    /// connection) does not carry their size when they are not used.
     async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response<Body> {
         let status = err.status;
         let mut resp = match &self.vserver.error_handler {
@@ -531,12 +552,12 @@ impl<'g> Flow<'g> {
                             _ => self.builtin(status, method),
                         }
                     }
-                    Some(t) => self.error_page(method, &t.url, status).await,
+                    Some(t) => Box::pin(self.error_page(method, &t.url, status)).await,
                     None => self.builtin(status, method),
                 }
             }
             Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => {
-                match self.closest(method, path).await {
+                match Box::pin(self.closest(method, path)).await {
                     Some(r) => r,
                     None => self.builtin(status, method),
                 }

@@ -298,7 +298,9 @@ async fn linger(stream: &mut TcpStream) {
     const MAX_DISCARD: usize = 1 << 20;
     let _ = stream.shutdown().await;
     let discard = async {
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would be part of every request's future (this is
+        // awaited in `one_request`), copied to the heap with it on each request.
+        let mut scratch = vec![0u8; 4096];
         let mut total = 0;
         while total < MAX_DISCARD {
             match stream.read(&mut scratch).await {

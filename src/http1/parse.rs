@@ -4,7 +4,9 @@
 //! framing (Content-Length and Transfer-Encoding, §6.3) and persistence (§9.3).
 
 use bytes::{Bytes, BytesMut};
+use http::header::InvalidHeaderName;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use smallvec::SmallVec;
 
 /// The largest request head (request line and header fields) accepted: 431 beyond.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -49,14 +51,12 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, StatusCode> {
                 // once they are taken off the buffer (which `req` borrows until then).
                 let base = buf.as_ptr() as usize;
                 let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-                let spans: Vec<Span> = req
-                    .headers
-                    .iter()
-                    .map(|f| Span {
-                        name: at(f.name.as_bytes()),
-                        value: at(f.value),
-                    })
-                    .collect();
+                // Filled in place: collecting would build it elsewhere and move it here.
+                let mut spans = SmallVec::<[Span; INLINE_FIELDS]>::new();
+                spans.extend(req.headers.iter().map(|f| Span {
+                    name: at(f.name.as_bytes()),
+                    value: at(f.value),
+                }));
                 let line = Line {
                     method: Method::from_bytes(req.method.unwrap_or_default().as_bytes())
                         .map_err(|_| StatusCode::BAD_REQUEST)?,
@@ -90,6 +90,10 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, StatusCode> {
     }
     Err(StatusCode::BAD_REQUEST)
 }
+
+/// Header fields whose places are kept on the stack: more are rare, and cost an
+/// allocation.
+const INLINE_FIELDS: usize = 16;
 
 /// Offset and length of a header field's name and value in the head.
 #[derive(Clone, Copy)]
@@ -126,7 +130,7 @@ fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode>
     let mut expect_continue = false;
     for span in spans {
         let (at, len) = span.name;
-        let name = HeaderName::from_bytes(&frozen[at..at + len]).map_err(|_| bad)?;
+        let name = header_name(&frozen[at..at + len]).map_err(|_| bad)?;
         let value = HeaderValue::from_maybe_shared(slice(frozen, span.value)).map_err(|_| bad)?;
         if name == header::CONTENT_LENGTH {
             let n = content_length(value.as_bytes()).ok_or(bad)?;
@@ -181,23 +185,52 @@ fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode>
     })
 }
 
+/// The names nearly every request carries, recognised by comparing bytes before the
+/// general parse (which lower-cases the name and matches it against every standard one).
+static COMMON_NAMES: [(&[u8], HeaderName); 6] = [
+    (b"host", header::HOST),
+    (b"user-agent", header::USER_AGENT),
+    (b"accept", header::ACCEPT),
+    (b"accept-encoding", header::ACCEPT_ENCODING),
+    (b"accept-language", header::ACCEPT_LANGUAGE),
+    (b"connection", header::CONNECTION),
+];
+
+fn header_name(bytes: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+    match COMMON_NAMES
+        .iter()
+        .find(|(text, _)| bytes.eq_ignore_ascii_case(text))
+    {
+        Some((_, name)) => Ok(name.clone()),
+        None => HeaderName::from_bytes(bytes),
+    }
+}
+
 /// A Content-Length value: digits, or a list of identical digit strings (§6.3 ¶5).
 fn content_length(value: &[u8]) -> Option<u64> {
     let mut found: Option<u64> = None;
     for item in value.split(|&b| b == b',') {
         let item = trim(item);
-        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+        if item.len() > 19 {
             return None;
         }
-        let n = item.iter().try_fold(0u64, |acc, d| {
-            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })?;
+        let n = decimal(item)?;
         if found.is_some_and(|f| f != n) {
             return None;
         }
         found = Some(n);
     }
     found
+}
+
+/// A number in decimal digits only; `None` for anything else, or when it overflows.
+pub(super) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -292,6 +325,17 @@ mod tests {
         assert_eq!(h.framing, Framing::None);
         assert!(h.keep_alive);
         assert_eq!(&buf[..], b"GET /next");
+    }
+
+    #[test]
+    fn common_names_are_the_standard_ones() {
+        for (text, name) in &COMMON_NAMES {
+            assert_eq!(HeaderName::from_bytes(text).unwrap(), *name);
+            let upper = text.to_ascii_uppercase();
+            assert_eq!(header_name(&upper).unwrap(), *name);
+        }
+        assert_eq!(header_name(b"X-Other").unwrap().as_str(), "x-other");
+        assert!(header_name(b"bad name").is_err());
     }
 
     #[test]

@@ -32,45 +32,50 @@ pub async fn respond(
     req: RequestFacts,
     mut close: bool,
 ) -> io::Result<bool> {
-    let (mut parts, mut body) = resp.into_parts();
+    let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    let headers = &mut parts.headers;
+    let mut head = status_line(status);
+    let line = head.len();
+    let fields = write_fields(&mut head, &parts.headers, false);
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut chunked = false;
+    let mut added = Added {
+        date: !fields.date,
+        ..Added::default()
+    };
     let mut length: Option<u64> = None;
     if !bodiless {
-        length = match headers.get(header::CONTENT_LENGTH) {
+        length = match fields.content_length {
             Some(v) => parse_length(v),
             None => http_body::Body::size_hint(&body).exact(),
         };
         match length {
-            Some(n) if !headers.contains_key(header::CONTENT_LENGTH) && !req.head => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            Some(n) if fields.content_length.is_none() && !req.head => {
+                added.content_length = Some(n);
             }
             Some(_) => {}
             None if req.head => {}
-            None if req.version == Version::HTTP_11 => {
-                chunked = true;
-                headers.insert(
-                    header::TRANSFER_ENCODING,
-                    HeaderValue::from_static("chunked"),
-                );
-            }
+            None if req.version == Version::HTTP_11 => added.chunked = true,
             // HTTP/1.0 knows no chunks: the end of the body is the end of the connection.
             None => close = true,
         }
     }
-    close |= says_close(headers);
+    let chunked = added.chunked;
+    close |= fields.close;
     if close {
-        if !says_close(headers) {
-            headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+        if !fields.close {
+            added.connection = Some("close");
         }
-    } else if req.version == Version::HTTP_10 && !headers.contains_key(header::CONNECTION) {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    } else if req.version == Version::HTTP_10 && !fields.connection {
+        added.connection = Some("keep-alive");
     }
-    let head = serialize(status, headers);
+    if added.chunked && fields.transfer_encoding {
+        // Rare (no handler sets it): the response's own Transfer-Encoding is replaced.
+        head.truncate(line);
+        write_fields(&mut head, &parts.headers, true);
+    }
+    finish_head(&mut head, &added);
     drop(parts);
 
     let mut out = Out::new(stream, timeout);
@@ -100,16 +105,41 @@ pub async fn respond(
     result.map(|()| !close)
 }
 
-fn says_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+/// What the connection layer needs to know of a response's own fields, noted while they
+/// are serialised rather than looked up one hash at a time.
+#[derive(Default)]
+struct Fields<'a> {
+    /// The first `Content-Length`.
+    content_length: Option<&'a HeaderValue>,
+    /// A `Connection` field is there.
+    connection: bool,
+    /// A `Connection` field has the `close` option.
+    close: bool,
+    date: bool,
+    transfer_encoding: bool,
+}
+
+/// The fields the connection layer adds to a response's own, written after them.
+#[derive(Default)]
+struct Added {
+    content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked`, which replaces any the response had.
+    chunked: bool,
+    connection: Option<&'static str>,
+    date: bool,
+}
+
+fn says_close(connection: &HeaderValue) -> bool {
+    connection
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 fn parse_length(v: &HeaderValue) -> Option<u64> {
-    std::str::from_utf8(v.as_bytes()).ok()?.trim().parse().ok()
+    // Digits, as handlers write it, read without the general number parse.
+    super::parse::decimal(v.as_bytes().trim_ascii())
+        .or_else(|| std::str::from_utf8(v.as_bytes()).ok()?.trim().parse().ok())
 }
 
 /// Head and in-memory body in one `writev` (repeated only if the socket takes less).
@@ -212,42 +242,96 @@ async fn write_stream(
     Ok(())
 }
 
-/// The status line, the fields and a `Date` (unless the response has one).
-fn serialize(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
-    let size: usize = headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
-    let mut out = Vec::with_capacity(size + 80);
+/// Room for a usual response head; a larger one grows the buffer.
+const HEAD_CAPACITY: usize = 512;
+
+/// A head's buffer with its status line.
+fn status_line(status: StatusCode) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD_CAPACITY);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Writes the response's own fields (but `Transfer-Encoding` when `skip_te`), noting
+/// what the connection layer needs to know of them.
+fn write_fields<'a>(out: &mut Vec<u8>, headers: &'a HeaderMap, skip_te: bool) -> Fields<'a> {
+    let mut fields = Fields::default();
     for (name, value) in headers {
+        if name == header::CONTENT_LENGTH {
+            fields.content_length.get_or_insert(value);
+        } else if name == header::CONNECTION {
+            fields.connection = true;
+            fields.close |= says_close(value);
+        } else if name == header::DATE {
+            fields.date = true;
+        } else if name == header::TRANSFER_ENCODING {
+            fields.transfer_encoding = true;
+            if skip_te {
+                continue;
+            }
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !headers.contains_key(header::DATE) {
+    fields
+}
+
+/// The fields the connection layer adds, and the end of the head.
+fn finish_head(out: &mut Vec<u8>, added: &Added) {
+    if let Some(n) = added.content_length {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if added.chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if let Some(option) = added.connection {
+        out.extend_from_slice(b"connection: ");
+        out.extend_from_slice(option.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if added.date {
         out.extend_from_slice(b"date: ");
-        clock::push_http_date(&mut out, SystemTime::now());
+        clock::push_http_date(out, SystemTime::now());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn fields(h: &HeaderMap) -> Fields<'_> {
+        write_fields(&mut Vec::new(), h, false)
+    }
+
+    fn head(status: StatusCode, h: &HeaderMap, added: &Added) -> String {
+        let mut out = status_line(status);
+        write_fields(&mut out, h, added.chunked);
+        finish_head(&mut out, added);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn heads_are_serialised_with_a_date() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(5));
-        let text = String::from_utf8(serialize(StatusCode::NOT_FOUND, &h)).unwrap();
+        let f = fields(&h);
+        assert_eq!(f.content_length, Some(&HeaderValue::from(5)));
+        assert!(!f.date);
+        let added = Added {
+            date: true,
+            ..Added::default()
+        };
+        let text = head(StatusCode::NOT_FOUND, &h, &added);
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\ndate: "));
         assert!(text.ends_with(" GMT\r\n\r\n"));
         let date = text.split("date: ").nth(1).unwrap().trim_end();
@@ -255,11 +339,43 @@ mod tests {
     }
 
     #[test]
+    fn added_fields_follow_the_response_own_and_chunked_replaces() {
+        let mut h = HeaderMap::new();
+        h.insert(header::DATE, HeaderValue::from_static("x"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(fields(&h).date);
+        let added = Added {
+            content_length: Some(12),
+            chunked: true,
+            connection: Some("close"),
+            date: false,
+        };
+        assert_eq!(
+            head(StatusCode::OK, &h, &added),
+            "HTTP/1.1 200 OK\r\ndate: x\r\ncontent-length: 12\r\n\
+             transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn lengths_are_read() {
+        assert_eq!(parse_length(&HeaderValue::from(1234)), Some(1234));
+        assert_eq!(parse_length(&HeaderValue::from_static(" 7\t")), Some(7));
+        assert_eq!(parse_length(&HeaderValue::from_static("+5")), Some(5));
+        assert_eq!(parse_length(&HeaderValue::from_static("5, 5")), None);
+        assert_eq!(
+            parse_length(&HeaderValue::from_static("99999999999999999999")),
+            None
+        );
+    }
+
+    #[test]
     fn close_tokens_are_found() {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("TE, Close"));
-        assert!(says_close(&h));
+        assert!(fields(&h).close);
+        assert!(fields(&h).connection);
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        assert!(!says_close(&h));
+        assert!(!fields(&h).close);
     }
 }
