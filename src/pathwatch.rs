@@ -13,11 +13,14 @@
 //! hears of it before it next answers: [`PathWatch::drain`] reads the queue, which the
 //! kernel fills inside the system call that made the change.
 //!
-//! Only paths whose every change shows up that way are accepted:
+//! The path is walked as the kernel resolves it. A symbolic link on the way (a document
+//! root `current -> releases/42`, switched at each deployment) is an entry of its directory
+//! like any other, so replacing it is an event there, and the way to its target is watched
+//! in its turn. Only paths whose every change shows up that way are accepted:
 //!
-//! - no symbolic link anywhere (the path is its own canonical form): a link's target may
-//!   change with no event in any directory of the path;
-//! - on a file system where inotify sees every change (not NFS, FUSE…);
+//! - no link whose target has `.` or `..` (where `..` leads depends on where a directory
+//!   is, which no entry records);
+//! - every directory on a file system where inotify sees every change (not NFS, FUSE…);
 //! - the caller also leaves out files with several hard links, which can be written
 //!   through a name in another directory.
 //!
@@ -37,9 +40,10 @@
 
 use crate::fswatch::{self, Event, Watcher, Wd};
 use rustc_hash::FxHashMap;
+use std::ffi::OsString;
 use std::hash::Hash;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// What a registered path is expected to name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,71 +144,16 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
 
     /// Watches every directory `path` goes through, for `key` (ending its earlier
     /// registration), expecting `target` there. Returns the registration's serial for
-    /// [`PathWatch::is_current`]. `path` must be absolute and canonical; the caller has
-    /// drained.
+    /// [`PathWatch::is_current`]. `path` must be absolute and normal (no `.` or `..`);
+    /// the caller has drained.
     pub fn register(&mut self, key: K, path: &Path, target: Target) -> Result<u64, Refused> {
         self.forget(&key);
         let watcher = self.watcher.as_ref().ok_or(Refused::Unwatchable)?;
-        // `/srv/www/f`: (`/`, `srv`), (`/srv`, `www`), (`/srv/www`, `f`).
-        let chain: Vec<&Path> = path.ancestors().collect();
-        if !path.is_absolute() || chain.len() < 2 {
-            return Err(Refused::Unwatchable);
-        }
-        if self.dirs.len() + chain.len() - 1 > self.max_watches {
-            return Err(Refused::Full);
-        }
-        let mut deps = Vec::with_capacity(chain.len() - 1);
-        // The directory whose form is checked once the watches are in place: the file's
-        // path, or the deepest directory that exists on a missing one's.
-        let mut real = path;
-        // Top down: once a directory is watched, a change to the next one's entry in it is
-        // an event, whatever happens between two calls.
-        for pair in chain.windows(2).rev() {
-            let (entry, dir) = (pair[0], pair[1]);
-            let watched = entry
-                .file_name()
-                .ok_or(Refused::Unwatchable)
-                .and_then(|name| match watcher.watch_path_no_follow(dir) {
-                    Ok(wd) => Ok((wd, Box::<[u8]>::from(name.as_bytes()))),
-                    // The system-wide limit: retrying would cost system calls every time.
-                    Err(_) => Err(Refused::Unwatchable),
-                });
-            let step = watched.and_then(|dep| {
-                deps.push(dep);
-                match target {
-                    Target::File => Ok(true),
-                    // Nothing below a missing entry needs a watch: creating anything
-                    // there starts with creating it.
-                    Target::Missing => match std::fs::symlink_metadata(entry) {
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                        Ok(m) if m.is_dir() && entry != path => Ok(true),
-                        _ => Err(Refused::Unwatchable),
-                    },
-                }
-            });
-            match step {
-                Ok(true) => {}
-                Ok(false) => {
-                    real = dir;
-                    break;
-                }
-                Err(refused) => {
-                    self.release(&deps);
-                    return Err(refused);
-                }
-            }
-        }
-        if target == Target::Missing && real == path {
-            // Every component was found after all.
+        let budget = self.max_watches.saturating_sub(self.dirs.len());
+        let mut deps = Vec::new();
+        if let Err(refused) = walk(watcher, path, target, budget, &mut deps) {
             self.release(&deps);
-            return Err(Refused::Unwatchable);
-        }
-        // Checked once the watches are in place: a link appearing later is an event.
-        let canonical =
-            std::fs::canonicalize(real).is_ok_and(|c| c.as_os_str() == real.as_os_str());
-        if !canonical || !fswatch::reports_all_changes_at(real) {
-            self.release(&deps);
-            return Err(Refused::Unwatchable);
+            return Err(refused);
         }
         self.serial += 1;
         for (wd, name) in &deps {
@@ -290,6 +239,97 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
             }
         }
     }
+}
+
+/// The most symbolic links followed on one path (the kernel's own limit).
+const MAX_LINKS: usize = 40;
+
+/// Walks `path` as the kernel resolves it, watching each directory before looking at the
+/// entry it goes through there, and notes each (watch, name) in `deps`. A symbolic link is
+/// an entry of its directory like any other, and what it points to is walked in its turn,
+/// so replacing the link (`ln -sfn`) or anything on its target's way is an event too.
+/// Links whose target has `.` or `..` are refused: where `..` leads depends on where a
+/// directory is, which no entry records. `budget`: the most watches this may add.
+fn walk(
+    watcher: &Watcher,
+    path: &Path,
+    target: Target,
+    budget: usize,
+    deps: &mut Vec<(Wd, Box<[u8]>)>,
+) -> Result<(), Refused> {
+    // The names still to go through, the next one last.
+    let mut pending = names(path, true)?;
+    pending.reverse();
+    let mut dir = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(name) = pending.pop() {
+        if deps.len() >= budget {
+            return Err(Refused::Full);
+        }
+        // The system-wide limit too: retrying would cost system calls every time.
+        let wd = watcher
+            .watch_path_no_follow(&dir)
+            .map_err(|_| Refused::Unwatchable)?;
+        deps.push((wd, Box::from(name.as_bytes())));
+        if !fswatch::reports_all_changes_at(&dir) {
+            return Err(Refused::Unwatchable);
+        }
+        let entry = dir.join(&name);
+        let last = pending.is_empty();
+        match std::fs::symlink_metadata(&entry) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                let link = std::fs::read_link(&entry).map_err(|_| Refused::Unwatchable)?;
+                if links > MAX_LINKS {
+                    return Err(Refused::Unwatchable);
+                }
+                if link.is_absolute() {
+                    dir = PathBuf::from("/");
+                }
+                let mut more = names(&link, link.is_absolute())?;
+                more.reverse();
+                pending.extend(more);
+            }
+            Ok(m) if m.is_dir() && !last => dir = entry,
+            // A file where the path goes on: not found, but not missing either.
+            Ok(_) if !last => return Err(Refused::Unwatchable),
+            Ok(m) => {
+                return match target {
+                    Target::File if !m.is_dir() => Ok(()),
+                    _ => Err(Refused::Unwatchable),
+                }
+            }
+            // Nothing below a missing entry needs a watch: creating anything there starts
+            // with creating it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && target == Target::Missing => {
+                return Ok(())
+            }
+            Err(_) => return Err(Refused::Unwatchable),
+        }
+    }
+    // The path ended on a link to a directory's name with nothing after it: a directory.
+    Err(Refused::Unwatchable)
+}
+
+/// The names of `path`, which must be plain ones after a leading `/` when `absolute`.
+fn names(path: &Path, absolute: bool) -> Result<Vec<OsString>, Refused> {
+    let mut components = path.components();
+    if absolute && components.next() != Some(Component::RootDir) {
+        return Err(Refused::Unwatchable);
+    }
+    let names: Vec<OsString> = components
+        .map(|c| match c {
+            Component::Normal(name) => Ok(name.to_os_string()),
+            _ => Err(Refused::Unwatchable),
+        })
+        .collect::<Result<_, _>>()?;
+    // `Path::components` drops `.` and repeated slashes: refuse what it normalised away.
+    let rebuilt: usize = names.iter().map(|n| n.len() + 1).sum();
+    let expected = path.as_os_str().len() + usize::from(!absolute);
+    if names.is_empty() || rebuilt != expected {
+        return Err(Refused::Unwatchable);
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -420,27 +460,66 @@ mod tests {
     }
 
     #[test]
-    fn links_and_remote_file_systems_are_refused() {
+    fn a_link_on_the_way_is_watched_with_its_target() {
         let (_tmp, root) = tree();
-        std::os::unix::fs::symlink(root.join("d"), root.join("link")).unwrap();
+        std::fs::create_dir(root.join("v2")).unwrap();
+        std::fs::write(root.join("v2/a.txt"), "two").unwrap();
+        // `current -> d` (relative), then switched to `v2` as deployments do it.
+        std::os::unix::fs::symlink("d", root.join("current")).unwrap();
         let mut w = registry();
-        assert_eq!(
-            w.register(1, &root.join("link/a.txt"), Target::File),
-            Err(Refused::Unwatchable)
-        );
-        assert_eq!(
-            w.register(2, &root.join("d/../d/a.txt"), Target::File),
-            Err(Refused::Unwatchable)
-        );
-        assert_eq!(
-            w.register(3, Path::new("d/a.txt"), Target::File),
-            Err(Refused::Unwatchable)
-        );
-        // procfs changes without events.
-        assert_eq!(
-            w.register(4, Path::new("/proc/self/status"), Target::File),
-            Err(Refused::Unwatchable)
-        );
+        let serial = w
+            .register(1, &root.join("current/a.txt"), Target::File)
+            .unwrap();
+        // A change in the target directory.
+        std::fs::write(root.join("d/a.txt"), "again").unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        let serial2 = w
+            .register(1, &root.join("current/a.txt"), Target::File)
+            .unwrap();
+        assert_ne!(serial, serial2);
+        std::os::unix::fs::symlink(root.join("v2"), root.join("next")).unwrap();
+        std::fs::rename(root.join("next"), root.join("current")).unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        assert_eq!(w.watches(), 0);
+        // Through an absolute link, and a missing file behind a link.
+        w.register(2, &root.join("current/a.txt"), Target::File)
+            .unwrap();
+        w.register(3, &root.join("current/none.txt"), Target::Missing)
+            .unwrap();
+        std::fs::write(root.join("v2/none.txt"), "now").unwrap();
+        assert_eq!(changed(&mut w), [3]);
+        // A dangling link is missing until its target appears.
+        std::os::unix::fs::symlink(root.join("v2/later"), root.join("dangling")).unwrap();
+        w.register(4, &root.join("dangling"), Target::Missing)
+            .unwrap();
+        std::fs::write(root.join("v2/later"), "here").unwrap();
+        assert_eq!(changed(&mut w), [4]);
+    }
+
+    #[test]
+    fn what_cannot_be_watched_is_refused() {
+        let (_tmp, root) = tree();
+        std::os::unix::fs::symlink("../d", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        let mut w = registry();
+        for path in [
+            root.join("up/a.txt"),
+            root.join("loop/a.txt"),
+            root.join("d/../d/a.txt"),
+            root.join("d//a.txt"),
+            root.join("d/"),
+            root.join("d"),
+            PathBuf::from("d/a.txt"),
+            // procfs changes without events.
+            PathBuf::from("/proc/self/status"),
+        ] {
+            assert_eq!(
+                w.register(1, &path, Target::File),
+                Err(Refused::Unwatchable),
+                "{}",
+                path.display()
+            );
+        }
         assert_eq!((w.len(), w.watches()), (0, 0));
         let mut none: PathWatch<u32> = PathWatch::new(None, 1024);
         assert_eq!(

@@ -248,6 +248,34 @@ fn changes_are_seen_at_once(large: bool) {
     assert_eq!((r.status, &r.body[..]), (200, &b"deep"[..]));
 }
 
+/// A deployment by symbolic link: the document root is `current -> releases/1`, switched
+/// atomically to `releases/2`. The very next request serves the new release, although the
+/// old one was answered without a `stat` (its way, link included, is watched).
+#[test]
+fn a_document_root_switched_by_a_link_serves_the_new_release_at_once() {
+    let config = conf("file", "").replace("%ROOT%/www", "%ROOT%/current");
+    let s = Server::start_with(&config, |root| {
+        write_file(root, "releases/1/index.txt", "release 1");
+        write_file(root, "releases/2/index.txt", "release 2");
+        write_file(root, "releases/2/new.txt", "only in 2");
+        std::os::unix::fs::symlink("releases/1", root.join("current")).unwrap();
+    });
+    for _ in 0..3 {
+        assert_eq!(get(s.addr(), "localhost", "/index.txt").body, b"release 1");
+        assert_eq!(get(s.addr(), "localhost", "/new.txt").status, 404);
+    }
+    std::os::unix::fs::symlink("releases/2", s.root().join("next")).unwrap();
+    std::fs::rename(s.root().join("next"), s.root().join("current")).unwrap();
+    assert_eq!(get(s.addr(), "localhost", "/index.txt").body, b"release 2");
+    assert_eq!(get(s.addr(), "localhost", "/new.txt").body, b"only in 2");
+    // And a change inside the release the link points to.
+    std::fs::write(s.root().join("releases/2/index.txt"), "release 2, patched").unwrap();
+    assert_eq!(
+        get(s.addr(), "localhost", "/index.txt").body,
+        b"release 2, patched"
+    );
+}
+
 #[test]
 fn changes_to_a_small_file_served_many_times_are_seen_at_once() {
     changes_are_seen_at_once(false);

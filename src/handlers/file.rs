@@ -31,8 +31,8 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
         return Outcome::error(StatusCode::NOT_FOUND);
     };
     // A file the I/O cache watches needs no `stat`: it is a regular file that has not
-    // changed, and its path has no symbolic link (so none can escape the root).
-    if opts.iocache && !ctx.path.ends_with('/') {
+    // changed. Not with `symlinks = 0`, where every request checks where the path leads.
+    if opts.iocache && opts.symlinks && !ctx.path.ends_with('/') {
         match iocache::unchanged(&local) {
             Some(Known::File(version, open)) => {
                 if *ctx.method == Method::OPTIONS {

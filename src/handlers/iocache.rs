@@ -9,9 +9,9 @@
 //! - **Watched**: the path is registered with [`crate::pathwatch`], whose inotify watches
 //!   report any change to the file or to a directory on its way before the next lookup.
 //!   Such an entry is answered without touching the file system ([`unchanged`]).
-//! - **Checked**: otherwise (a symbolic link on the way, a file with several hard links, a
-//!   network file system, no free watch) each request `stat`s the file and compares
-//!   ([`get`]). A checked entry becomes watched on a later hit ([`watch`]).
+//! - **Checked**: otherwise (a symbolic link through `..` on the way, a file with several
+//!   hard links, a network file system, no free watch) each request `stat`s the file and
+//!   compares ([`get`]). A checked entry becomes watched on a later hit ([`watch`]).
 //!
 //! Reading a missing entry's content happens in a blocking task. The cache is bounded in
 //! bytes; when full, the entries used least recently are dropped.
@@ -362,7 +362,7 @@ pub fn missing(path: &Path) {
         path,
         Kind::Missing,
         true,
-        || matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
+        || matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
     );
 }
 
@@ -556,14 +556,18 @@ mod tests {
         std::fs::write(&linked, "x").unwrap();
         std::fs::hard_link(&linked, dir.join("other-name")).unwrap();
         assert!(!serve_twice(&linked).await);
-        // A symbolic link on the way: its target may change with no event.
-        std::fs::create_dir(dir.join("real")).unwrap();
+        // A link through `..`: where it leads depends on where its directory is.
+        std::fs::create_dir_all(dir.join("real/sub")).unwrap();
         std::fs::write(dir.join("real/f.txt"), "y").unwrap();
-        std::os::unix::fs::symlink(dir.join("real"), dir.join("via")).unwrap();
-        assert!(!serve_twice(&dir.join("via/f.txt")).await);
+        std::os::unix::fs::symlink("..", dir.join("real/sub/up")).unwrap();
+        let via = dir.join("real/sub/up/f.txt");
+        assert!(!serve_twice(&via).await);
         // Both are still served from the cache after a stat.
-        let meta = std::fs::metadata(dir.join("via/f.txt")).unwrap();
-        assert!(get(&dir.join("via/f.txt"), Identity::of(&meta)).is_some());
+        let meta = std::fs::metadata(&via).unwrap();
+        assert!(get(&via, Identity::of(&meta)).is_some());
+        // A plain link on the way is watched like the rest.
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("current")).unwrap();
+        assert!(serve_twice(&dir.join("current/f.txt")).await);
     }
 
     #[test]
@@ -609,7 +613,7 @@ mod tests {
             unchanged(&path).is_none(),
             "created: the next lookup sees it"
         );
-        // Missing below a missing directory, and a dangling link (whose target may appear).
+        // Missing below a missing directory, and a dangling link.
         let deep = dir.join("a/b/c.txt");
         missing(&deep);
         missing(&deep);
@@ -620,7 +624,9 @@ mod tests {
         std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
         missing(&dangling);
         missing(&dangling);
-        assert!(unchanged(&dangling).is_none());
+        assert!(matches!(unchanged(&dangling), Some(Known::Missing)));
+        std::fs::write(dir.join("nowhere"), "found").unwrap();
+        assert!(unchanged(&dangling).is_none(), "the link's target appeared");
     }
 
     #[tokio::test]
