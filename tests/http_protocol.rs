@@ -468,11 +468,19 @@ fn symlink_server(handler: &str, extra: &str) -> Server {
 #[test]
 fn file_with_symlinks_off_refuses_a_link_leaving_the_root() {
     let s = symlink_server("file", "vserver!1!rule!1!handler!symlinks = 0\n");
-    let r = get(s.addr(), "localhost", "/link.txt");
-    assert_eq!(r.status, 403);
-    assert!(!r.text().contains("TOP-SECRET"));
-    // Ordinary files are still served.
-    assert_eq!(get(s.addr(), "localhost", "/plain.txt").status, 200);
+    // Several times: the I/O cache must not start answering for either.
+    for _ in 0..3 {
+        let r = get(s.addr(), "localhost", "/link.txt");
+        assert_eq!(r.status, 403);
+        assert!(!r.text().contains("TOP-SECRET"));
+        // Ordinary files are still served.
+        assert_eq!(get(s.addr(), "localhost", "/plain.txt").status, 200);
+    }
+    // An ordinary file served many times, then replaced by a link leaving the root.
+    let www = s.root().join("www");
+    std::fs::remove_file(www.join("plain.txt")).unwrap();
+    std::os::unix::fs::symlink(s.root().join("outside/secret.txt"), www.join("plain.txt")).unwrap();
+    assert_eq!(get(s.addr(), "localhost", "/plain.txt").status, 403);
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     let meta = match std::fs::metadata(&local) {
         Ok(m) => m,
         Err(e) if is_not_found(&e) => {
-            if opts.iocache && e.kind() == io::ErrorKind::NotFound {
+            if opts.iocache && opts.symlinks && e.kind() == io::ErrorKind::NotFound {
                 iocache::missing(&local);
             }
             return not_found(ctx, common).await;
@@ -80,7 +80,7 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     if *ctx.method == Method::OPTIONS {
         return options_response();
     }
-    send_file(ctx, &local, &meta, opts.iocache).await
+    send_file(ctx, &local, &meta, opts).await
 }
 
 /// Nothing at the request's path: with `common`, a leading part of it may be a file.
@@ -196,22 +196,25 @@ async fn send_file(
     ctx: &Ctx<'_>,
     local: &Path,
     meta: &std::fs::Metadata,
-    iocache: bool,
+    opts: &FileOptions,
 ) -> Outcome {
     let identity = iocache::Identity::of(meta);
-    let cached = if iocache {
+    let cached = if opts.iocache {
         iocache::get(local, identity)
     } else {
         None
     };
     let (version, source) = match cached {
         Some(version) => {
-            // Known and current: the next requests may not need the `stat`.
-            iocache::watch(local, meta);
+            // Known and current: the next requests may not need the `stat` (unless each
+            // must check where its path leads).
+            if opts.symlinks {
+                iocache::watch(local, meta);
+            }
             (version, Source::Cache)
         }
         None => {
-            let source = if iocache {
+            let source = if opts.iocache {
                 Source::New
             } else {
                 Source::Uncached
