@@ -251,7 +251,7 @@ fn is_local(st: &libc::statfs) -> bool {
         0x9123_683E, // btrfs
         0x0102_1994, // tmpfs
         0x8584_58F6, // ramfs
-        0x794C_7630, // overlayfs
+        0x794C_7630, // overlayfs (its layers must not change beneath it, says the kernel)
         0xF2F5_2010, // f2fs
         0x2FC1_2FC1, // zfs
         0xCA45_1A4E, // bcachefs

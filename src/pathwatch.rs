@@ -33,10 +33,12 @@
 //! again and keeps the registration only if [`PathWatch::is_current`] still says so (an
 //! event after the watches were added would have ended it).
 //!
-//! Left out on purpose: writes through a shared `mmap` (no event), a hard link made in
+//! Left out on purpose: writes through a shared `mmap` (no event); a hard link made in
 //! another directory after the registration and then written through (the new link count
-//! is an event only for a watch on the file itself, which would cost a watch per file),
-//! and a file system mounted over a directory of the path (mounts send no inotify event).
+//! is an event only for a watch on the file itself, which would cost a watch per file);
+//! writes through a descriptor opened by another name that was removed before the
+//! registration (the kernel reports them to that name's old directory); and a file system
+//! mounted over a directory of the path (mounts send no inotify event).
 
 use crate::fswatch::{self, Event, Watcher, Wd};
 use rustc_hash::FxHashMap;
@@ -150,8 +152,10 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
         self.forget(&key);
         let watcher = self.watcher.as_ref().ok_or(Refused::Unwatchable)?;
         let budget = self.max_watches.saturating_sub(self.dirs.len());
+        let dirs = &self.dirs;
+        let watched = |wd: Wd| dirs.contains_key(&wd);
         let mut deps = Vec::new();
-        if let Err(refused) = walk(watcher, path, target, budget, &mut deps) {
+        if let Err(refused) = walk(watcher, path, target, budget, &watched, &mut deps) {
             self.release(&deps);
             return Err(refused);
         }
@@ -231,9 +235,11 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
     }
 
     fn unwatch_unused(&mut self, watcher: &Watcher, deps: &[(Wd, Box<[u8]>)]) {
-        for (wd, _) in deps {
+        for (i, (wd, _)) in deps.iter().enumerate() {
+            // A directory can be on a path twice (`/d/link -> /d`): one removal.
+            let seen = deps[..i].iter().any(|(earlier, _)| earlier == wd);
             let unused = self.dirs.get(wd).is_none_or(|d| d.children.is_empty());
-            if unused {
+            if unused && !seen {
                 self.dirs.remove(wd);
                 watcher.unwatch(*wd);
             }
@@ -249,12 +255,14 @@ const MAX_LINKS: usize = 40;
 /// an entry of its directory like any other, and what it points to is walked in its turn,
 /// so replacing the link (`ln -sfn`) or anything on its target's way is an event too.
 /// Links whose target has `.` or `..` are refused: where `..` leads depends on where a
-/// directory is, which no entry records. `budget`: the most watches this may add.
+/// directory is, which no entry records. `budget`: the most watches this may add to those
+/// `watched` already.
 fn walk(
     watcher: &Watcher,
     path: &Path,
     target: Target,
     budget: usize,
+    watched: &dyn Fn(Wd) -> bool,
     deps: &mut Vec<(Wd, Box<[u8]>)>,
 ) -> Result<(), Refused> {
     // The names still to go through, the next one last.
@@ -262,15 +270,20 @@ fn walk(
     pending.reverse();
     let mut dir = PathBuf::from("/");
     let mut links = 0;
+    let mut added = 0;
     while let Some(name) = pending.pop() {
-        if deps.len() >= budget {
-            return Err(Refused::Full);
-        }
         // The system-wide limit too: retrying would cost system calls every time.
         let wd = watcher
             .watch_path_no_follow(&dir)
             .map_err(|_| Refused::Unwatchable)?;
+        let new = !watched(wd) && deps.iter().all(|(known, _)| *known != wd);
         deps.push((wd, Box::from(name.as_bytes())));
+        if new {
+            added += 1;
+            if added > budget {
+                return Err(Refused::Full);
+            }
+        }
         if !fswatch::reports_all_changes_at(&dir) {
             return Err(Refused::Unwatchable);
         }
@@ -533,14 +546,22 @@ mod tests {
         let (_tmp, root) = tree();
         let depth = root.join("d/a.txt").ancestors().count() - 1;
         let mut w: PathWatch<u32> = PathWatch::new(Some(Watcher::new().unwrap()), depth);
+        std::fs::create_dir(root.join("e")).unwrap();
+        std::fs::write(root.join("e/c.txt"), "c").unwrap();
         assert!(w.register(1, &root.join("d/a.txt"), Target::File).is_ok());
+        // Only new watches count: the same directories are free.
+        assert!(w.register(2, &root.join("d/b.txt"), Target::File).is_ok());
+        assert_eq!(w.watches(), depth);
+        // `e` would be one more.
         assert_eq!(
-            w.register(2, &root.join("d/b.txt"), Target::File),
+            w.register(3, &root.join("e/c.txt"), Target::File),
             Err(Refused::Full)
         );
+        assert_eq!(w.watches(), depth);
         w.forget(&1);
+        w.forget(&2);
         assert_eq!(w.watches(), 0);
-        assert!(w.register(2, &root.join("d/b.txt"), Target::File).is_ok());
+        assert!(w.register(3, &root.join("e/c.txt"), Target::File).is_ok());
     }
 
     #[test]
@@ -559,5 +580,48 @@ mod tests {
         assert!(w.is_current(&2, serial));
         w.forget(&2);
         assert_eq!(w.watches(), 0);
+    }
+
+    #[test]
+    fn chains_of_links_are_followed() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::symlink;
+        let (_tmp, root) = tree();
+        std::fs::create_dir_all(root.join("x/y")).unwrap();
+        std::fs::write(root.join("x/y/t.txt"), "t").unwrap();
+        // last component a link, relative chain: l1 -> l2 (in d), l2 -> ../? no: l2 -> sub link
+        symlink("l2", root.join("d/l1")).unwrap();
+        symlink(root.join("x"), root.join("d/l2")).unwrap();
+        let mut w = registry();
+        w.register(1, &root.join("d/l1/y/t.txt"), Target::File)
+            .unwrap();
+        // target written
+        std::fs::write(root.join("x/y/t.txt"), "tt").unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        w.register(1, &root.join("d/l1/y/t.txt"), Target::File)
+            .unwrap();
+        // middle link of the chain replaced
+        std::fs::remove_file(root.join("d/l2")).unwrap();
+        assert_eq!(changed(&mut w), [1]);
+        // last component a link to a file elsewhere; the dir holding the target renamed
+        symlink(root.join("x/y/t.txt"), root.join("d/last")).unwrap();
+        w.register(2, &root.join("d/last"), Target::File).unwrap();
+        std::fs::rename(root.join("x/y"), root.join("x/z")).unwrap();
+        assert_eq!(changed(&mut w), [2]);
+        // non-UTF-8 name
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9");
+        std::fs::write(root.join("d").join(name), "c").unwrap();
+        w.register(3, &root.join("d").join(name), Target::File)
+            .unwrap();
+        std::fs::write(root.join("d").join(name), "cc").unwrap();
+        assert_eq!(changed(&mut w), [3]);
+        // missing behind a chain whose last link dangles
+        symlink("m2", root.join("d/m1")).unwrap();
+        symlink(root.join("x/none"), root.join("d/m2")).unwrap();
+        w.register(4, &root.join("d/m1/f"), Target::Missing)
+            .unwrap();
+        std::fs::create_dir(root.join("x/none")).unwrap();
+        assert_eq!(changed(&mut w), [4]);
+        assert_eq!((w.len(), w.watches()), (0, 0));
     }
 }

@@ -113,7 +113,8 @@ enum Watch {
     Checked,
     /// By its path's watches: no `stat` needed.
     Watched,
-    /// By a `stat` per request, for good: the path cannot be watched (see the module).
+    /// By a `stat` per request, for good: the path cannot be watched (see the module), or
+    /// no watch was left when it was tried.
     Unwatchable,
 }
 
@@ -304,7 +305,7 @@ pub fn watch(path: &Path, meta: &Metadata) {
     let identity = Identity::of(meta);
     // A file with another name elsewhere can be written through it with no event here.
     let watchable = meta.nlink() == 1;
-    start_watching(path, Kind::File, watchable, || {
+    start_watching(path, Expect::File(identity), watchable, || {
         std::fs::metadata(path).is_ok_and(|m| Identity::of(&m) == identity && m.nlink() == 1)
     });
 }
@@ -360,20 +361,48 @@ pub fn missing(path: &Path) {
     }
     start_watching(
         path,
-        Kind::Missing,
+        Expect::Missing,
         true,
         || matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound),
     );
 }
 
-/// Registers `path`'s entry of `kind` (when it is checked by `stat`) with its watches,
-/// then confirms with `still` — what the caller's `stat` found is still so — once they are
-/// in place, so that no change between the two goes unseen. `watchable`: false marks the
-/// entry as never watched.
-fn start_watching(path: &Path, kind: Kind, watchable: bool, still: impl FnOnce() -> bool) {
-    let target = match kind {
-        Kind::File => Target::File,
-        Kind::Missing => Target::Missing,
+/// What a path's entry must still hold for [`start_watching`] to mark it watched.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// This version of a file (a slower request may have stored an older one meanwhile).
+    File(Identity),
+    Missing,
+}
+
+impl Expect {
+    fn kind(self) -> Kind {
+        match self {
+            Expect::File(_) => Kind::File,
+            Expect::Missing => Kind::Missing,
+        }
+    }
+
+    fn holds(self, cache: &Cache, path: &Path) -> bool {
+        match self {
+            Expect::File(id) => cache
+                .files
+                .get(key(path))
+                .is_some_and(|e| e.known.version.identity == id),
+            Expect::Missing => cache.missing.contains_key(key(path)),
+        }
+    }
+}
+
+/// Registers `path`'s entry (when it is checked by `stat` and holds what `expect` says)
+/// with its watches, then confirms with `still` — what the caller's `stat` found is still
+/// so — once they are in place, so that no change between the two goes unseen.
+/// `watchable`: false marks the entry as never watched.
+fn start_watching(path: &Path, expect: Expect, watchable: bool, still: impl FnOnce() -> bool) {
+    let kind = expect.kind();
+    let target = match expect {
+        Expect::File(_) => Target::File,
+        Expect::Missing => Target::Missing,
     };
     let (key, serial) = {
         let Ok(mut guard) = cache().lock() else {
@@ -381,6 +410,9 @@ fn start_watching(path: &Path, kind: Kind, watchable: bool, still: impl FnOnce()
         };
         let cache = &mut *guard;
         cache.drain();
+        if !expect.holds(cache, path) {
+            return;
+        }
         let Some((key, watch)) = cache.state(path, kind) else {
             return;
         };
@@ -393,8 +425,9 @@ fn start_watching(path: &Path, kind: Kind, watchable: bool, still: impl FnOnce()
         }
         match cache.paths.register(key.clone(), path, target) {
             Ok(serial) => (key, serial),
-            Err(Refused::Full) => return,
-            Err(Refused::Unwatchable) => {
+            // With no watch left, not retried on every hit either (each try would add and
+            // remove watches): this version stays checked by `stat`.
+            Err(Refused::Full | Refused::Unwatchable) => {
                 if let Some((_, watch)) = cache.state(path, kind) {
                     *watch = Watch::Unwatchable;
                 }
@@ -408,10 +441,14 @@ fn start_watching(path: &Path, kind: Kind, watchable: bool, still: impl FnOnce()
     };
     let cache = &mut *guard;
     cache.drain();
-    let current = cache.paths.is_current(&key, serial);
+    // Another request may have replaced this registration meanwhile (and finished): then
+    // it is not ours to keep or to end.
+    let ours = cache.paths.is_current(&key, serial);
+    let holds = expect.holds(cache, path);
     match cache.state(path, kind) {
-        Some((_, watch)) if still && current => *watch = Watch::Watched,
-        _ => cache.paths.forget(&key),
+        Some((_, watch)) if ours && still && holds => *watch = Watch::Watched,
+        _ if ours => cache.paths.forget(&key),
+        _ => {}
     }
 }
 
@@ -651,5 +688,131 @@ mod tests {
         });
         assert_eq!(v.etag, "\"42-1c8-2ebc98a1.5\"");
         assert_eq!(v.last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    /// Keeps some other registration alive so `unchanged` does not short-cut on an empty
+    /// registry (as in a running server, where many files are watched).
+    fn keep_registry_busy(dir: &Path) {
+        let other = dir.join("other.txt");
+        std::fs::write(&other, "x").unwrap();
+        let meta = std::fs::metadata(&other).unwrap();
+        remember(&other, Arc::new(Version::new(Identity::of(&meta))));
+        watch(&other, &meta);
+        assert!(unchanged(&other).is_some());
+    }
+
+    /// Two requests for the same file both call `watch`: the first registers, and while
+    /// it re-stats (lock released) the second registers again and completes. The first
+    /// must then leave the second's registration alone, or the entry would stay watched
+    /// with nothing to report a change.
+    #[test]
+    fn a_watch_overtaken_by_another_leaves_its_registration_alone() {
+        let (_tmp, dir) = canonical_dir();
+        keep_registry_busy(&dir);
+        let path = dir.join("race.txt");
+        std::fs::write(&path, "one").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        remember(&path, Arc::new(Version::new(Identity::of(&meta))));
+        let p = path.clone();
+        let m = meta.clone();
+        // T1's registration; its `still` runs T2's whole `watch` (as T2 would meanwhile).
+        start_watching(&path, Expect::File(Identity::of(&meta)), true, move || {
+            watch(&p, &m);
+            std::fs::metadata(&p).is_ok_and(|n| Identity::of(&n) == Identity::of(&m))
+        });
+        assert!(unchanged(&path).is_some(), "watched");
+        std::fs::write(&path, "changed, longer").unwrap();
+        match unchanged(&path) {
+            None => {}
+            Some(Known::File(v, _)) => panic!(
+                "stale: file is now {:?}, cache answers without stat with {:?}",
+                Identity::of(&std::fs::metadata(&path).unwrap()),
+                v.identity
+            ),
+            Some(Known::Missing) => panic!("missing?"),
+        }
+    }
+
+    /// A late `remember` of an older version (a load that started before the file changed
+    /// and finished after a newer version was cached) lands between a request's `get` and
+    /// its `watch`: the entry must hold the version the request checked to be watched.
+    #[test]
+    fn only_the_version_that_was_checked_is_watched() {
+        let (_tmp, dir) = canonical_dir();
+        keep_registry_busy(&dir);
+        let path = dir.join("late.txt");
+        std::fs::write(&path, "one").unwrap();
+        let old = Identity::of(&std::fs::metadata(&path).unwrap());
+        let stale = Arc::new(Version {
+            content: Some(Bytes::from_static(b"one")),
+            ..Version::new(old)
+        });
+        std::fs::write(&path, "two, longer").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let now = Identity::of(&meta);
+        // Request B cached the new version; request C's stat + get match it.
+        remember(&path, Arc::new(Version::new(now)));
+        assert!(get(&path, now).is_some());
+        // Request A's load of the old version finishes now.
+        remember(&path, stale);
+        // Request C goes on to watch.
+        watch(&path, &meta);
+        if let Some(Known::File(v, _)) = unchanged(&path) {
+            assert_eq!(v.identity, now, "answered with an older version, no stat");
+        }
+    }
+
+    /// The same with a missing path: once created, it must not be answered missing.
+    #[test]
+    fn an_overtaken_missing_watch_leaves_its_registration_alone() {
+        let (_tmp, dir) = canonical_dir();
+        keep_registry_busy(&dir);
+        let path = dir.join("favicon.ico");
+        missing(&path);
+        let p = path.clone();
+        start_watching(&path, Expect::Missing, true, move || {
+            missing(&p); // T2: second miss, registers and completes
+            matches!(std::fs::metadata(&p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        });
+        assert!(matches!(unchanged(&path), Some(Known::Missing)));
+        std::fs::write(&path, "icon").unwrap();
+        assert!(
+            unchanged(&path).is_none(),
+            "created, but still answered missing"
+        );
+    }
+
+    /// The same race with real threads: two requests watching one file at once.
+    #[test]
+    fn threads_racing_to_watch_never_leave_a_stale_entry() {
+        let (_tmp, dir) = canonical_dir();
+        keep_registry_busy(&dir);
+        let path = dir.join("hot.txt");
+        let mut stale = 0;
+        for i in 0..2000u32 {
+            std::fs::write(&path, format!("v{i}")).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            remember(&path, Arc::new(Version::new(Identity::of(&meta))));
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (p, m, b) = (path.clone(), meta.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        b.wait();
+                        watch(&p, &m)
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            if unchanged(&path).is_some() {
+                std::fs::write(&path, "changed behind its back, longer").unwrap();
+                if unchanged(&path).is_some() {
+                    stale += 1;
+                }
+            }
+        }
+        assert_eq!(stale, 0, "stale answers out of 2000 rounds");
     }
 }
