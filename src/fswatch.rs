@@ -135,6 +135,18 @@ impl Watcher {
         }
     }
 
+    /// Whether events are queued, without reading them (`FIONREAD`): a caller that reads
+    /// and applies events under a lock can look first without holding it.
+    pub fn has_events(&self) -> io::Result<bool> {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which is valid.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::FIONREAD, &mut queued) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(queued > 0)
+    }
+
     /// Reads every queued event without blocking and reports each to `on_event`. Returns
     /// when the queue is empty (normally after a single `read` that finds nothing).
     pub fn drain(&self, mut on_event: impl FnMut(Event<'_>)) -> io::Result<()> {
@@ -302,8 +314,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Watcher::new().unwrap();
         w.watch_path(dir.path()).unwrap();
+        assert!(!w.has_events().unwrap());
         assert!(changed(&w).is_empty());
-        assert!(changed(&w).is_empty());
+        std::fs::write(dir.path().join("f"), "").unwrap();
+        assert!(w.has_events().unwrap());
+        assert!(w.has_events().unwrap(), "looking reads nothing");
+        assert!(!changed(&w).is_empty());
+        assert!(!w.has_events().unwrap());
     }
 
     #[test]

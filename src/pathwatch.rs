@@ -46,6 +46,7 @@ use std::ffi::OsString;
 use std::hash::Hash;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// What a registered path is expected to name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +83,7 @@ struct Registration {
 /// The registered paths of one owner (a cache), each under the owner's key.
 pub struct PathWatch<K> {
     /// `None` when inotify is unavailable: nothing is registered.
-    watcher: Option<Watcher>,
+    watcher: Option<Arc<Watcher>>,
     dirs: FxHashMap<Wd, Dir<K>>,
     paths: FxHashMap<K, Registration>,
     serial: u64,
@@ -90,7 +91,7 @@ pub struct PathWatch<K> {
 }
 
 impl<K: Clone + Eq + Hash> PathWatch<K> {
-    pub fn new(watcher: Option<Watcher>, max_watches: usize) -> PathWatch<K> {
+    pub fn new(watcher: Option<Arc<Watcher>>, max_watches: usize) -> PathWatch<K> {
         PathWatch {
             watcher,
             dirs: FxHashMap::default(),
@@ -351,7 +352,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn registry() -> PathWatch<u32> {
-        PathWatch::new(Some(Watcher::new().unwrap()), 1024)
+        PathWatch::new(Some(Arc::new(Watcher::new().unwrap())), 1024)
     }
 
     fn changed(w: &mut PathWatch<u32>) -> Vec<u32> {
@@ -545,7 +546,7 @@ mod tests {
     fn the_watch_budget_is_kept() {
         let (_tmp, root) = tree();
         let depth = root.join("d/a.txt").ancestors().count() - 1;
-        let mut w: PathWatch<u32> = PathWatch::new(Some(Watcher::new().unwrap()), depth);
+        let mut w: PathWatch<u32> = PathWatch::new(Some(Arc::new(Watcher::new().unwrap())), depth);
         std::fs::create_dir(root.join("e")).unwrap();
         std::fs::write(root.join("e/c.txt"), "c").unwrap();
         assert!(w.register(1, &root.join("d/a.txt"), Target::File).is_ok());

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -232,30 +233,65 @@ fn key(path: &Path) -> &[u8] {
     path.as_os_str().as_encoded_bytes()
 }
 
-fn cache() -> &'static Mutex<Cache> {
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    CACHE.get_or_init(|| {
+/// The process's cache, and what a lookup needs before it takes the cache's lock.
+struct Shared {
+    cache: Mutex<Cache>,
+    /// The cache's inotify descriptor (also held by its [`PathWatch`]).
+    watcher: Option<Arc<Watcher>>,
+    /// Whether any path is registered: a hint kept under the lock, read without it.
+    watching: AtomicBool,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
         let watcher = Watcher::new()
             .inspect_err(|e| tracing::warn!(error = %e, "no inotify: every cached file is checked with stat on each request"))
-            .ok();
-        Mutex::new(Cache {
-            files: FxHashMap::default(),
-            missing: HashMap::default(),
-            bytes: 0,
-            open: 0,
-            clock: 0,
-            paths: PathWatch::new(watcher, MAX_WATCHES),
-        })
+            .ok()
+            .map(Arc::new);
+        Shared {
+            cache: Mutex::new(Cache {
+                files: FxHashMap::default(),
+                missing: HashMap::default(),
+                bytes: 0,
+                open: 0,
+                clock: 0,
+                paths: PathWatch::new(watcher.clone(), MAX_WATCHES),
+            }),
+            watcher,
+            watching: AtomicBool::new(false),
+        }
     })
 }
 
+fn cache() -> &'static Mutex<Cache> {
+    &shared().cache
+}
+
 /// What is at `path` if it is watched and nothing changed: the caller needs no `stat`.
+///
+/// Whether the inotify queue holds anything is asked before the lock is taken, so that
+/// worker threads do not wait on each other's system call. That is exact: events are only
+/// ever read with the lock held and applied before it is released, so an empty queue seen
+/// now means that every change made so far has been, or is being, applied by whoever holds
+/// the lock, which this lookup waits for. Without the hint (nothing was registered when it
+/// was last set) the queue is read under the lock.
 pub fn unchanged(path: &Path) -> Option<Known> {
-    let mut cache = cache().lock().ok()?;
+    let shared = shared();
+    let quiet = shared.watching.load(Ordering::Relaxed)
+        && shared
+            .watcher
+            .as_ref()
+            .is_some_and(|w| w.has_events().is_ok_and(|queued| !queued));
+    let mut cache = shared.cache.lock().ok()?;
     if cache.paths.is_empty() {
+        shared.watching.store(false, Ordering::Relaxed);
         return None;
     }
-    cache.drain();
+    shared.watching.store(true, Ordering::Relaxed);
+    if !quiet {
+        cache.drain();
+    }
     let clock = cache.tick();
     if let Some(entry) = cache.files.get_mut(key(path)) {
         entry.used = clock;
