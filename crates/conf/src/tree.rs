@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::hash::{FxHashMap, FxHasher};
-use crate::key::numeric_segment;
+use crate::key::{numeric_segment, shared_segments};
 use crate::location::Location;
 
 /// Nodes with more children than this get their children indexed by hash.
@@ -483,44 +483,6 @@ pub(crate) struct Inserter {
     path: Vec<u32>,
 }
 
-/// How many leading bytes `a` and `b` have in common, compared eight at a time.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default());
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-        if x != y {
-            return i + ((x ^ y).trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
-}
-
-/// How many whole leading segments `a` and `b` share, and where in `b` the
-/// segments after them start (`b.len() + 1` when `b` has no more).
-fn shared_segments(a: &[u8], b: &[u8]) -> (usize, usize) {
-    let same = common_prefix(a, b);
-    let mut count = 0;
-    let mut rest = 0;
-    for (i, &c) in b[..same].iter().enumerate() {
-        if c == b'!' {
-            count += 1;
-            rest = i + 1;
-        }
-    }
-    let ends = |s: &[u8]| s.get(same).is_none_or(|&c| c == b'!');
-    if same > 0 && ends(a) && ends(b) {
-        count += 1;
-        rest = same + 1;
-    }
-    (count, rest)
-}
-
 impl Inserter {
     /// Sets `key` to `value` below the root of `tree` (always the same tree
     /// for one inserter), written at `line` of file number `file`. Returns
@@ -690,35 +652,6 @@ mod tests {
         let values = tree.root().values();
         let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(values, vec![("b", "1"), ("b!y", "3"), ("a!x", "2")]);
-    }
-
-    #[test]
-    fn shared_segments_are_whole() {
-        assert_eq!(
-            shared_segments(b"vserver!10!nick", b"vserver!10!rule!1"),
-            (2, 11)
-        );
-        assert_eq!(shared_segments(b"vserver!10", b"vserver!1"), (1, 8));
-        assert_eq!(shared_segments(b"vserver!1", b"vserver!1"), (2, 10));
-        assert_eq!(shared_segments(b"a", b"a!b"), (1, 2));
-        assert_eq!(shared_segments(b"a!b", b"a"), (1, 2));
-        assert_eq!(shared_segments(b"ab", b"a!b"), (0, 0));
-        assert_eq!(shared_segments(b"server!x", b"vserver!1"), (0, 0));
-        assert_eq!(shared_segments(b"", b"a"), (0, 0));
-        assert_eq!(shared_segments(b"", b""), (0, 0));
-        let long = b"vserver!10001!rule!100!match!request";
-        assert_eq!(
-            shared_segments(long, b"vserver!10001!rule!100!handler"),
-            (4, 23)
-        );
-        assert_eq!(
-            shared_segments(long, b"vserver!10001!rule!99!match"),
-            (3, 19)
-        );
-        assert_eq!(common_prefix(long, long), long.len());
-        assert_eq!(common_prefix(b"0123456789abcdef", b"0123456789abcdeX"), 15);
-        assert_eq!(common_prefix(b"01234567", b"01234567"), 8);
-        assert_eq!(common_prefix(b"x1234567", b"01234567"), 0);
     }
 
     #[test]
