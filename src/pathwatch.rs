@@ -109,7 +109,7 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
             // What may be queued is about watches already given up.
             return;
         }
-        let Some(watcher) = self.watcher.take() else {
+        let Some(watcher) = self.watcher.clone() else {
             return;
         };
         let result = watcher.drain(|event| {
@@ -140,9 +140,8 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
                 self.unregister(&watcher, &key);
                 changed(&key);
             }
-            return;
+            self.watcher = None;
         }
-        self.watcher = Some(watcher);
     }
 
     /// Watches every directory `path` goes through, for `key` (ending its earlier
@@ -187,9 +186,8 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
 
     /// Ends `key`'s registration, if any (its owner dropped it).
     pub fn forget(&mut self, key: &K) {
-        if let Some(watcher) = self.watcher.take() {
+        if let Some(watcher) = self.watcher.clone() {
             self.unregister(&watcher, key);
-            self.watcher = Some(watcher);
         }
     }
 
@@ -229,9 +227,8 @@ impl<K: Clone + Eq + Hash> PathWatch<K> {
 
     /// Gives up the watches of a registration that did not happen.
     fn release(&mut self, deps: &[(Wd, Box<[u8]>)]) {
-        if let Some(watcher) = self.watcher.take() {
+        if let Some(watcher) = self.watcher.clone() {
             self.unwatch_unused(&watcher, deps);
-            self.watcher = Some(watcher);
         }
     }
 

@@ -146,19 +146,21 @@ impl Watched {
     }
 
     fn finish(mut self, key: &Key<'_>, page: Page, volatile: Vec<Volatile>) {
+        self.end(Some((key, page, volatile)));
+    }
+
+    /// Ends the render with the cache: stores `done`, or (`None`) gives the watch back.
+    fn end(&mut self, done: Option<(&Key<'_>, Page, Vec<Volatile>)>) {
         if let (Some(ticket), Ok(mut cache)) = (self.ticket.take(), dirlist_cache::global().lock())
         {
-            cache.finish(ticket, Some((key, page, volatile)));
+            cache.finish(ticket, done);
         }
     }
 }
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        if let (Some(ticket), Ok(mut cache)) = (self.ticket.take(), dirlist_cache::global().lock())
-        {
-            cache.finish(ticket, None);
-        }
+        self.end(None);
     }
 }
 

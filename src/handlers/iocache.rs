@@ -129,13 +129,6 @@ pub enum Known {
     Missing,
 }
 
-/// Which of the cache's maps a path is in.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    File,
-    Missing,
-}
-
 struct Cache {
     /// Keyed by the path's bytes, with FxHash: these are paths of files that exist (a
     /// client cannot choose them freely), so a keyed hash buys nothing, and hashing a
@@ -181,15 +174,15 @@ impl Cache {
         self.clock
     }
 
-    /// The key and watch state of `path`'s entry in the map of `kind`.
-    fn state(&mut self, path: &Path, kind: Kind) -> Option<(Arc<[u8]>, &mut Watch)> {
+    /// The key and watch state of `path`'s entry in the map `expect` is about.
+    fn state(&mut self, path: &Path, expect: Expect) -> Option<(Arc<[u8]>, &mut Watch)> {
         let k = key(path);
-        match kind {
-            Kind::File => {
+        match expect {
+            Expect::File(_) => {
                 let key = self.files.get_key_value(k)?.0.clone();
                 Some((key, &mut self.files.get_mut(k)?.watch))
             }
-            Kind::Missing => {
+            Expect::Missing => {
                 let key = self.missing.get_key_value(k)?.0.clone();
                 Some((key, &mut self.missing.get_mut(k)?.watch))
             }
@@ -412,13 +405,6 @@ enum Expect {
 }
 
 impl Expect {
-    fn kind(self) -> Kind {
-        match self {
-            Expect::File(_) => Kind::File,
-            Expect::Missing => Kind::Missing,
-        }
-    }
-
     fn holds(self, cache: &Cache, path: &Path) -> bool {
         match self {
             Expect::File(id) => cache
@@ -435,7 +421,6 @@ impl Expect {
 /// so — once they are in place, so that no change between the two goes unseen.
 /// `watchable`: false marks the entry as never watched.
 fn start_watching(path: &Path, expect: Expect, watchable: bool, still: impl FnOnce() -> bool) {
-    let kind = expect.kind();
     let target = match expect {
         Expect::File(_) => Target::File,
         Expect::Missing => Target::Missing,
@@ -449,7 +434,7 @@ fn start_watching(path: &Path, expect: Expect, watchable: bool, still: impl FnOn
         if !expect.holds(cache, path) {
             return;
         }
-        let Some((key, watch)) = cache.state(path, kind) else {
+        let Some((key, watch)) = cache.state(path, expect) else {
             return;
         };
         if *watch != Watch::Checked {
@@ -464,7 +449,7 @@ fn start_watching(path: &Path, expect: Expect, watchable: bool, still: impl FnOn
             // With no watch left, not retried on every hit either (each try would add and
             // remove watches): this version stays checked by `stat`.
             Err(Refused::Full | Refused::Unwatchable) => {
-                if let Some((_, watch)) = cache.state(path, kind) {
+                if let Some((_, watch)) = cache.state(path, expect) {
                     *watch = Watch::Unwatchable;
                 }
                 return;
@@ -481,7 +466,7 @@ fn start_watching(path: &Path, expect: Expect, watchable: bool, still: impl FnOn
     // it is not ours to keep or to end.
     let ours = cache.paths.is_current(&key, serial);
     let holds = expect.holds(cache, path);
-    match cache.state(path, kind) {
+    match cache.state(path, expect) {
         Some((_, watch)) if ours && still && holds => *watch = Watch::Watched,
         _ if ours => cache.paths.forget(&key),
         _ => {}
