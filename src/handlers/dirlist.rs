@@ -279,7 +279,7 @@ fn notice(dir: &Path, opts: &DirlistOptions, volatile: &mut Vec<Volatile>) -> Op
         if elsewhere || linked {
             volatile.push(Volatile {
                 name: name.into(),
-                fingerprint: std::fs::metadata(&path).ok().map(|m| Fingerprint::of(&m)),
+                fingerprint: Fingerprint::current(&path),
             });
         }
         if let Some(text) = read_notice(&path) {

@@ -107,7 +107,7 @@ impl Fingerprint {
     }
 
     /// What `stat` (following links) says of `path` now; `None` if it does not exist.
-    fn current(path: &Path) -> Option<Fingerprint> {
+    pub fn current(path: &Path) -> Option<Fingerprint> {
         std::fs::metadata(path).ok().map(|m| Fingerprint::of(&m))
     }
 }
