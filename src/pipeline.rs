@@ -20,7 +20,7 @@ use crate::rules::{self, Behavior, RequestFacts};
 use crate::snapshot::Generation;
 use crate::stats::Stats;
 use crate::transform;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Version};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,49 +61,51 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
+/// A response and what the connection layer writes with it.
+pub struct Answer {
+    pub response: Response<Body>,
+    /// The connection closes after this response (`Connection: close`).
+    pub close: bool,
+    /// The generation the request ran on: the connection keeps it until the response
+    /// has been written, and writes its `Server` field with the head (rather than this
+    /// module adding it to the response's header map, one insert per request).
+    pub generation: Arc<Generation>,
+}
+
 /// Answers one request with generation `gen`.
 ///
-/// The response body keeps `gen` alive until it has been sent: a request that started on
-/// a generation finishes on it, and an old generation is freed when its last body ends.
+/// The answer keeps `gen` alive until it has been written: a request that started on a
+/// generation finishes on it, and an old generation is freed when its last answer is
+/// done. `conn.active` names `gen` from here until the connection layer has written the
+/// answer (and clears it).
 pub async fn handle<B>(
-    req: Request<B>,
-    conn: Arc<ConnInfo>,
+    parts: &http::request::Parts,
+    body: &mut B,
+    conn: &Arc<ConnInfo>,
     gen: Arc<Generation>,
-) -> Result<Response<Body>, DropConnection>
+) -> Result<Answer, DropConnection>
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
 {
-    let started = SystemTime::now();
     let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     conn.stats.count_request();
     conn.active.store(gen.id, Ordering::Relaxed);
-    let (parts, mut body) = req.into_parts();
 
     // No handler here reads request bodies: read and discard a small one so the
     // connection can carry the next request (inviting it with `100 Continue` if the
     // client waits for that, as nginx does), and answer a malformed one with 400.
     let mut must_close = false;
-    match discard_body(&mut body, gen.config.server.timeout).await {
+    match discard_body(body, gen.config.server.timeout).await {
         Discarded::Done => {}
         Discarded::Left => must_close = true,
-        Discarded::Malformed(status) => {
-            let mut resp = error_page::response(status, &parts.method, &gen.server_header);
-            finish_headers(&mut resp, &gen, true);
-            conn.active.store(0, Ordering::Relaxed);
-            return Ok(resp);
-        }
+        Discarded::Malformed(status) => return Ok(malformed(status, &parts.method, gen)),
     }
 
     let parsed = parse_request(&parts.uri, &parts.headers, parts.version);
     let (path, query, host) = match parsed {
         Ok(p) => p,
-        Err(status) => {
-            // A malformed request: answer and close, the client's framing may be off too.
-            let mut resp = error_page::response(status, &parts.method, &gen.server_header);
-            finish_headers(&mut resp, &gen, true);
-            conn.active.store(0, Ordering::Relaxed);
-            return Ok(resp);
-        }
+        // A malformed request: answer and close, the client's framing may be off too.
+        Err(status) => return Ok(malformed(status, &parts.method, gen)),
     };
     let visitor = crate::vhost::Visitor {
         remote: conn.remote.ip(),
@@ -116,24 +118,21 @@ where
         visitor,
     );
     let vserver = &gen.config.vservers[selected.index];
+    // What the access log needs of the request as it came, taken only when there is a
+    // log to write.
+    let original = gen.access_logs[selected.index]
+        .is_some()
+        .then(|| (SystemTime::now(), path.clone(), query.clone()));
 
     let mut flow = Flow {
         gen: &gen,
         vserver,
-        conn: &conn,
+        conn,
         host: host.as_deref(),
         host_groups: &selected.host_groups,
     };
-    let outcome = flow
-        .run(&parts.method, &parts.headers, path.clone(), query.clone())
-        .await;
-    let (mut resp, behavior, final_path) = match outcome {
-        Ok(r) => r,
-        Err(drop) => {
-            conn.active.store(0, Ordering::Relaxed);
-            return Err(drop);
-        }
-    };
+    let (mut resp, behavior, final_path) =
+        flow.run(&parts.method, &parts.headers, path, query).await?;
 
     if let Some(b) = &behavior {
         transform::apply(&mut resp, b, &parts.method, &parts.headers);
@@ -143,7 +142,6 @@ where
         || conn.draining.load(Ordering::Relaxed)
         || !vserver.keepalive
         || (settings.keepalive_max_requests > 0 && nth >= settings.keepalive_max_requests);
-    finish_headers(&mut resp, &gen, close);
 
     if resp.status().is_server_error() {
         if let Some(elog) = &gen.error_logs[selected.index] {
@@ -159,39 +157,49 @@ where
             );
         }
     }
-    let log = (behavior.as_ref().is_none_or(|b| b.no_log != Some(true))
-        && gen.access_logs[selected.index].is_some())
-    .then(|| {
-        LogLine::new(
-            &parts,
-            started,
-            resp.status().as_u16(),
-            path,
-            final_path,
-            query,
-        )
-    });
-    let index = selected.index;
-    let conn_done = conn.clone();
-    let (resp_parts, body) = resp.into_parts();
-    // The access log line is written when the body is done (or dropped half-way by a
-    // client that went away), with the bytes the connection layer really sent.
-    let body = match log {
-        Some(line) => body.on_finish(move |bytes| {
-            conn_done.active.store(0, Ordering::Relaxed);
-            if let Some(logger) = gen.access_logs[index].as_ref() {
-                line.write(logger, &conn_done, &gen.config.vservers[index].nick, bytes);
-            }
-        }),
-        // Without a line to log, a hook that holds only the two `Arc`s (the generation
-        // kept until the body is done): it is moved to the heap, a `LogLine`'s worth
-        // smaller.
-        None => body.on_finish(move |_| {
-            conn_done.active.store(0, Ordering::Relaxed);
-            drop(gen);
-        }),
+    let log = original
+        .filter(|_| behavior.as_ref().is_none_or(|b| b.no_log != Some(true)))
+        .map(|(started, path, query)| {
+            LogLine::new(
+                parts,
+                started,
+                resp.status().as_u16(),
+                path,
+                final_path,
+                query,
+            )
+        });
+    let response = match log {
+        // The access log line is written when the body is done (or dropped half-way by a
+        // client that went away), with the bytes the connection layer really sent.
+        Some(line) => {
+            let index = selected.index;
+            let (conn, gen) = (conn.clone(), gen.clone());
+            resp.map(|body| {
+                body.on_finish(move |bytes| {
+                    if let Some(logger) = gen.access_logs[index].as_ref() {
+                        line.write(logger, &conn, &gen.config.vservers[index].nick, bytes);
+                    }
+                })
+            })
+        }
+        None => resp,
     };
-    Ok(Response::from_parts(resp_parts, body))
+    Ok(Answer {
+        response,
+        close,
+        generation: gen,
+    })
+}
+
+/// The answer to a request that cannot be served as it came (bad target, bad body): the
+/// built-in page, and the connection closes after it.
+fn malformed(status: StatusCode, method: &Method, gen: Arc<Generation>) -> Answer {
+    Answer {
+        response: error_page::response(status, method, &gen.server_header),
+        close: true,
+        generation: gen,
+    }
 }
 
 /// The most request-body bytes read and thrown away to keep a connection open.
@@ -393,15 +401,6 @@ fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
         Some(Cow::Owned(host.to_ascii_lowercase()))
     } else {
         Some(Cow::Borrowed(host))
-    }
-}
-
-/// `Server`, and `Connection: close` when the connection ends after this response.
-fn finish_headers(resp: &mut Response<Body>, gen: &Generation, close: bool) {
-    let h = resp.headers_mut();
-    h.insert(header::SERVER, gen.server_header.clone());
-    if close {
-        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

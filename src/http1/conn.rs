@@ -12,7 +12,8 @@ use crate::handlers::error_page;
 use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo};
 use bytes::BytesMut;
-use http::{header, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
+use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// What a connection watches of the server's life.
 struct Watch {
@@ -149,6 +150,8 @@ impl Conn {
         if !matches!(self.io.read_now(), Ok(n) if n > 0) {
             self.io.buf = BytesMut::new();
         }
+        // The keep-alive timer, one for the connection's life (see `idle`).
+        let mut keepalive = std::pin::pin!(tokio::time::sleep(self.timeout));
         loop {
             if flags.stopping.load(Ordering::Relaxed) {
                 return;
@@ -157,7 +160,7 @@ impl Conn {
                 // Idle: nothing but the socket until the client speaks or the keep-alive
                 // time is up.
                 flags.idle.store(true, Ordering::Relaxed);
-                let woke = self.idle().await;
+                let woke = self.idle(keepalive.as_mut()).await;
                 flags.idle.store(false, Ordering::Relaxed);
                 if !woke {
                     return;
@@ -173,17 +176,27 @@ impl Conn {
 
     /// Waits for the next request holding no buffer; true once some of it has been read.
     /// False: the keep-alive time is up, or the client closed or failed.
-    async fn idle(&mut self) -> bool {
+    ///
+    /// `timer` is armed for this wait's deadline or earlier (it is never moved back), and
+    /// only moved forward when it fires before the deadline: a timer armed for every wait
+    /// would cost a registration and a removal in the runtime's timer wheel per request,
+    /// while almost every wait ends with a request long before it fires.
+    async fn idle(&mut self, mut timer: Pin<&mut Sleep>) -> bool {
         let _parked = self.state.stats.park();
-        let sleep = tokio::time::sleep(self.timeout);
-        let mut sleep = std::pin::pin!(sleep);
+        let deadline = Instant::now() + self.timeout;
         loop {
             self.io.buf = BytesMut::new();
             tokio::select! {
                 r = self.io.stream.readable() => if r.is_err() {
                     return false;
                 },
-                () = &mut sleep => return false,
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
             }
             // The readiness may be stale (bytes already taken by a read the event loop
             // did not see): a read tells, and clears it when nothing is there.
@@ -220,19 +233,31 @@ impl Conn {
         let mut close = !self.keepalive || !head.keep_alive;
         let mut body_state = BodyState::new(head.framing, head.expect_continue);
         let answered = {
-            let body = RequestBody::new(&mut self.io, &mut body_state);
-            let req = Request::from_parts(head.parts, body);
-            pipeline::handle(req, self.info.clone(), self.state.current()).await
+            let mut body = RequestBody::new(&mut self.io, &mut body_state);
+            pipeline::handle(&head.parts, &mut body, &self.info, self.state.current()).await
         };
         // The drop handler: no answer.
-        let Ok(resp) = answered else {
+        let Ok(answer) = answered else {
+            self.info.active.store(0, Ordering::Relaxed);
             return Next::Close;
         };
         // A body left unread (too large, broken or late) leaves the
         // connection's framing unknown: it closes after the response.
         let unread = !body_state.is_complete();
-        close |= unread || flags.stopping.load(Ordering::Relaxed);
-        let written = write::respond(&self.io.stream, self.timeout, resp, facts, close).await;
+        close |= answer.close || unread || flags.stopping.load(Ordering::Relaxed);
+        let server = &answer.generation.server_header;
+        let written = write::respond(
+            &self.io.stream,
+            self.timeout,
+            answer.response,
+            facts,
+            close,
+            server,
+        )
+        .await;
+        // Written (or given up): no request of this connection is on a generation now.
+        self.info.active.store(0, Ordering::Relaxed);
+        drop(answer.generation);
         match written {
             Ok(true) if !flags.stopping.load(Ordering::Relaxed) => Next::Continue,
             Ok(_) => {
@@ -252,7 +277,8 @@ impl Conn {
 /// Reads until a whole head is buffered. `Err(Some(status))`: answer it and close;
 /// `Err(None)`: close silently (client gone, timeout).
 async fn read_head(io: &mut Io, timeout: Duration) -> Result<Head, Option<StatusCode>> {
-    let deadline = Instant::now() + timeout;
+    // Taken when the first read has to wait: a keep-alive request usually arrives whole.
+    let mut deadline = None;
     loop {
         if !io.buf.is_empty() {
             if let Some(head) = parse::parse(&mut io.buf).map_err(Some)? {
@@ -262,6 +288,7 @@ async fn read_head(io: &mut Io, timeout: Duration) -> Result<Head, Option<Status
         if io.buf.capacity() == 0 {
             io.buf.reserve(READ_CHUNK);
         }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
         match tokio::time::timeout_at(deadline, io.fill()).await {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(None),
             Ok(Ok(_)) => {}
@@ -276,13 +303,12 @@ async fn reject(
     server: &HeaderValue,
     timeout: Duration,
 ) {
-    let mut resp = error_page::response(status, &Method::GET, server);
-    resp.headers_mut().insert(header::SERVER, server.clone());
+    let resp = error_page::response(status, &Method::GET, server);
     let facts = RequestFacts {
         version: http::Version::HTTP_11,
         head: false,
     };
-    if write::respond(stream, timeout, resp, facts, true)
+    if write::respond(stream, timeout, resp, facts, true, server)
         .await
         .is_ok()
     {

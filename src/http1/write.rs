@@ -20,7 +20,8 @@ pub struct RequestFacts {
     pub head: bool,
 }
 
-/// Writes `resp`. `close`: the connection ends after it (the head says so). Returns
+/// Writes `resp`, with `server` as its `Server` field (one the response has itself is
+/// replaced). `close`: the connection ends after it (the head says so). Returns
 /// whether the connection can carry another request (false when the response had to be
 /// close-delimited or said `Connection: close` itself). Fails with `TimedOut` once the
 /// client has taken nothing for `timeout` (see [`Out`]); the body's count of bytes sent
@@ -31,10 +32,11 @@ pub async fn respond(
     resp: Response<Body>,
     req: RequestFacts,
     mut close: bool,
+    server: &HeaderValue,
 ) -> io::Result<bool> {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
-    let mut head = status_line(status);
+    let mut head = status_line(status, server);
     let line = head.len();
     let fields = write_fields(&mut head, &parts.headers, false);
     let bodiless = status.is_informational()
@@ -245,19 +247,22 @@ async fn write_stream(
 /// Room for a usual response head; a larger one grows the buffer.
 const HEAD_CAPACITY: usize = 512;
 
-/// A head's buffer with its status line.
-fn status_line(status: StatusCode) -> Vec<u8> {
+/// A head's buffer with its status line and the `Server` field.
+fn status_line(status: StatusCode, server: &HeaderValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEAD_CAPACITY);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\nserver: ");
+    out.extend_from_slice(server.as_bytes());
     out.extend_from_slice(b"\r\n");
     out
 }
 
-/// Writes the response's own fields (but `Transfer-Encoding` when `skip_te`), noting
-/// what the connection layer needs to know of them.
+/// Writes the response's own fields (but `Server`, which the connection layer writes, and
+/// `Transfer-Encoding` when `skip_te`), noting what the connection layer needs to know of
+/// them.
 fn write_fields<'a>(out: &mut Vec<u8>, headers: &'a HeaderMap, skip_te: bool) -> Fields<'a> {
     let mut fields = Fields::default();
     for (name, value) in headers {
@@ -273,6 +278,8 @@ fn write_fields<'a>(out: &mut Vec<u8>, headers: &'a HeaderMap, skip_te: bool) ->
             if skip_te {
                 continue;
             }
+        } else if name == header::SERVER {
+            continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -314,7 +321,7 @@ mod tests {
     }
 
     fn head(status: StatusCode, h: &HeaderMap, added: &Added) -> String {
-        let mut out = status_line(status);
+        let mut out = status_line(status, &HeaderValue::from_static("Baton"));
         write_fields(&mut out, h, added.chunked);
         finish_head(&mut out, added);
         String::from_utf8(out).unwrap()
@@ -332,7 +339,8 @@ mod tests {
             ..Added::default()
         };
         let text = head(StatusCode::NOT_FOUND, &h, &added);
-        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\ncontent-length: 5\r\ndate: "));
+        assert!(text
+            .starts_with("HTTP/1.1 404 Not Found\r\nserver: Baton\r\ncontent-length: 5\r\ndate: "));
         assert!(text.ends_with(" GMT\r\n\r\n"));
         let date = text.split("date: ").nth(1).unwrap().trim_end();
         assert!(httpdate::parse_http_date(date).is_ok());
@@ -352,8 +360,19 @@ mod tests {
         };
         assert_eq!(
             head(StatusCode::OK, &h, &added),
-            "HTTP/1.1 200 OK\r\ndate: x\r\ncontent-length: 12\r\n\
+            "HTTP/1.1 200 OK\r\nserver: Baton\r\ndate: x\r\ncontent-length: 12\r\n\
              transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn the_server_field_is_the_connection_layers_own() {
+        let mut h = HeaderMap::new();
+        h.insert(header::SERVER, HeaderValue::from_static("upstream/1.0"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(
+            head(StatusCode::OK, &h, &Added::default()),
+            "HTTP/1.1 200 OK\r\nserver: Baton\r\ncontent-type: text/plain\r\n\r\n"
         );
     }
 
