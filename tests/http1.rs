@@ -174,6 +174,35 @@ fn http10_keep_alive_lasts_while_asked_for() {
     assert!(c.is_closed());
 }
 
+/// `server!timeout` is also the keep-alive time: a connection idle that long is closed,
+/// one that keeps asking within it stays open however long it lives in all (the timer is
+/// counted from the last request, not from the first).
+#[test]
+fn keep_alive_lasts_the_timeout_from_the_last_request() {
+    let s = server("server!timeout = 2\n");
+    let mut c = Raw::connect(s.addr());
+    let opened = Instant::now();
+    // Time passing is what is tested: requests half a second apart, for longer than
+    // the timeout in all.
+    loop {
+        c.send(get11("/a.html"));
+        let r = c.read_response().expect("the connection stays open");
+        assert_eq!(r.text(), "alpha\n");
+        if opened.elapsed() >= Duration::from_secs(4) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let idle = Instant::now();
+    // `Raw` gives up reading after 20 s: a close well before that is the server's.
+    assert!(c.is_closed());
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(15),
+        "closed after {waited:?} idle"
+    );
+}
+
 #[test]
 fn a_large_file_and_a_range_of_it_come_whole_through_sendfile() {
     let s = server("");
