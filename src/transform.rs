@@ -101,11 +101,14 @@ fn encode(resp: &mut Response<Body>, b: &Behavior<'_>, method: &Method, req: &He
     if !compressible {
         return;
     }
-    let small = h
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n < MIN_COMPRESS);
+    // The length a HEAD answer declares, else the size of the body (handlers leave the
+    // field to the connection layer when they make the body).
+    let length = match h.get(header::CONTENT_LENGTH) {
+        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()),
+        None if *method == Method::HEAD => None,
+        None => http_body::Body::size_hint(resp.body()).exact(),
+    };
+    let small = length.is_some_and(|n| n < MIN_COMPRESS);
     resp.headers_mut()
         .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if small {

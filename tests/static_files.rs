@@ -74,6 +74,41 @@ fn head_has_the_same_headers_as_get_and_no_body() {
     assert_eq!(h.header("content-length"), Some("100"));
 }
 
+/// The length of a body comes with it: for a range, from the range; for the built-in
+/// error page, the GET's from the page sent and the HEAD's from the handler (which does
+/// not make the body).
+#[test]
+fn ranges_and_error_pages_say_their_length_also_to_head() {
+    let s = hundred_server();
+    let ask = |request: String, method: &str| {
+        let mut c = Raw::connect(s.addr());
+        c.send(request);
+        let r = c.read_response_for(method).expect("response");
+        assert!(c.is_closed(), "{method}: bytes after the answer");
+        r
+    };
+    let range = ask(
+        "GET /h.txt HTTP/1.1\r\nHost: localhost\r\nRange: bytes=10-29\r\nConnection: close\r\n\r\n"
+            .into(),
+        "GET",
+    );
+    assert_eq!(range.status, 206);
+    assert_eq!(range.body, hundred()[10..30]);
+    assert_eq!(range.header("content-length"), Some("20"));
+
+    let missing = |method: &str| {
+        let request =
+            format!("{method} /missing HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        ask(request, method)
+    };
+    let (g, h) = (missing("GET"), missing("HEAD"));
+    assert_eq!((g.status, h.status), (404, 404));
+    let length = g.body.len().to_string();
+    assert!(g.body.len() > 0);
+    assert_eq!(g.header("content-length"), Some(length.as_str()));
+    assert_eq!(h.header("content-length"), Some(length.as_str()));
+}
+
 // ---------------------------------------------------------------------------------------
 // MIME types
 // ---------------------------------------------------------------------------------------

@@ -192,7 +192,9 @@ fn respond(ctx: &Ctx<'_>, page: Page) -> Outcome {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if *ctx.method == Method::HEAD {
+        super::head_length(h, len);
+    }
     if let Some(etag) = etag {
         h.insert(header::ETAG, etag);
     }

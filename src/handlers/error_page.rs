@@ -8,22 +8,27 @@ use std::sync::{Mutex, OnceLock};
 
 /// A complete error response for `status`.
 pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Response<Body> {
+    if !allows_body(status) {
+        let mut resp = Response::new(body::empty());
+        *resp.status_mut() = status;
+        return resp;
+    }
     let html = page(status, server);
     let len = html.len();
-    let body = if *method == Method::HEAD || !allows_body(status) {
+    let head = *method == Method::HEAD;
+    let mut resp = Response::new(if head {
         body::empty()
     } else {
         body::full(html)
-    };
-    let mut resp = Response::new(body);
+    });
     *resp.status_mut() = status;
-    if allows_body(status) {
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if head {
+        super::head_length(h, len);
     }
     resp
 }

@@ -308,8 +308,9 @@ async fn send_version(
                 },
             };
             let mut resp = Response::new(body);
-            resp.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            if head {
+                super::head_length(resp.headers_mut(), len);
+            }
             if let Some(ct) = content_type {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
@@ -330,7 +331,7 @@ async fn send_version(
             let mut resp = Response::new(body);
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.len()));
+            // Ranges are for GET only (RFC 9110 §14.2): the length is the body's.
             h.insert(header::CONTENT_RANGE, header_value(&r.content_range(len)));
             if let Some(ct) = content_type {
                 h.insert(header::CONTENT_TYPE, ct);
