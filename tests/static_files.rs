@@ -104,7 +104,7 @@ fn ranges_and_error_pages_say_their_length_also_to_head() {
     let (g, h) = (missing("GET"), missing("HEAD"));
     assert_eq!((g.status, h.status), (404, 404));
     let length = g.body.len().to_string();
-    assert!(g.body.len() > 0);
+    assert!(!g.body.is_empty());
     assert_eq!(g.header("content-length"), Some(length.as_str()));
     assert_eq!(h.header("content-length"), Some(length.as_str()));
 }
