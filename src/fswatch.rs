@@ -29,13 +29,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// What a directory watch asks for: every change that can alter a listing of it.
-pub const CHANGES: u32 = libc::IN_CREATE
+pub const CHANGES: u32 = ENTRIES | libc::IN_MODIFY | libc::IN_CLOSE_WRITE;
+
+/// The changes to a directory's entries, without writes to the files in it: entries
+/// created, deleted, renamed in or out or their metadata changed (permissions), and the
+/// directory itself deleted or moved. What a directory that a path only goes through can
+/// change of it; writes to a log file kept there are no event.
+pub const ENTRIES: u32 = libc::IN_CREATE
     | libc::IN_DELETE
     | libc::IN_MOVED_FROM
     | libc::IN_MOVED_TO
-    | libc::IN_MODIFY
     | libc::IN_ATTRIB
-    | libc::IN_CLOSE_WRITE
     | libc::IN_DELETE_SELF
     | libc::IN_MOVE_SELF;
 
@@ -105,19 +109,21 @@ impl Watcher {
     /// Watches the directory at `path` for [`CHANGES`]. Watching an inode already watched
     /// returns its existing descriptor.
     pub fn watch_path(&self, path: &Path) -> io::Result<Wd> {
-        self.add_watch(path, 0)
+        self.add_watch(path, CHANGES)
     }
 
-    /// Like [`Watcher::watch_path`], but fails (`ENOTDIR`) if the last component of `path`
-    /// is a symbolic link instead of following it: for callers that must watch the very
-    /// directories a path goes through.
-    pub fn watch_path_no_follow(&self, path: &Path) -> io::Result<Wd> {
-        self.add_watch(path, libc::IN_DONT_FOLLOW)
+    /// Watches the directory at `path` for `events` ([`CHANGES`] or [`ENTRIES`]) added to
+    /// those it is already watched for (a watch's events only ever grow, so that callers
+    /// that need more of one directory never lose them to one that needs less). Fails
+    /// (`ENOTDIR`) if the last component of `path` is a symbolic link instead of following
+    /// it: for callers that must watch the very directories a path goes through.
+    pub fn watch_path_no_follow(&self, path: &Path, events: u32) -> io::Result<Wd> {
+        self.add_watch(path, events | libc::IN_DONT_FOLLOW | libc::IN_MASK_ADD)
     }
 
     fn add_watch(&self, path: &Path, flags: u32) -> io::Result<Wd> {
         let c_path = c_path(path)?;
-        let mask = CHANGES | libc::IN_ONLYDIR | libc::IN_EXCL_UNLINK | flags;
+        let mask = libc::IN_ONLYDIR | libc::IN_EXCL_UNLINK | flags;
         // SAFETY: `c_path` is a valid NUL-terminated string for the duration of the call.
         let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c_path.as_ptr(), mask) };
         if wd < 0 {
@@ -430,8 +436,8 @@ mod tests {
         std::os::unix::fs::symlink(dir.path(), &link).unwrap();
         let w = Watcher::new().unwrap();
         assert!(w.watch_path(&link).is_ok());
-        assert!(w.watch_path_no_follow(&link).is_err());
-        assert!(w.watch_path_no_follow(dir.path()).is_ok());
+        assert!(w.watch_path_no_follow(&link, CHANGES).is_err());
+        assert!(w.watch_path_no_follow(dir.path(), CHANGES).is_ok());
     }
 
     fn record(wd: i32, mask: u32, name: &[u8]) -> Vec<u8> {

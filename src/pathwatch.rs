@@ -8,10 +8,12 @@
 //! `index.html`). Whatever could make the path name something else, or change the file it
 //! names, is an event on one of them: a component renamed, deleted, replaced or its
 //! permissions changed (in its parent's watch, under its name), the file written, truncated
-//! or touched (in its directory's watch). An event ends every registration that depends on
-//! that name (or, for an event on a directory itself, on that directory), and the owner
-//! hears of it before it next answers: [`PathWatch::drain`] reads the queue, which the
-//! kernel fills inside the system call that made the change.
+//! or touched (in its directory's watch; the directories it only goes through are watched
+//! for changes to their entries, not for writes to the files in them, so that a log file
+//! written beside a document root is no event). An event ends every registration that
+//! depends on that name (or, for an event on a directory itself, on that directory), and
+//! the owner hears of it before it next answers: [`PathWatch::drain`] reads the queue,
+//! which the kernel fills inside the system call that made the change.
 //!
 //! The path is walked as the kernel resolves it. A symbolic link on the way (a document
 //! root `current -> releases/42`, switched at each deployment) is an entry of its directory
@@ -270,9 +272,17 @@ fn walk(
     let mut links = 0;
     let mut added = 0;
     while let Some(name) = pending.pop() {
+        let last = pending.is_empty();
+        // Writes to the files of a directory matter only where the path ends (a link
+        // there is walked further, and then matters no more than any entry's change).
+        let events = if last {
+            fswatch::CHANGES
+        } else {
+            fswatch::ENTRIES
+        };
         // The system-wide limit too: retrying would cost system calls every time.
         let wd = watcher
-            .watch_path_no_follow(&dir)
+            .watch_path_no_follow(&dir, events)
             .map_err(|_| Refused::Unwatchable)?;
         let new = !watched(wd) && deps.iter().all(|(known, _)| *known != wd);
         deps.push((wd, Box::from(name.as_bytes())));
@@ -286,7 +296,6 @@ fn walk(
             return Err(Refused::Unwatchable);
         }
         let entry = dir.join(&name);
-        let last = pending.is_empty();
         match std::fs::symlink_metadata(&entry) {
             Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
@@ -399,6 +408,39 @@ mod tests {
         std::fs::rename(root.join("d"), root.join("e")).unwrap();
         assert_eq!(changed(&mut w), [1]);
         assert_eq!(w.watches(), 0);
+    }
+
+    #[test]
+    fn writes_beside_the_way_are_no_event() {
+        let (_tmp, root) = tree();
+        std::fs::create_dir(root.join("d/sub")).unwrap();
+        std::fs::write(root.join("d/sub/c.txt"), "c").unwrap();
+        std::fs::write(root.join("d/log.txt"), "").unwrap();
+        let mut w = registry();
+        let c = w
+            .register(1, &root.join("d/sub/c.txt"), Target::File)
+            .unwrap();
+        // Files written in a directory the path only goes through (a log beside the
+        // document root): nothing is queued at all.
+        std::fs::write(root.join("d/log.txt"), "line\n").unwrap();
+        std::fs::write(root.join("d/b.txt"), "bee").unwrap();
+        let watcher = w.watcher.clone().unwrap();
+        assert!(!watcher.has_events().unwrap());
+        assert!(changed(&mut w).is_empty());
+        assert!(w.is_current(&1, c));
+        // Where a path ends in that directory, its writes are watched for as well, also
+        // after another path that only goes through it was registered.
+        let a = w.register(2, &root.join("d/a.txt"), Target::File).unwrap();
+        let c = w
+            .register(1, &root.join("d/sub/c.txt"), Target::File)
+            .unwrap();
+        std::fs::write(root.join("d/a.txt"), "new").unwrap();
+        assert_eq!(changed(&mut w), [2]);
+        assert!(!w.is_current(&2, a));
+        assert!(w.is_current(&1, c));
+        // A change to the directory's entries still ends what goes through it.
+        std::fs::rename(root.join("d/sub"), root.join("d/moved")).unwrap();
+        assert_eq!(changed(&mut w), [1]);
     }
 
     #[test]
