@@ -283,6 +283,42 @@ fn changes_are_seen_at_once(large: bool) {
     assert_eq!((r.status, &r.body[..]), (200, &b"deep"[..]));
 }
 
+/// A home page asked for again and again is answered from the I/O cache, the index files
+/// before it known missing, without a `stat`: every change to which index applies must
+/// still show on the very next request.
+#[test]
+fn a_directory_index_answered_from_the_cache_follows_changes_at_once() {
+    let extra = "vserver!1!directory_index = index.php,index.html\n";
+    let s = Server::start_with(&conf("file", extra), |root| {
+        write_file(root, "www/index.html", "html home");
+        write_file(root, "www/d/index.html", "d home");
+    });
+    let www = s.root().join("www");
+    let home = |path: &str, expected: &str| {
+        for _ in 0..3 {
+            let r = get(s.addr(), "localhost", path);
+            assert_eq!((r.status, r.text().as_str()), (200, expected), "{path}");
+        }
+    };
+    home("/", "html home");
+    home("/d/", "d home");
+    // An earlier index file appears: it wins at once.
+    std::fs::write(www.join("index.php"), "php home").unwrap();
+    home("/", "php home");
+    std::fs::remove_file(www.join("index.php")).unwrap();
+    home("/", "html home");
+    std::fs::write(www.join("index.html"), "html home, new").unwrap();
+    home("/", "html home, new");
+    // No index left: the `file` handler does not list directories.
+    std::fs::remove_file(www.join("index.html")).unwrap();
+    assert_eq!(get(s.addr(), "localhost", "/").status, 403);
+    // A directory whose index was known, renamed away and replaced by a file.
+    std::fs::rename(www.join("d"), www.join("e")).unwrap();
+    std::fs::write(www.join("d"), "a file").unwrap();
+    assert_eq!(get(s.addr(), "localhost", "/d/").status, 404);
+    home("/e/", "d home");
+}
+
 /// A deployment by symbolic link: the document root is `current -> releases/1`, switched
 /// atomically to `releases/2`. The very next request serves the new release, although the
 /// old one was answered without a `stat` (its way, link included, is watched).

@@ -32,7 +32,12 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     };
     // A file the I/O cache watches needs no `stat`: it is a regular file that has not
     // changed. Not with `symlinks = 0`, where every request checks where the path leads.
-    if opts.iocache && opts.symlinks && !ctx.path.ends_with('/') {
+    let watched = opts.iocache && opts.symlinks;
+    if watched && ctx.path.ends_with('/') {
+        if let Some(index) = known_index(ctx, &local) {
+            return index;
+        }
+    } else if watched {
         match iocache::unchanged(&local) {
             Some(Known::File(version, open)) => {
                 if *ctx.method == Method::OPTIONS {
@@ -68,7 +73,7 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
         }
     }
     if meta.is_dir() {
-        return directory(ctx, &local, &meta, common).await;
+        return directory(ctx, &local, &meta, common, watched).await;
     }
     if ctx.path.ends_with('/') {
         // A file asked for as a directory.
@@ -100,12 +105,42 @@ fn is_not_found(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
+/// The index of the directory at `local` (the request's path ends with `/`) when the I/O
+/// cache knows it without a `stat`: the first index file that the cache watches, all
+/// those before it watched as missing. A home page is then answered without looking at
+/// the file system. `None`: something on the way is not known, look.
+fn known_index(ctx: &Ctx<'_>, local: &Path) -> Option<Outcome> {
+    for entry in &ctx.vserver.directory_index {
+        // A URL is the index of directories only, which nothing here has shown `local`
+        // to be.
+        let IndexEntry::File(name) = entry else {
+            return None;
+        };
+        match iocache::unchanged(&local.join(name))? {
+            // A regular file below `local`: a directory.
+            Known::File(..) => return Some(to_index(ctx, name)),
+            Known::Missing => {}
+        }
+    }
+    None
+}
+
+/// The internal redirection to the index file `name` of the request's directory.
+fn to_index(ctx: &Ctx<'_>, name: &str) -> Outcome {
+    Outcome::Internal {
+        path: format!("{}{}", ctx.path, name),
+        query: ctx.query.map(str::to_string),
+    }
+}
+
 /// A directory: redirect to the slash form, else its index, else (for `common`) a listing.
+/// `watched`: the I/O cache may remember index files found missing.
 async fn directory(
     ctx: &Ctx<'_>,
     local: &Path,
     meta: &std::fs::Metadata,
     common: Option<&CommonOptions>,
+    watched: bool,
 ) -> Outcome {
     if !ctx.path.ends_with('/') {
         return to_directory(ctx);
@@ -114,11 +149,12 @@ async fn directory(
         match entry {
             IndexEntry::File(name) => {
                 let candidate = local.join(name);
-                if std::fs::metadata(&candidate).is_ok_and(|m| m.is_file()) {
-                    return Outcome::Internal {
-                        path: format!("{}{}", ctx.path, name),
-                        query: ctx.query.map(str::to_string),
-                    };
+                match std::fs::metadata(&candidate) {
+                    Ok(m) if m.is_file() => return to_index(ctx, name),
+                    Err(e) if watched && e.kind() == io::ErrorKind::NotFound => {
+                        iocache::missing(&candidate);
+                    }
+                    _ => {}
                 }
             }
             IndexEntry::Url(url) => {
