@@ -167,11 +167,29 @@ async fn write_full(
 /// One chunk of a chunked body; counts the data bytes that went out (also when the write
 /// fails half-way).
 async fn write_chunk(out: &mut Out<'_>, data: &[u8], body: &mut Body) -> io::Result<()> {
-    let size = format!("{:x}\r\n", data.len());
+    let mut line = [0u8; CHUNK_LINE];
+    let size = chunk_size_line(data.len(), &mut line);
     let mut done = 0;
-    let r = write_parts(out, [size.as_bytes(), data, b"\r\n"], &mut done).await;
+    let r = write_parts(out, [size, data, b"\r\n"], &mut done).await;
     body.record_sent(done.saturating_sub(size.len()).min(data.len()) as u64);
     r
+}
+
+/// Room for a chunk's size line: 16 hex digits and CRLF.
+const CHUNK_LINE: usize = 18;
+
+/// `len` in hexadecimal and CRLF, written at the end of `buf` (no allocation per chunk).
+fn chunk_size_line(mut len: usize, buf: &mut [u8; CHUNK_LINE]) -> &[u8] {
+    let mut at = CHUNK_LINE - 2;
+    buf[at..].copy_from_slice(b"\r\n");
+    loop {
+        at -= 1;
+        buf[at] = b"0123456789abcdef"[len % 16];
+        len /= 16;
+        if len == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// Writes `parts` one after the other, with `writev` calls that start where the socket
@@ -374,6 +392,15 @@ mod tests {
             head(StatusCode::OK, &h, &Added::default()),
             "HTTP/1.1 200 OK\r\nserver: Baton\r\ncontent-type: text/plain\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn chunk_size_lines_are_hexadecimal() {
+        let mut buf = [0u8; CHUNK_LINE];
+        for n in [0, 1, 15, 16, 255, 4096, 0x1234_abcd, usize::MAX] {
+            let line = chunk_size_line(n, &mut buf).to_vec();
+            assert_eq!(line, format!("{n:x}\r\n").into_bytes(), "{n}");
+        }
     }
 
     #[test]
