@@ -130,6 +130,7 @@ where
         conn,
         host: host.as_deref(),
         host_groups: &selected.host_groups,
+        checked: Default::default(),
     };
     let (mut resp, behavior, final_path) =
         flow.run(&parts.method, &parts.headers, path, query).await?;
@@ -411,6 +412,7 @@ struct Flow<'g> {
     conn: &'g ConnInfo,
     host: Option<&'g str>,
     host_groups: &'g [String],
+    checked: handlers::iocache::Checked,
 }
 
 type FlowResult<'g> = Result<(Response<Body>, Option<Behavior<'g>>, String), DropConnection>;
@@ -517,6 +519,7 @@ impl<'g> Flow<'g> {
             query,
             host: self.host,
             host_groups: self.host_groups,
+            checked: &self.checked,
         };
         let outcome = match behavior.timeout {
             Some(limit) => {

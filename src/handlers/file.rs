@@ -38,7 +38,7 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
             return index;
         }
     } else if watched {
-        match iocache::unchanged(&local) {
+        match iocache::unchanged(&local, ctx.checked) {
             Some(Known::File(version, open)) => {
                 if *ctx.method == Method::OPTIONS {
                     return options_response();
@@ -116,7 +116,7 @@ fn known_index(ctx: &Ctx<'_>, local: &Path) -> Option<Outcome> {
         let IndexEntry::File(name) = entry else {
             return None;
         };
-        match iocache::unchanged(&local.join(name))? {
+        match iocache::unchanged(&local.join(name), ctx.checked)? {
             // A regular file below `local`: a directory.
             Known::File(..) => return Some(to_index(ctx, name)),
             Known::Missing => {}

@@ -261,7 +261,15 @@ fn cache() -> &'static Mutex<Cache> {
     &shared().cache
 }
 
+/// Whether a request has seen the inotify queue empty, or drained it, since it arrived.
+/// Changes made after that cannot concern the request (they were not done before it was
+/// sent), so its later lookups (an index file after its directory, an error page after
+/// the file) skip asking the kernel again: one system call per request, not per lookup.
+#[derive(Debug, Default)]
+pub struct Checked(AtomicBool);
+
 /// What is at `path` if it is watched and nothing changed: the caller needs no `stat`.
+/// `checked` is the request's own (see [`Checked`]).
 ///
 /// Whether the inotify queue holds anything is asked before the lock is taken, so that
 /// worker threads do not wait on each other's system call. That is exact: events are only
@@ -269,13 +277,14 @@ fn cache() -> &'static Mutex<Cache> {
 /// now means that every change made so far has been, or is being, applied by whoever holds
 /// the lock, which this lookup waits for. Without the hint (nothing was registered when it
 /// was last set) the queue is read under the lock.
-pub fn unchanged(path: &Path) -> Option<Known> {
+pub fn unchanged(path: &Path, checked: &Checked) -> Option<Known> {
     let shared = shared();
-    let quiet = shared.watching.load(Ordering::Relaxed)
-        && shared
-            .watcher
-            .as_ref()
-            .is_some_and(|w| w.has_events().is_ok_and(|queued| !queued));
+    let quiet = checked.0.load(Ordering::Relaxed)
+        || (shared.watching.load(Ordering::Relaxed)
+            && shared
+                .watcher
+                .as_ref()
+                .is_some_and(|w| w.has_events().is_ok_and(|queued| !queued)));
     let mut cache = shared.cache.lock().ok()?;
     if cache.paths.is_empty() {
         shared.watching.store(false, Ordering::Relaxed);
@@ -285,6 +294,7 @@ pub fn unchanged(path: &Path) -> Option<Known> {
     if !quiet {
         cache.drain();
     }
+    checked.0.store(true, Ordering::Relaxed);
     let clock = cache.tick();
     if let Some(entry) = cache.files.get_mut(key(path)) {
         entry.used = clock;
@@ -566,12 +576,12 @@ mod tests {
             .unwrap();
         assert!(get(path, Identity::of(&meta)).is_some());
         watch(path, &meta);
-        unchanged(path).is_some()
+        unchanged(path, &Checked::default()).is_some()
     }
 
     /// The content `unchanged` answers for `path` with, if it is a watched file.
     fn unchanged_content(path: &Path) -> Option<Bytes> {
-        match unchanged(path)? {
+        match unchanged(path, &Checked::default())? {
             Known::File(v, _) => v.content.clone(),
             Known::Missing => None,
         }
@@ -583,17 +593,41 @@ mod tests {
         (tmp, dir)
     }
 
+    /// A request asks the kernel for changes once (its first lookup marks it checked);
+    /// whatever changes after that is seen by the requests that come after it.
+    #[tokio::test]
+    async fn a_request_reads_the_change_queue_once() {
+        let (_tmp, dir) = canonical_dir();
+        let path = dir.join("once.txt");
+        std::fs::write(&path, "one").unwrap();
+        assert!(serve_twice(&path).await);
+        let request = Checked::default();
+        assert!(unchanged(&path, &request).is_some());
+        assert!(
+            request.0.load(Ordering::Relaxed),
+            "checked by its first lookup"
+        );
+        std::fs::write(&path, "two, longer").unwrap();
+        // The same request may answer either way (the change came after it); other tests
+        // of this process may drain the queue meanwhile. A new request must see it.
+        let _ = unchanged(&path, &request);
+        assert!(
+            unchanged(&path, &Checked::default()).is_none(),
+            "the next request sees the change"
+        );
+    }
+
     #[tokio::test]
     async fn a_watched_file_needs_no_stat_until_it_changes() {
         let (_tmp, dir) = canonical_dir();
         let path = dir.join("w.txt");
         std::fs::write(&path, "one").unwrap();
-        assert!(unchanged(&path).is_none());
+        assert!(unchanged(&path, &Checked::default()).is_none());
         assert!(serve_twice(&path).await);
         assert_eq!(unchanged_content(&path).as_deref(), Some(&b"one"[..]));
         std::fs::write(&path, "two").unwrap();
         assert!(
-            unchanged(&path).is_none(),
+            unchanged(&path, &Checked::default()).is_none(),
             "a write is seen by the next lookup"
         );
         // The old version is still there for a stat to compare against, not to be served.
@@ -602,7 +636,10 @@ mod tests {
         assert!(serve_twice(&path).await);
         assert_eq!(unchanged_content(&path).as_deref(), Some(&b"two"[..]));
         std::fs::rename(&dir, dir.with_extension("moved")).unwrap();
-        assert!(unchanged(&path).is_none(), "its directory moved away");
+        assert!(
+            unchanged(&path, &Checked::default()).is_none(),
+            "its directory moved away"
+        );
         std::fs::rename(dir.with_extension("moved"), &dir).unwrap();
     }
 
@@ -642,7 +679,7 @@ mod tests {
         assert!(get(&path, id).is_some());
         watch(&path, &meta);
         keep_open(&path, id, &file);
-        match unchanged(&path) {
+        match unchanged(&path, &Checked::default()) {
             Some(Known::File(v, Some(kept))) => {
                 assert!(Arc::ptr_eq(&kept, &file));
                 assert!(v.content.is_none());
@@ -650,7 +687,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         std::fs::remove_file(&path).unwrap();
-        assert!(unchanged(&path).is_none());
+        assert!(unchanged(&path, &Checked::default()).is_none());
         assert_eq!(
             Arc::strong_count(&file),
             1,
@@ -663,28 +700,43 @@ mod tests {
         let (_tmp, dir) = canonical_dir();
         let path = dir.join("favicon.ico");
         missing(&path);
-        assert!(unchanged(&path).is_none(), "asked once: only remembered");
+        assert!(
+            unchanged(&path, &Checked::default()).is_none(),
+            "asked once: only remembered"
+        );
         missing(&path);
-        assert!(matches!(unchanged(&path), Some(Known::Missing)));
+        assert!(matches!(
+            unchanged(&path, &Checked::default()),
+            Some(Known::Missing)
+        ));
         std::fs::write(&path, "icon").unwrap();
         assert!(
-            unchanged(&path).is_none(),
+            unchanged(&path, &Checked::default()).is_none(),
             "created: the next lookup sees it"
         );
         // Missing below a missing directory, and a dangling link.
         let deep = dir.join("a/b/c.txt");
         missing(&deep);
         missing(&deep);
-        assert!(matches!(unchanged(&deep), Some(Known::Missing)));
+        assert!(matches!(
+            unchanged(&deep, &Checked::default()),
+            Some(Known::Missing)
+        ));
         std::fs::create_dir(dir.join("a")).unwrap();
-        assert!(unchanged(&deep).is_none());
+        assert!(unchanged(&deep, &Checked::default()).is_none());
         let dangling = dir.join("dangling");
         std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
         missing(&dangling);
         missing(&dangling);
-        assert!(matches!(unchanged(&dangling), Some(Known::Missing)));
+        assert!(matches!(
+            unchanged(&dangling, &Checked::default()),
+            Some(Known::Missing)
+        ));
         std::fs::write(dir.join("nowhere"), "found").unwrap();
-        assert!(unchanged(&dangling).is_none(), "the link's target appeared");
+        assert!(
+            unchanged(&dangling, &Checked::default()).is_none(),
+            "the link's target appeared"
+        );
     }
 
     #[tokio::test]
@@ -719,7 +771,7 @@ mod tests {
         let meta = std::fs::metadata(&other).unwrap();
         remember(&other, Arc::new(Version::new(Identity::of(&meta))));
         watch(&other, &meta);
-        assert!(unchanged(&other).is_some());
+        assert!(unchanged(&other, &Checked::default()).is_some());
     }
 
     /// Two requests for the same file both call `watch`: the first registers, and while
@@ -741,9 +793,9 @@ mod tests {
             watch(&p, &m);
             std::fs::metadata(&p).is_ok_and(|n| Identity::of(&n) == Identity::of(&m))
         });
-        assert!(unchanged(&path).is_some(), "watched");
+        assert!(unchanged(&path, &Checked::default()).is_some(), "watched");
         std::fs::write(&path, "changed, longer").unwrap();
-        match unchanged(&path) {
+        match unchanged(&path, &Checked::default()) {
             None => {}
             Some(Known::File(v, _)) => panic!(
                 "stale: file is now {:?}, cache answers without stat with {:?}",
@@ -778,7 +830,7 @@ mod tests {
         remember(&path, stale);
         // Request C goes on to watch.
         watch(&path, &meta);
-        if let Some(Known::File(v, _)) = unchanged(&path) {
+        if let Some(Known::File(v, _)) = unchanged(&path, &Checked::default()) {
             assert_eq!(v.identity, now, "answered with an older version, no stat");
         }
     }
@@ -795,10 +847,13 @@ mod tests {
             missing(&p); // T2: second miss, registers and completes
             matches!(std::fs::metadata(&p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
         });
-        assert!(matches!(unchanged(&path), Some(Known::Missing)));
+        assert!(matches!(
+            unchanged(&path, &Checked::default()),
+            Some(Known::Missing)
+        ));
         std::fs::write(&path, "icon").unwrap();
         assert!(
-            unchanged(&path).is_none(),
+            unchanged(&path, &Checked::default()).is_none(),
             "created, but still answered missing"
         );
     }
@@ -827,9 +882,9 @@ mod tests {
             for t in threads {
                 t.join().unwrap();
             }
-            if unchanged(&path).is_some() {
+            if unchanged(&path, &Checked::default()).is_some() {
                 std::fs::write(&path, "changed behind its back, longer").unwrap();
-                if unchanged(&path).is_some() {
+                if unchanged(&path, &Checked::default()).is_some() {
                     stale += 1;
                 }
             }

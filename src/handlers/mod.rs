@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub host: Option<&'a str>,
     /// Groups of a regular-expression host match, for `^1`… in redirections.
     pub host_groups: &'a [String],
+    /// The request's state of the I/O cache's change queue, shared by its respins.
+    pub checked: &'a iocache::Checked,
 }
 
 pub enum Outcome {
