@@ -87,6 +87,9 @@ pub async fn handle<B>(
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
 {
+    // When the request arrived, for the access log: before its body is read, which may
+    // take until the timeout.
+    let started = SystemTime::now();
     let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     conn.stats.count_request();
     conn.active.store(gen.id, Ordering::Relaxed);
@@ -122,7 +125,7 @@ where
     // log to write.
     let original = gen.access_logs[selected.index]
         .is_some()
-        .then(|| (SystemTime::now(), path.clone(), query.clone()));
+        .then(|| (path.clone(), query.clone()));
 
     let mut flow = Flow {
         gen: &gen,
@@ -160,7 +163,7 @@ where
     }
     let log = original
         .filter(|_| behavior.as_ref().is_none_or(|b| b.no_log != Some(true)))
-        .map(|(started, path, query)| {
+        .map(|(path, query)| {
             LogLine::new(
                 parts,
                 started,

@@ -174,6 +174,33 @@ fn http10_keep_alive_lasts_while_asked_for() {
     assert!(c.is_closed());
 }
 
+/// The access log's time is when the request arrived, not when its body was done: a slow
+/// upload is logged at its start.
+#[test]
+fn the_log_time_is_the_arrival_of_the_head() {
+    let s = server("");
+    let mut c = Raw::connect(s.addr());
+    let sent = std::time::SystemTime::now();
+    c.send("GET /b.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\n");
+    // Time passing is what is tested: the body comes well after the head.
+    std::thread::sleep(Duration::from_millis(2500));
+    c.send("abcd");
+    assert_eq!(c.read_response().expect("response").text(), "bravo!\n");
+    let line = wait_log_line(&s.root().join("access.log"), "/b.html");
+    // `[25/Nov/2026:18:59:14 +0000]`, from the date of an HTTP date.
+    let clf = |t: std::time::SystemTime| {
+        let http = httpdate::fmt_http_date(t);
+        let f: Vec<&str> = http.split(' ').collect();
+        format!("[{}/{}/{}:{} +0000]", f[1], f[2], f[3], f[4])
+    };
+    let arrival = [sent, sent + Duration::from_secs(1)].map(clf);
+    assert!(
+        arrival.iter().any(|t| line.contains(t.as_str())),
+        "{line} (head sent at {})",
+        arrival[0]
+    );
+}
+
 /// `server!timeout` is also the keep-alive time: a connection idle that long is closed,
 /// one that keeps asking within it stays open however long it lives in all (the timer is
 /// counted from the last request, not from the first).

@@ -319,6 +319,49 @@ fn a_directory_index_answered_from_the_cache_follows_changes_at_once() {
     home("/e/", "d home");
 }
 
+/// Index files reached through symbolic links, and earlier index names appearing as a
+/// hard link, a directory or a dangling link whose target is created later: each change
+/// shows on the very next request for the directory.
+#[test]
+fn index_files_through_links_follow_changes_at_once() {
+    let extra = "vserver!1!directory_index = index.php,index.html\n";
+    let s = Server::start_with(&conf("file", extra), |root| {
+        write_file(root, "shared/home.html", "shared one");
+        write_file(root, "www/real.html", "real one");
+        write_file(root, "www/d/x", "x");
+    });
+    let root = s.root().to_path_buf();
+    let www = root.join("www");
+    let home = |expected: &str, tag: &str| {
+        for i in 0..4 {
+            let r = get(s.addr(), "localhost", "/");
+            assert_eq!((r.status, r.text().as_str()), (200, expected), "{tag} #{i}");
+        }
+    };
+    std::os::unix::fs::symlink(root.join("shared/home.html"), www.join("index.html")).unwrap();
+    home("shared one", "absolute link");
+    std::fs::write(root.join("shared/home.html"), "shared two").unwrap();
+    home("shared two", "its target written");
+    std::os::unix::fs::symlink("real.html", www.join("tmp.lnk")).unwrap();
+    std::fs::rename(www.join("tmp.lnk"), www.join("index.html")).unwrap();
+    home("real one", "relative link switched by a rename");
+    std::fs::write(www.join("real.html"), "real two").unwrap();
+    home("real two", "its target written");
+    std::fs::hard_link(www.join("d/x"), www.join("index.php")).unwrap();
+    home("x", "index.php as a hard link");
+    std::fs::remove_file(www.join("index.php")).unwrap();
+    home("real two", "index.php gone");
+    std::fs::create_dir(www.join("index.php")).unwrap();
+    home("real two", "index.php a directory");
+    std::fs::remove_dir(www.join("index.php")).unwrap();
+    std::os::unix::fs::symlink(root.join("shared/php"), www.join("index.php")).unwrap();
+    home("real two", "index.php a dangling link");
+    std::fs::write(root.join("shared/php"), "php via link").unwrap();
+    home("php via link", "the link's target created");
+    std::fs::write(root.join("shared/php"), "php via link, new").unwrap();
+    home("php via link, new", "the link's target written");
+}
+
 /// A deployment by symbolic link: the document root is `current -> releases/1`, switched
 /// atomically to `releases/2`. The very next request serves the new release, although the
 /// old one was answered without a `stat` (its way, link included, is watched).

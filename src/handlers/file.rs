@@ -134,7 +134,9 @@ fn to_index(ctx: &Ctx<'_>, name: &str) -> Outcome {
 }
 
 /// A directory: redirect to the slash form, else its index, else (for `common`) a listing.
-/// `watched`: the I/O cache may remember index files found missing.
+/// `watched`: the I/O cache may remember the index files missing before the one found (so
+/// that [`known_index`] can answer next time); a directory without index remembers none,
+/// which would only spend the cache's watches on every directory listed.
 async fn directory(
     ctx: &Ctx<'_>,
     local: &Path,
@@ -145,14 +147,20 @@ async fn directory(
     if !ctx.path.ends_with('/') {
         return to_directory(ctx);
     }
+    let mut missing: Vec<PathBuf> = Vec::new();
     for entry in &ctx.vserver.directory_index {
         match entry {
             IndexEntry::File(name) => {
                 let candidate = local.join(name);
                 match std::fs::metadata(&candidate) {
-                    Ok(m) if m.is_file() => return to_index(ctx, name),
+                    Ok(m) if m.is_file() => {
+                        for path in missing {
+                            iocache::missing(&path);
+                        }
+                        return to_index(ctx, name);
+                    }
                     Err(e) if watched && e.kind() == io::ErrorKind::NotFound => {
-                        iocache::missing(&candidate);
+                        missing.push(candidate);
                     }
                     _ => {}
                 }
