@@ -283,13 +283,18 @@ fn changes_are_seen_at_once(large: bool) {
     assert_eq!((r.status, &r.body[..]), (200, &b"deep"[..]));
 }
 
+/// `file` with two index names, `index.php` before `index.html`.
+fn index_server(prepare: impl FnOnce(&Path)) -> Server {
+    let extra = "vserver!1!directory_index = index.php,index.html\n";
+    Server::start_with(&conf("file", extra), prepare)
+}
+
 /// A home page asked for again and again is answered from the I/O cache, the index files
 /// before it known missing, without a `stat`: every change to which index applies must
 /// still show on the very next request.
 #[test]
 fn a_directory_index_answered_from_the_cache_follows_changes_at_once() {
-    let extra = "vserver!1!directory_index = index.php,index.html\n";
-    let s = Server::start_with(&conf("file", extra), |root| {
+    let s = index_server(|root| {
         write_file(root, "www/index.html", "html home");
         write_file(root, "www/d/index.html", "d home");
     });
@@ -324,8 +329,7 @@ fn a_directory_index_answered_from_the_cache_follows_changes_at_once() {
 /// shows on the very next request for the directory.
 #[test]
 fn index_files_through_links_follow_changes_at_once() {
-    let extra = "vserver!1!directory_index = index.php,index.html\n";
-    let s = Server::start_with(&conf("file", extra), |root| {
+    let s = index_server(|root| {
         write_file(root, "shared/home.html", "shared one");
         write_file(root, "www/real.html", "real one");
         write_file(root, "www/d/x", "x");
