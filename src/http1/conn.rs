@@ -186,8 +186,11 @@ impl Conn {
         let deadline = Instant::now() + self.timeout;
         loop {
             self.io.buf = BytesMut::new();
+            // The socket's own reader slot (`poll_read_ready`), not the list of waiters
+            // that `readable()` joins and leaves on each wait.
+            let stream = &self.io.stream;
             tokio::select! {
-                r = self.io.stream.readable() => if r.is_err() {
+                r = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => if r.is_err() {
                     return false;
                 },
                 () = timer.as_mut() => {
