@@ -138,6 +138,38 @@ struct Conn {
     state: Arc<State>,
 }
 
+/// A connection's keep-alive timer: one `Sleep` for its life, polled (which registers the
+/// task to wake when it fires) only after it was set or moved. Between, a wait only looks
+/// whether it has fired: the task it wakes is this connection's either way, and a poll per
+/// wait cost more than the rest of the wait (about 180 instructions).
+struct KeepAlive<'a> {
+    timer: Pin<&'a mut Sleep>,
+    /// The timer was polled since it was last set: it will wake the task.
+    registered: bool,
+}
+
+impl KeepAlive<'_> {
+    fn poll_fired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if !self.registered {
+            self.registered = true;
+            // Outside tokio's task budget: a poll that ran out of it would return without
+            // registering, and the timer would then never wake the task.
+            let mut poll = tokio::task::unconstrained(self.timer.as_mut());
+            return std::future::Future::poll(Pin::new(&mut poll), cx);
+        }
+        if self.timer.is_elapsed() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    fn move_to(&mut self, deadline: Instant) {
+        self.timer.as_mut().reset(deadline);
+        self.registered = false;
+    }
+}
+
 /// After a request: whether the connection carries on.
 enum Next {
     Continue,
@@ -151,7 +183,11 @@ impl Conn {
             self.io.buf = BytesMut::new();
         }
         // The keep-alive timer, one for the connection's life (see `idle`).
-        let mut keepalive = std::pin::pin!(tokio::time::sleep(self.timeout));
+        let timer = std::pin::pin!(tokio::time::sleep(self.timeout));
+        let mut keepalive = KeepAlive {
+            timer,
+            registered: false,
+        };
         loop {
             if flags.stopping.load(Ordering::Relaxed) {
                 return;
@@ -160,7 +196,7 @@ impl Conn {
                 // Idle: nothing but the socket until the client speaks or the keep-alive
                 // time is up.
                 flags.idle.store(true, Ordering::Relaxed);
-                let woke = self.idle(keepalive.as_mut()).await;
+                let woke = self.idle(&mut keepalive).await;
                 flags.idle.store(false, Ordering::Relaxed);
                 if !woke {
                     return;
@@ -181,7 +217,7 @@ impl Conn {
     /// only moved forward when it fires before the deadline: a timer armed for every wait
     /// would cost a registration and a removal in the runtime's timer wheel per request,
     /// while almost every wait ends with a request long before it fires.
-    async fn idle(&mut self, mut timer: Pin<&mut Sleep>) -> bool {
+    async fn idle(&mut self, timer: &mut KeepAlive<'_>) -> bool {
         let _parked = self.state.stats.park();
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -193,11 +229,11 @@ impl Conn {
                 r = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => if r.is_err() {
                     return false;
                 },
-                () = timer.as_mut() => {
+                () = std::future::poll_fn(|cx| timer.poll_fired(cx)) => {
                     if Instant::now() >= deadline {
                         return false;
                     }
-                    timer.as_mut().reset(deadline);
+                    timer.move_to(deadline);
                     continue;
                 }
             }
