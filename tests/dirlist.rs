@@ -278,13 +278,8 @@ fn a_resized_file_shows_its_new_size_in_the_very_next_listing() {
 fn a_touched_file_shows_its_new_date_in_the_very_next_listing() {
     let s = start("dirlist", "");
     let html = listing_after(&s, "/list/?order=date", |d| {
-        let f = std::fs::File::options()
-            .write(true)
-            .open(d.join("zeta.txt"))
-            .unwrap();
         // 2001-09-09 01:46:40 UTC.
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
-            .unwrap();
+        set_mtime(&d.join("zeta.txt"), 1_000_000_000);
     });
     let zeta = row(&html, "zeta.txt").unwrap();
     assert!(zeta.contains("2001-09-09 01:46"), "{zeta}");
@@ -327,11 +322,9 @@ fn every_sort_order_and_head_see_the_change() {
 #[test]
 fn a_change_inside_a_subdirectory_updates_its_date_in_the_parent_listing() {
     // The parent's entries do not change; only the subdirectory's own date does.
-    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
     let s = Server::start_with(&conf("dirlist", ""), |root| {
         populate(root);
-        let sub = std::fs::File::open(root.join("www/list/b_dir")).unwrap();
-        sub.set_modified(old).unwrap();
+        set_mtime(&root.join("www/list/b_dir"), 1_000_000_000);
     });
     let before = get(s.addr(), "localhost", "/list/").text();
     assert!(row(&before, "b_dir/").unwrap().contains("2001-09-09 01:46"));

@@ -244,12 +244,7 @@ fn changes_are_seen_at_once(large: bool) {
     std::fs::write(www.join("d/f.txt"), content("second")).unwrap();
     served("second");
     // Touched only: same bytes, new date.
-    let f = std::fs::File::options()
-        .write(true)
-        .open(www.join("d/f.txt"))
-        .unwrap();
-    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
-        .unwrap();
+    set_mtime(&www.join("d/f.txt"), 1_000_000_000);
     let touched = served("second");
     assert_eq!(
         touched.header("last-modified"),

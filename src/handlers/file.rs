@@ -39,11 +39,9 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
         }
     } else if watched {
         match iocache::unchanged(&local, ctx.checked) {
+            Some(Known::File(_, _)) if *ctx.method == Method::OPTIONS => return options_response(),
             Some(Known::File(version, open)) => {
-                if *ctx.method == Method::OPTIONS {
-                    return options_response();
-                }
-                return send_version(ctx, &local, version, Source::Watched(open)).await;
+                return send_version(ctx, &local, version, Source::Watched(open)).await
             }
             Some(Known::Missing) => return not_found(ctx, common).await,
             None => {}
@@ -54,7 +52,7 @@ pub async fn serve(ctx: &Ctx<'_>, opts: &FileOptions, common: Option<&CommonOpti
     let meta = match std::fs::metadata(&local) {
         Ok(m) => m,
         Err(e) if is_not_found(&e) => {
-            if opts.iocache && opts.symlinks && e.kind() == io::ErrorKind::NotFound {
+            if watched && e.kind() == io::ErrorKind::NotFound {
                 iocache::missing(&local);
             }
             return not_found(ctx, common).await;

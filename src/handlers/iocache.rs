@@ -576,12 +576,17 @@ mod tests {
             .unwrap();
         assert!(get(path, Identity::of(&meta)).is_some());
         watch(path, &meta);
-        unchanged(path, &Checked::default()).is_some()
+        fresh(path).is_some()
+    }
+
+    /// What a new request's lookup of `path` finds.
+    fn fresh(path: &Path) -> Option<Known> {
+        unchanged(path, &Checked::default())
     }
 
     /// The content `unchanged` answers for `path` with, if it is a watched file.
     fn unchanged_content(path: &Path) -> Option<Bytes> {
-        match unchanged(path, &Checked::default())? {
+        match fresh(path)? {
             Known::File(v, _) => v.content.clone(),
             Known::Missing => None,
         }
@@ -611,10 +616,7 @@ mod tests {
         // The same request may answer either way (the change came after it); other tests
         // of this process may drain the queue meanwhile. A new request must see it.
         let _ = unchanged(&path, &request);
-        assert!(
-            unchanged(&path, &Checked::default()).is_none(),
-            "the next request sees the change"
-        );
+        assert!(fresh(&path).is_none(), "the next request sees the change");
     }
 
     #[tokio::test]
@@ -622,24 +624,18 @@ mod tests {
         let (_tmp, dir) = canonical_dir();
         let path = dir.join("w.txt");
         std::fs::write(&path, "one").unwrap();
-        assert!(unchanged(&path, &Checked::default()).is_none());
+        assert!(fresh(&path).is_none());
         assert!(serve_twice(&path).await);
         assert_eq!(unchanged_content(&path).as_deref(), Some(&b"one"[..]));
         std::fs::write(&path, "two").unwrap();
-        assert!(
-            unchanged(&path, &Checked::default()).is_none(),
-            "a write is seen by the next lookup"
-        );
+        assert!(fresh(&path).is_none(), "a write is seen by the next lookup");
         // The old version is still there for a stat to compare against, not to be served.
         let now = Identity::of(&std::fs::metadata(&path).unwrap());
         assert!(get(&path, now).is_none());
         assert!(serve_twice(&path).await);
         assert_eq!(unchanged_content(&path).as_deref(), Some(&b"two"[..]));
         std::fs::rename(&dir, dir.with_extension("moved")).unwrap();
-        assert!(
-            unchanged(&path, &Checked::default()).is_none(),
-            "its directory moved away"
-        );
+        assert!(fresh(&path).is_none(), "its directory moved away");
         std::fs::rename(dir.with_extension("moved"), &dir).unwrap();
     }
 
@@ -679,7 +675,7 @@ mod tests {
         assert!(get(&path, id).is_some());
         watch(&path, &meta);
         keep_open(&path, id, &file);
-        match unchanged(&path, &Checked::default()) {
+        match fresh(&path) {
             Some(Known::File(v, Some(kept))) => {
                 assert!(Arc::ptr_eq(&kept, &file));
                 assert!(v.content.is_none());
@@ -687,7 +683,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         std::fs::remove_file(&path).unwrap();
-        assert!(unchanged(&path, &Checked::default()).is_none());
+        assert!(fresh(&path).is_none());
         assert_eq!(
             Arc::strong_count(&file),
             1,
@@ -700,43 +696,25 @@ mod tests {
         let (_tmp, dir) = canonical_dir();
         let path = dir.join("favicon.ico");
         missing(&path);
-        assert!(
-            unchanged(&path, &Checked::default()).is_none(),
-            "asked once: only remembered"
-        );
+        assert!(fresh(&path).is_none(), "asked once: only remembered");
         missing(&path);
-        assert!(matches!(
-            unchanged(&path, &Checked::default()),
-            Some(Known::Missing)
-        ));
+        assert!(matches!(fresh(&path), Some(Known::Missing)));
         std::fs::write(&path, "icon").unwrap();
-        assert!(
-            unchanged(&path, &Checked::default()).is_none(),
-            "created: the next lookup sees it"
-        );
+        assert!(fresh(&path).is_none(), "created: the next lookup sees it");
         // Missing below a missing directory, and a dangling link.
         let deep = dir.join("a/b/c.txt");
         missing(&deep);
         missing(&deep);
-        assert!(matches!(
-            unchanged(&deep, &Checked::default()),
-            Some(Known::Missing)
-        ));
+        assert!(matches!(fresh(&deep), Some(Known::Missing)));
         std::fs::create_dir(dir.join("a")).unwrap();
-        assert!(unchanged(&deep, &Checked::default()).is_none());
+        assert!(fresh(&deep).is_none());
         let dangling = dir.join("dangling");
         std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
         missing(&dangling);
         missing(&dangling);
-        assert!(matches!(
-            unchanged(&dangling, &Checked::default()),
-            Some(Known::Missing)
-        ));
+        assert!(matches!(fresh(&dangling), Some(Known::Missing)));
         std::fs::write(dir.join("nowhere"), "found").unwrap();
-        assert!(
-            unchanged(&dangling, &Checked::default()).is_none(),
-            "the link's target appeared"
-        );
+        assert!(fresh(&dangling).is_none(), "the link's target appeared");
     }
 
     #[tokio::test]
@@ -771,7 +749,7 @@ mod tests {
         let meta = std::fs::metadata(&other).unwrap();
         remember(&other, Arc::new(Version::new(Identity::of(&meta))));
         watch(&other, &meta);
-        assert!(unchanged(&other, &Checked::default()).is_some());
+        assert!(fresh(&other).is_some());
     }
 
     /// Two requests for the same file both call `watch`: the first registers, and while
@@ -793,9 +771,9 @@ mod tests {
             watch(&p, &m);
             std::fs::metadata(&p).is_ok_and(|n| Identity::of(&n) == Identity::of(&m))
         });
-        assert!(unchanged(&path, &Checked::default()).is_some(), "watched");
+        assert!(fresh(&path).is_some(), "watched");
         std::fs::write(&path, "changed, longer").unwrap();
-        match unchanged(&path, &Checked::default()) {
+        match fresh(&path) {
             None => {}
             Some(Known::File(v, _)) => panic!(
                 "stale: file is now {:?}, cache answers without stat with {:?}",
@@ -830,7 +808,7 @@ mod tests {
         remember(&path, stale);
         // Request C goes on to watch.
         watch(&path, &meta);
-        if let Some(Known::File(v, _)) = unchanged(&path, &Checked::default()) {
+        if let Some(Known::File(v, _)) = fresh(&path) {
             assert_eq!(v.identity, now, "answered with an older version, no stat");
         }
     }
@@ -847,13 +825,10 @@ mod tests {
             missing(&p); // T2: second miss, registers and completes
             matches!(std::fs::metadata(&p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
         });
-        assert!(matches!(
-            unchanged(&path, &Checked::default()),
-            Some(Known::Missing)
-        ));
+        assert!(matches!(fresh(&path), Some(Known::Missing)));
         std::fs::write(&path, "icon").unwrap();
         assert!(
-            unchanged(&path, &Checked::default()).is_none(),
+            fresh(&path).is_none(),
             "created, but still answered missing"
         );
     }
@@ -882,9 +857,9 @@ mod tests {
             for t in threads {
                 t.join().unwrap();
             }
-            if unchanged(&path, &Checked::default()).is_some() {
+            if fresh(&path).is_some() {
                 std::fs::write(&path, "changed behind its back, longer").unwrap();
-                if unchanged(&path, &Checked::default()).is_some() {
+                if fresh(&path).is_some() {
                     stale += 1;
                 }
             }

@@ -221,6 +221,13 @@ fn own_control_socket(text: &str, dir: &Path) -> String {
     text
 }
 
+/// Sets the modification time of the file or directory at `path` to `secs` after the epoch.
+pub fn set_mtime(path: &Path, secs: u64) {
+    let f = std::fs::File::open(path).expect("open to set its time");
+    f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+        .expect("set the modification time");
+}
+
 pub fn write_file(root: &Path, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
