@@ -109,6 +109,12 @@ fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<TcpListener> {
     }
 }
 
+/// Bytes a connection may have queued but not yet sent before it stops taking more (see
+/// [`tune`]). 16 KiB is what large HTTP deployments use for the same purpose; measured
+/// here, anything from 4 to 32 KiB does as well, 64 KiB (one loopback segment) and above
+/// loses most of the gain.
+pub const NOTSENT_LOWAT: u32 = 16 << 10;
+
 /// Options set on a listening socket for the connections it accepts:
 ///
 /// - `TCP_NODELAY`, inherited by accepted connections (Linux), which saves a system call
@@ -117,16 +123,28 @@ fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<TcpListener> {
 ///   have arrived, so its task reads the request at once instead of waiting for the
 ///   event loop to report it (measured: about 10% more connections per CPU-second with
 ///   one request each). A client that connects and stays silent is accepted after the
-///   deferral all the same.
+///   deferral all the same;
+/// - `TCP_NOTSENT_LOWAT` ([`NOTSENT_LOWAT`]), also inherited: a socket counts as
+///   writable, and takes more bytes, only while less than that is queued and not yet
+///   sent. A download is then fed as the network takes it, instead of megabytes of it
+///   waiting in the kernel's send buffer: each `sendfile` call hands over bytes that
+///   leave at once, in the server's own system call, rather than later from the
+///   processing of the client's acknowledgements. Measured on loopback with 8 clients of
+///   a 10 MiB file: 1.8x the requests per server CPU-second and 2.1x the requests per
+///   second (the client's core, which had been doing the server's transmissions, is
+///   freed). Small responses are below the mark and unaffected; a client that stops
+///   reading still holds only what is in flight plus this much.
 ///
-/// Failures are ignored: both are optimisations.
+/// Failures are ignored: these are optimisations.
 fn tune(socket: &impl std::os::fd::AsRawFd) {
     let socket = socket.as_raw_fd();
     let on: libc::c_int = 1;
     let defer_secs: libc::c_int = 1;
+    let lowat = NOTSENT_LOWAT as libc::c_int;
     for (level, name, value) in [
         (libc::IPPROTO_TCP, libc::TCP_NODELAY, &on),
         (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &defer_secs),
+        (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, &lowat),
     ] {
         // SAFETY: setsockopt on an open socket with a pointer to an int and its size.
         unsafe {
@@ -198,5 +216,46 @@ pub async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    fn int_option(socket: &impl AsRawFd, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt on an open socket into an int and its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", io::Error::last_os_error());
+        value
+    }
+
+    /// The options are set once on the listener; what matters is that every accepted
+    /// connection has them without a system call of its own.
+    #[tokio::test]
+    async fn accepted_connections_inherit_nodelay_and_notsent_lowat() {
+        let listener = listen("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        // TCP_DEFER_ACCEPT: the connection is handed over once it has sent something.
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert_eq!(int_option(&accepted, libc::TCP_NODELAY), 1);
+        assert_eq!(
+            int_option(&accepted, libc::TCP_NOTSENT_LOWAT),
+            NOTSENT_LOWAT as libc::c_int
+        );
     }
 }

@@ -10,8 +10,11 @@ use std::os::fd::AsRawFd;
 use tokio::io::Interest;
 
 /// The most bytes asked of one `sendfile` call (Linux caps a call near 2 GiB anyway);
-/// smaller calls let other connections on the same thread take turns.
-const MAX_CALL: u64 = 1 << 20;
+/// smaller calls let other connections on the same thread take turns. With the
+/// listeners' `TCP_NOTSENT_LOWAT` a call ends once the network stops taking bytes, so
+/// this only bounds a call on a fast socket (10 MiB over 8 loopback connections: 256 KiB
+/// gave 7% more requests per CPU-second than 1 MiB, 128 KiB no better).
+const MAX_CALL: u64 = 256 << 10;
 
 /// Sends `range` on `out`, adding each chunk sent to `sent`. Fails if the file turns
 /// out shorter than the range (it was truncated after its length was announced).
