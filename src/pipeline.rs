@@ -88,8 +88,8 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
 {
     // When the request arrived, for the access log: before its body is read, which may
-    // take until the timeout.
-    let started = SystemTime::now();
+    // take until the timeout. Only read when some virtual server logs.
+    let started = gen.logs_access.then(SystemTime::now);
     let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     conn.stats.count_request();
     conn.active.store(gen.id, Ordering::Relaxed);
@@ -166,7 +166,7 @@ where
         .map(|(path, query)| {
             LogLine::new(
                 parts,
-                started,
+                started.unwrap_or_else(SystemTime::now),
                 resp.status().as_u16(),
                 path,
                 final_path,

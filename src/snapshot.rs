@@ -19,6 +19,8 @@ pub struct Generation {
     pub server_header: HeaderValue,
     /// Per virtual server (same index as `config.vservers`).
     pub access_logs: Vec<Option<AccessLogger>>,
+    /// Some virtual server has an access log (a request without one takes no clock).
+    pub logs_access: bool,
     pub error_logs: Vec<Option<ErrorLog>>,
     /// The open log files, handed to the next generation so a reload reuses them.
     pub sinks: SinkRegistry,
@@ -81,6 +83,7 @@ impl Generation {
             config,
             hosts,
             server_header,
+            logs_access: access_logs.iter().any(Option::is_some),
             access_logs,
             error_logs,
             sinks,
