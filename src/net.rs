@@ -206,8 +206,9 @@ pub async fn accept_loop(
                     stats: state.stats.clone(),
                     draining: state.draining.clone(),
                 });
-                let task = crate::http1::conn::serve(stream, info, state.clone());
-                state.connections.spawn(task);
+                state
+                    .connections
+                    .spawn(crate::http1::conn::task(stream, info, state.clone()));
             }
             Err(e) => {
                 // Out of file descriptors or a similar transient failure: back off a
