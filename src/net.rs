@@ -130,8 +130,8 @@ pub const NOTSENT_LOWAT: u32 = 16 << 10;
 ///   waiting in the kernel's send buffer: each `sendfile` call hands over bytes that
 ///   leave at once, in the server's own system call, rather than later from the
 ///   processing of the client's acknowledgements. Measured on loopback with 8 clients of
-///   a 10 MiB file: 1.8x the requests per server CPU-second and 2.1x the requests per
-///   second (the client's core, which had been doing the server's transmissions, is
+///   a 10 MiB file: about 3x the requests per server CPU-second and 2.2x the requests
+///   per second (the client's core, which had been doing the server's transmissions, is
 ///   freed). Small responses are below the mark and unaffected; a client that stops
 ///   reading still holds only what is in flight plus this much.
 ///

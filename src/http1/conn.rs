@@ -97,10 +97,11 @@ pub fn task(
 
 /// Serves one accepted connection to its end.
 ///
-/// The lifecycle is watched by one `select!` for the whole connection (registering
-/// interest in its channel once, not per request); each request's work is one boxed
-/// future, so that an idle connection's task holds only the socket and its timer.
-pub async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
+/// The lifecycle is watched beside the connection's work for its whole life (interest
+/// in its channel registered once, not per request, and looked at only when it moved);
+/// each request's work is one boxed future, so that an idle connection's task holds only
+/// the socket and its timer.
+async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
     let generation = state.current();
     let born = generation.id;
     let _registered = state.stats.connection(born);
