@@ -113,7 +113,7 @@ fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<TcpListener> {
 /// [`tune`]). 16 KiB is what large HTTP deployments use for the same purpose; measured
 /// here, anything from 4 to 32 KiB does as well, 64 KiB (one loopback segment) and above
 /// loses most of the gain.
-pub const NOTSENT_LOWAT: u32 = 16 << 10;
+const NOTSENT_LOWAT: u32 = 16 << 10;
 
 /// Options set on a listening socket for the connections it accepts:
 ///
