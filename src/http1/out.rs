@@ -6,8 +6,9 @@
 //! Progress, not duration: a slow but steady download is never cut. Progress is a write
 //! the socket accepts, or — while the send buffer is full — bytes the peer acknowledges.
 //! The second matters because the kernel reports a full socket writable again only once
-//! a good part of its buffer (up to megabytes) has drained, which a slow reader can take
-//! longer than the timeout to do while it reads all along.
+//! enough has drained (a good part of its buffer, up to megabytes; on Baton's listeners,
+//! with `TCP_NOTSENT_LOWAT`, until less than 16 KiB is unsent), which a slow reader can
+//! take longer than the timeout to allow while it reads all along.
 //!
 //! The fast path (the socket takes the bytes) reads no clock and arms no timer.
 
