@@ -6,7 +6,9 @@
 //! `truncate`…). So a cache that [`Watcher::drain`]s the (non-blocking) descriptor before
 //! it answers sees every change that completed before the request was made: there is no
 //! background thread whose lag could let a stale answer through. When nothing changed, the
-//! drain costs one `read` that fails with `EAGAIN`.
+//! drain costs one `read` that fails with `EAGAIN`. A caller may instead learn whether to
+//! drain from the runtime's event loop ([`Readiness`]: no system call, a change seen one
+//! look of the loop late).
 //!
 //! What a directory watch ([`CHANGES`]) reports: entries created, deleted or renamed in or
 //! out, the directory itself deleted or moved, and, for its direct children, content written,
@@ -27,6 +29,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+use tokio::io::Interest;
 
 /// What a directory watch asks for: every change that can alter a listing of it.
 pub const CHANGES: u32 = ENTRIES | libc::IN_MODIFY | libc::IN_CLOSE_WRITE;
@@ -153,6 +158,20 @@ impl Watcher {
         Ok(queued > 0)
     }
 
+    /// Registers the descriptor with the current tokio runtime's event loop, which then
+    /// notes whether events are queued each time it looks at its descriptors: see
+    /// [`Readiness`]. Fails outside a runtime.
+    pub fn register(self: &Arc<Self>) -> io::Result<Readiness> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other("not within a tokio runtime"));
+        }
+        // SAFETY: the descriptor is the watcher's own, open for as long as the `Arc` (held
+        // by the registration) lives, and `as_raw_fd` always returns that same one.
+        let fd = unsafe { AsyncFd::register_with_interest(self.clone(), Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        Ok(Readiness { fd })
+    }
+
     /// Reads every queued event without blocking and reports each to `on_event`. Returns
     /// when the queue is empty (normally after a single `read` that finds nothing).
     pub fn drain(&self, mut on_event: impl FnMut(Event<'_>)) -> io::Result<()> {
@@ -182,6 +201,61 @@ impl Watcher {
             let read = unsafe { std::slice::from_raw_parts(buf.0.as_ptr().cast::<u8>(), n) };
             parse_events(read, &mut on_event);
         }
+    }
+}
+
+impl AsRawFd for Watcher {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Whether a [`Watcher`]'s queue held events when the runtime's event loop last looked
+/// (edge-triggered `epoll`, which the loop waits on anyway): read with a few atomic
+/// operations, where [`Watcher::has_events`] costs a system call.
+///
+/// What that gives up: an event queued after the loop's last look is seen at its next one
+/// (when it waits again, or between tasks, at most some tens of tasks later), not at once.
+/// A change made while the server is idle wakes the loop, so it is seen before any request
+/// sent after it; only a request that races the change by that much may be answered from
+/// before it.
+#[derive(Debug)]
+pub struct Readiness {
+    fd: AsyncFd<Arc<Watcher>>,
+}
+
+/// What [`Readiness::look`] saw.
+pub enum Seen<'a> {
+    /// Nothing was queued when the event loop last looked.
+    Quiet,
+    /// Events may be queued: drain them, then [`Pending::done`].
+    Pending(Pending<'a>),
+    /// The event loop is gone (its runtime shut down): ask the kernel instead.
+    Unknown,
+}
+
+/// Events the event loop saw queued, not yet drained.
+pub struct Pending<'a>(AsyncFdReadyGuard<'a, Arc<Watcher>>);
+
+impl Readiness {
+    /// What the event loop last saw of the queue. Never waits: a look that finds nothing
+    /// leaves a waker that does nothing.
+    pub fn look(&self) -> Seen<'_> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.fd.poll_read_ready(&mut cx) {
+            std::task::Poll::Pending => Seen::Quiet,
+            std::task::Poll::Ready(Ok(guard)) => Seen::Pending(Pending(guard)),
+            std::task::Poll::Ready(Err(_)) => Seen::Unknown,
+        }
+    }
+}
+
+impl Pending<'_> {
+    /// The queue was drained (read until empty) after this was seen. Clears only the
+    /// readiness that was seen: one the event loop noted since, for an event queued after
+    /// the drain's last read, stays.
+    pub fn done(mut self) {
+        self.0.clear_ready();
     }
 }
 
@@ -313,6 +387,56 @@ mod tests {
         let mut events = Vec::new();
         w.drain(|e| events.push(Seen::from(e))).unwrap();
         events
+    }
+
+    /// Yields to the event loop until `readiness` reports events (bounded, in case it never
+    /// does).
+    async fn until_pending(readiness: &Readiness) -> Pending<'_> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match readiness.look() {
+                super::Seen::Pending(p) => return p,
+                super::Seen::Quiet => tokio::task::yield_now().await,
+                super::Seen::Unknown => panic!("the event loop is gone"),
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no readiness reported"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_event_loop_reports_queued_events_until_they_are_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Arc::new(Watcher::new().unwrap());
+        let wd = w.watch_path(dir.path()).unwrap();
+        let readiness = w.register().unwrap();
+        tokio::task::yield_now().await;
+        assert!(matches!(readiness.look(), super::Seen::Quiet));
+
+        std::fs::write(dir.path().join("f"), "").unwrap();
+        let pending = until_pending(&readiness).await;
+        assert!(!changed(&w).is_empty());
+        pending.done();
+        assert!(matches!(readiness.look(), super::Seen::Quiet));
+        tokio::task::yield_now().await;
+        assert!(
+            matches!(readiness.look(), super::Seen::Quiet),
+            "drained: nothing new to report"
+        );
+
+        // An event queued after a drain is reported again.
+        std::fs::remove_file(dir.path().join("f")).unwrap();
+        let pending = until_pending(&readiness).await;
+        assert!(changed(&w).contains(&Seen::Child(wd, "f".into())));
+        pending.done();
+    }
+
+    #[test]
+    fn registering_needs_a_runtime() {
+        let w = Arc::new(Watcher::new().unwrap());
+        assert!(w.register().is_err());
     }
 
     #[test]
