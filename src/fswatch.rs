@@ -30,7 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 /// What a directory watch asks for: every change that can alter a listing of it.
@@ -224,38 +224,21 @@ pub struct Readiness {
     fd: AsyncFd<Arc<Watcher>>,
 }
 
-/// What [`Readiness::look`] saw.
-pub enum Seen<'a> {
-    /// Nothing was queued when the event loop last looked.
-    Quiet,
-    /// Events may be queued: drain them, then [`Pending::done`].
-    Pending(Pending<'a>),
-    /// The event loop is gone (its runtime shut down): ask the kernel instead.
-    Unknown,
-}
-
-/// Events the event loop saw queued, not yet drained.
-pub struct Pending<'a>(AsyncFdReadyGuard<'a, Arc<Watcher>>);
-
 impl Readiness {
-    /// What the event loop last saw of the queue. Never waits: a look that finds nothing
-    /// leaves a waker that does nothing.
-    pub fn look(&self) -> Seen<'_> {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match self.fd.poll_read_ready(&mut cx) {
-            std::task::Poll::Pending => Seen::Quiet,
-            std::task::Poll::Ready(Ok(guard)) => Seen::Pending(Pending(guard)),
-            std::task::Poll::Ready(Err(_)) => Seen::Unknown,
-        }
-    }
-}
-
-impl Pending<'_> {
-    /// The queue was drained (read until empty) after this was seen. Clears only the
-    /// readiness that was seen: one the event loop noted since, for an event queued after
-    /// the drain's last read, stays.
-    pub fn done(mut self) {
-        self.0.clear_ready();
+    /// Runs `drain`, which must read the queue until it is empty, if the event loop saw
+    /// events queued since the last drain made through here; returns whether it ran.
+    /// Forgets only the readiness it saw: one the loop noted since, for an event queued
+    /// after `drain`'s last read, stays for the next call.
+    pub fn drain_if_ready(&self, drain: impl FnOnce()) -> bool {
+        let mut ran = false;
+        // A closure that reports `WouldBlock` clears the readiness seen before it ran (the
+        // event loop's tick is compared); one that is not called costs an atomic load.
+        let _ = self.fd.try_io(Interest::READABLE, |_| {
+            drain();
+            ran = true;
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+        ran
     }
 }
 
@@ -389,21 +372,19 @@ mod tests {
         events
     }
 
-    /// Yields to the event loop until `readiness` reports events (bounded, in case it never
-    /// does).
-    async fn until_pending(readiness: &Readiness) -> Pending<'_> {
+    /// Drains `w` through `readiness`, yielding to the event loop until it reports events
+    /// (bounded, in case it never does).
+    async fn drain_when_ready(w: &Watcher, readiness: &Readiness) -> Vec<Seen> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            match readiness.look() {
-                super::Seen::Pending(p) => return p,
-                super::Seen::Quiet => tokio::task::yield_now().await,
-                super::Seen::Unknown => panic!("the event loop is gone"),
-            }
+        let mut events = Vec::new();
+        while !readiness.drain_if_ready(|| events = changed(w)) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no readiness reported"
             );
+            tokio::task::yield_now().await;
         }
+        events
     }
 
     #[tokio::test]
@@ -413,24 +394,20 @@ mod tests {
         let wd = w.watch_path(dir.path()).unwrap();
         let readiness = w.register().unwrap();
         tokio::task::yield_now().await;
-        assert!(matches!(readiness.look(), super::Seen::Quiet));
+        assert!(!readiness.drain_if_ready(|| panic!("nothing queued")));
 
         std::fs::write(dir.path().join("f"), "").unwrap();
-        let pending = until_pending(&readiness).await;
-        assert!(!changed(&w).is_empty());
-        pending.done();
-        assert!(matches!(readiness.look(), super::Seen::Quiet));
+        assert!(!drain_when_ready(&w, &readiness).await.is_empty());
         tokio::task::yield_now().await;
         assert!(
-            matches!(readiness.look(), super::Seen::Quiet),
+            !readiness.drain_if_ready(|| panic!("drained")),
             "drained: nothing new to report"
         );
 
         // An event queued after a drain is reported again.
         std::fs::remove_file(dir.path().join("f")).unwrap();
-        let pending = until_pending(&readiness).await;
-        assert!(changed(&w).contains(&Seen::Child(wd, "f".into())));
-        pending.done();
+        let events = drain_when_ready(&w, &readiness).await;
+        assert!(events.contains(&Seen::Child(wd, "f".into())));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! Reading a missing entry's content happens in a blocking task. The cache is bounded in
 //! bytes; when full, the entries used least recently are dropped.
 
-use crate::fswatch::{Readiness, Seen, Watcher};
+use crate::fswatch::{Readiness, Watcher};
 use crate::pathwatch::{PathWatch, Refused, Target};
 use bytes::Bytes;
 use http::HeaderValue;
@@ -236,6 +236,8 @@ struct Shared {
     /// The watcher's descriptor in the server's event loop, once [`use_event_loop`] made
     /// it so; without it, every request asks the kernel whether events are queued.
     readiness: OnceLock<Readiness>,
+    /// `readiness` is current: its runtime is serving.
+    in_loop: AtomicBool,
 }
 
 fn shared() -> &'static Shared {
@@ -257,45 +259,53 @@ fn shared() -> &'static Shared {
             watcher,
             watching: AtomicBool::new(false),
             readiness: OnceLock::new(),
+            in_loop: AtomicBool::new(false),
         }
     })
 }
 
 /// Has the server's event loop note whether inotify events are queued, so that a request
 /// learns it from the loop rather than from a system call of its own (`FIONREAD`: about
-/// 5% of the CPU time of a small file's request). Called once, from within the runtime
-/// that serves the requests; the price is a change seen one look of the loop late (see
-/// [`Readiness`]). Without a call (tests of this module, tools) every lookup asks the
-/// kernel, which is exact.
-pub fn use_event_loop() {
+/// 5% of the CPU time of a small file's request). Called from within the runtime that
+/// serves the requests, which must outlive the returned guard; the price is a change seen
+/// one look of the loop late (see [`Readiness`]). Without it (tests of this module, tools,
+/// or once the guard is dropped) every lookup asks the kernel, which is exact.
+pub fn use_event_loop() -> EventLoopUse {
     let shared = shared();
-    let Some(watcher) = &shared.watcher else {
-        return;
-    };
-    match watcher.register() {
-        Ok(r) => {
-            let _ = shared.readiness.set(r);
+    if let Some(watcher) = &shared.watcher {
+        if shared.readiness.get().is_none() {
+            match watcher.register() {
+                Ok(r) => {
+                    let _ = shared.readiness.set(r);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "inotify not in the event loop: each request asks the kernel for changes")
+                }
+            }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "inotify not in the event loop: each request asks the kernel for changes")
-        }
+    }
+    shared.in_loop.store(true, Ordering::Release);
+    EventLoopUse(())
+}
+
+/// While it lives, the I/O cache learns of changes from the event loop.
+#[must_use = "the event loop is used only while this lives"]
+pub struct EventLoopUse(());
+
+impl Drop for EventLoopUse {
+    fn drop(&mut self) {
+        // A runtime that shuts down stops looking at the descriptor, and would leave its
+        // readiness as it was forever.
+        shared().in_loop.store(false, Ordering::Release);
     }
 }
 
 impl Shared {
-    /// Whether events may be queued, asked before the lock is taken: from the event loop
-    /// when it watches the descriptor, else from the kernel.
-    fn look(&self) -> Seen<'_> {
-        if let Some(readiness) = self.readiness.get() {
-            match readiness.look() {
-                Seen::Unknown => {}
-                seen => return seen,
-            }
-        }
-        match &self.watcher {
-            Some(w) if w.has_events().is_ok_and(|queued| !queued) => Seen::Quiet,
-            _ => Seen::Unknown,
-        }
+    /// The event loop's view of the queue, while it is in use.
+    fn readiness(&self) -> Option<&Readiness> {
+        self.readiness
+            .get()
+            .filter(|_| self.in_loop.load(Ordering::Acquire))
     }
 }
 
@@ -323,26 +333,27 @@ pub struct Checked(AtomicBool);
 /// when it was last set) the queue is read under the lock.
 pub fn unchanged(path: &Path, checked: &Checked) -> Option<Known> {
     let shared = shared();
-    let seen = if checked.0.load(Ordering::Relaxed) {
-        Seen::Quiet
-    } else if !shared.watching.load(Ordering::Relaxed) {
-        Seen::Unknown
-    } else {
-        shared.look()
-    };
+    let readiness = shared.readiness();
+    let quiet = checked.0.load(Ordering::Relaxed)
+        || (readiness.is_none()
+            && shared.watching.load(Ordering::Relaxed)
+            && shared
+                .watcher
+                .as_ref()
+                .is_some_and(|w| w.has_events().is_ok_and(|queued| !queued)));
     let mut cache = shared.cache.lock().ok()?;
     if cache.paths.is_empty() {
         shared.watching.store(false, Ordering::Relaxed);
         return None;
     }
     shared.watching.store(true, Ordering::Relaxed);
-    match seen {
-        Seen::Quiet => {}
-        Seen::Pending(pending) => {
-            cache.drain();
-            pending.done();
+    if !quiet {
+        match readiness {
+            Some(r) => {
+                r.drain_if_ready(|| cache.drain());
+            }
+            None => cache.drain(),
         }
-        Seen::Unknown => cache.drain(),
     }
     checked.0.store(true, Ordering::Relaxed);
     let clock = cache.tick();

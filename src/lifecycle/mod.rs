@@ -176,7 +176,7 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         }
     };
     // Requests learn of file changes from this runtime's event loop.
-    crate::handlers::iocache::use_event_loop();
+    let _event_loop = crate::handlers::iocache::use_event_loop();
     let pid_file = settings.pid_file.clone();
     let (commands_tx, mut commands) = mpsc::channel::<Command>(64);
     let control_path = settings.control_socket_path();
