@@ -13,14 +13,14 @@
 
 use crate::config::{ErrorHandler, VServer};
 use crate::handlers::{self, error_page, Ctx, HttpError, Outcome};
-use crate::http::body::Body;
 use crate::http::path::{decode_and_normalize, normalize};
+use crate::http::response::Response;
 use crate::log::AccessRecord;
 use crate::rules::{self, Behavior, RequestFacts};
 use crate::snapshot::Generation;
 use crate::stats::Stats;
 use crate::transform;
-use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode, Version};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +63,7 @@ impl std::error::Error for DropConnection {}
 
 /// A response and what the connection layer writes with it.
 pub struct Answer {
-    pub response: Response<Body>,
+    pub response: Response,
     /// The connection closes after this response (`Connection: close`).
     pub close: bool,
     /// The generation the request ran on: the connection keeps it until the response
@@ -418,7 +418,7 @@ struct Flow<'g> {
     checked: handlers::iocache::Checked,
 }
 
-type FlowResult<'g> = Result<(Response<Body>, Option<Behavior<'g>>, String), DropConnection>;
+type FlowResult<'g> = Result<(Response, Option<Behavior<'g>>, String), DropConnection>;
 
 impl<'g> Flow<'g> {
     /// Evaluates and serves, following internal redirections; then the error handler.
@@ -462,7 +462,7 @@ impl<'g> Flow<'g> {
         Ok((resp, last_behavior, path))
     }
 
-    async fn internal_error(&self, method: &Method, path: &str) -> Response<Body> {
+    async fn internal_error(&self, method: &Method, path: &str) -> Response {
         self.error(
             method,
             HttpError::new(StatusCode::INTERNAL_SERVER_ERROR),
@@ -542,7 +542,7 @@ impl<'g> Flow<'g> {
     /// The error handlers that serve a page run the rules again: their futures are boxed,
     /// so that the future of every request (copied to the heap as a whole by the
     /// connection) does not carry their size when they are not used.
-    async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response<Body> {
+    async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response {
         let status = err.status;
         let mut resp = match &self.vserver.error_handler {
             Some(ErrorHandler::Redirect { by_status, default }) => {
@@ -575,14 +575,14 @@ impl<'g> Flow<'g> {
         resp
     }
 
-    fn builtin(&self, status: StatusCode, method: &Method) -> Response<Body> {
+    fn builtin(&self, status: StatusCode, method: &Method) -> Response {
         error_page::response(status, method, &self.gen.server_header)
     }
 
     /// Serves `url` of this virtual server as the page for `status`. The request is made
     /// as a plain GET (or HEAD) without conditionals or ranges; if the page itself fails,
     /// the built-in page is used.
-    async fn error_page(&self, method: &Method, url: &str, status: StatusCode) -> Response<Body> {
+    async fn error_page(&self, method: &Method, url: &str, status: StatusCode) -> Response {
         let page_method = if *method == Method::HEAD {
             Method::HEAD
         } else {
@@ -624,7 +624,7 @@ impl<'g> Flow<'g> {
 
     /// `error_nn`: the existing name closest to the missing one, in the same directory,
     /// served in its place.
-    async fn closest(&self, method: &Method, path: &str) -> Option<Response<Body>> {
+    async fn closest(&self, method: &Method, path: &str) -> Option<Response> {
         let (dir, name) = path.rsplit_once('/')?;
         if name.is_empty() {
             return None;

@@ -2,12 +2,14 @@
 //! expiration (`Expires` / `Cache-Control`) and content encoders (gzip, deflate).
 
 use crate::config::{ExpirationTime, HeaderOp};
-use crate::http::body::{self, Body};
+use crate::http::body;
+use crate::http::fields::Fields;
 use crate::http::mime::is_compressible;
+use crate::http::response::Response;
 use crate::rules::Behavior;
 use async_compression::tokio::bufread::{DeflateEncoder, GzipEncoder};
 use futures_util::TryStreamExt;
-use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use std::time::{Duration, SystemTime};
 use tokio_util::io::{ReaderStream, StreamReader};
@@ -15,12 +17,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 /// Bodies smaller than this are not worth compressing.
 const MIN_COMPRESS: u64 = 256;
 
-pub fn apply(
-    resp: &mut Response<Body>,
-    b: &Behavior<'_>,
-    method: &Method,
-    req_headers: &HeaderMap,
-) {
+pub fn apply(resp: &mut Response, b: &Behavior<'_>, method: &Method, req_headers: &HeaderMap) {
     expiration(resp, b);
     encode(resp, b, method, req_headers);
     header_ops(resp.headers_mut(), &b.header_ops);
@@ -29,7 +26,7 @@ pub fn apply(
 /// Operations of every matching rule apply, the lowest priority first, so that a
 /// higher-priority rule has the last word on a header. The first `add` of a name replaces
 /// what the handler set; further `add`s of the same name append.
-fn header_ops(h: &mut HeaderMap, ops: &[&HeaderOp]) {
+fn header_ops(h: &mut Fields, ops: &[&HeaderOp]) {
     let mut added: Vec<&header::HeaderName> = Vec::new();
     for op in ops.iter().rev() {
         match op {
@@ -49,7 +46,7 @@ fn header_ops(h: &mut HeaderMap, ops: &[&HeaderOp]) {
     }
 }
 
-fn expiration(resp: &mut Response<Body>, b: &Behavior<'_>) {
+fn expiration(resp: &mut Response, b: &Behavior<'_>) {
     let Some(exp) = b.expiration else { return };
     let status = resp.status();
     if !(status.is_success() || status.is_redirection()) {
@@ -79,7 +76,7 @@ enum Coding {
     Deflate,
 }
 
-fn encode(resp: &mut Response<Body>, b: &Behavior<'_>, method: &Method, req: &HeaderMap) {
+fn encode(resp: &mut Response, b: &Behavior<'_>, method: &Method, req: &HeaderMap) {
     let allowed: Vec<Coding> = [
         (b.encoders.gzip, Coding::Gzip),
         (b.encoders.deflate, Coding::Deflate),

@@ -1,13 +1,14 @@
 //! Built-in error pages: a short HTML page naming the status, used when the virtual server
 //! has no error handler for it (or the error handler's own page fails).
 
-use crate::http::body::{self, Body};
+use crate::http::body;
+use crate::http::response::Response;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderValue, Method, StatusCode};
 use std::sync::{Mutex, OnceLock};
 
 /// A complete error response for `status`.
-pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Response<Body> {
+pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Response {
     if !allows_body(status) {
         let mut resp = Response::new(body::empty());
         *resp.status_mut() = status;

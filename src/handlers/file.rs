@@ -15,8 +15,9 @@ use crate::http::body::{self, Body};
 use crate::http::conditional::{self, Precondition, Validators};
 use crate::http::multipart::MultipartPlan;
 use crate::http::range::{self, ByteRange, RangeRequest};
+use crate::http::response::Response;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderValue, Method, StatusCode};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -413,7 +414,7 @@ async fn send_version(
     Outcome::Response(resp)
 }
 
-fn set_validators(h: &mut http::HeaderMap, v: &iocache::Version) {
+fn set_validators(h: &mut crate::http::fields::Fields, v: &iocache::Version) {
     h.insert(header::ETAG, v.etag.clone());
     h.insert(header::LAST_MODIFIED, v.last_modified.clone());
 }

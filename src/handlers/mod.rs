@@ -15,10 +15,12 @@ pub mod iocache;
 pub mod redir;
 
 use crate::config::{HandlerConfig, VServer};
-use crate::http::body::{self, Body};
+use crate::http::body;
+use crate::http::fields::Fields;
+use crate::http::response::Response;
 use crate::rules::Behavior;
 use crate::snapshot::Generation;
-use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 /// Everything a handler may look at.
 pub struct Ctx<'a> {
@@ -39,7 +41,7 @@ pub struct Ctx<'a> {
 }
 
 pub enum Outcome {
-    Response(Response<Body>),
+    Response(Response),
     /// Serve this path (and query) instead, evaluating the rules again.
     Internal {
         path: String,
@@ -55,14 +57,14 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct HttpError {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    pub headers: Fields,
 }
 
 impl HttpError {
     pub fn new(status: StatusCode) -> Self {
         HttpError {
             status,
-            headers: HeaderMap::new(),
+            headers: Fields::new(),
         }
     }
 
@@ -102,7 +104,7 @@ const EMPTY_GIF: &[u8] = &[
 /// `Content-Length` from its handler: the connection layer writes the exact size every
 /// body kind knows (a field here would be one more value allocated, inserted and read
 /// back per response).
-pub fn head_length(h: &mut HeaderMap, len: impl Into<HeaderValue>) {
+pub fn head_length(h: &mut Fields, len: impl Into<HeaderValue>) {
     h.insert(header::CONTENT_LENGTH, len.into());
 }
 

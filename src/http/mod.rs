@@ -3,7 +3,9 @@
 
 pub mod body;
 pub mod conditional;
+pub mod fields;
 pub mod mime;
 pub mod multipart;
 pub mod path;
 pub mod range;
+pub mod response;

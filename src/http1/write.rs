@@ -7,8 +7,10 @@ use super::out::Out;
 use super::sendfile;
 use crate::clock;
 use crate::http::body::{Body, Kind};
+use crate::http::fields::Fields;
+use crate::http::response::Response;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Version};
+use http::{header, HeaderValue, StatusCode, Version};
 use std::io::{self, IoSlice};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
@@ -29,7 +31,7 @@ pub struct RequestFacts {
 pub async fn respond(
     stream: &TcpStream,
     timeout: Duration,
-    resp: Response<Body>,
+    resp: Response,
     req: RequestFacts,
     mut close: bool,
     server: &HeaderValue,
@@ -110,7 +112,7 @@ pub async fn respond(
 /// What the connection layer needs to know of a response's own fields, noted while they
 /// are serialised rather than looked up one hash at a time.
 #[derive(Default)]
-struct Fields<'a> {
+struct Noted<'a> {
     /// The first `Content-Length`.
     content_length: Option<&'a HeaderValue>,
     /// A `Connection` field is there.
@@ -281,8 +283,8 @@ fn status_line(status: StatusCode, server: &HeaderValue) -> Vec<u8> {
 /// Writes the response's own fields (but `Server`, which the connection layer writes, and
 /// `Transfer-Encoding` when `skip_te`), noting what the connection layer needs to know of
 /// them.
-fn write_fields<'a>(out: &mut Vec<u8>, headers: &'a HeaderMap, skip_te: bool) -> Fields<'a> {
-    let mut fields = Fields::default();
+fn write_fields<'a>(out: &mut Vec<u8>, headers: &'a Fields, skip_te: bool) -> Noted<'a> {
+    let mut fields = Noted::default();
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH {
             fields.content_length.get_or_insert(value);
@@ -334,11 +336,11 @@ fn finish_head(out: &mut Vec<u8>, added: &Added) {
 mod tests {
     use super::*;
 
-    fn fields(h: &HeaderMap) -> Fields<'_> {
+    fn fields(h: &Fields) -> Noted<'_> {
         write_fields(&mut Vec::new(), h, false)
     }
 
-    fn head(status: StatusCode, h: &HeaderMap, added: &Added) -> String {
+    fn head(status: StatusCode, h: &Fields, added: &Added) -> String {
         let mut out = status_line(status, &HeaderValue::from_static("Baton"));
         write_fields(&mut out, h, added.chunked);
         finish_head(&mut out, added);
@@ -347,7 +349,7 @@ mod tests {
 
     #[test]
     fn heads_are_serialised_with_a_date() {
-        let mut h = HeaderMap::new();
+        let mut h = Fields::new();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(5));
         let f = fields(&h);
         assert_eq!(f.content_length, Some(&HeaderValue::from(5)));
@@ -366,7 +368,7 @@ mod tests {
 
     #[test]
     fn added_fields_follow_the_response_own_and_chunked_replaces() {
-        let mut h = HeaderMap::new();
+        let mut h = Fields::new();
         h.insert(header::DATE, HeaderValue::from_static("x"));
         h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
         assert!(fields(&h).date);
@@ -385,7 +387,7 @@ mod tests {
 
     #[test]
     fn the_server_field_is_the_connection_layers_own() {
-        let mut h = HeaderMap::new();
+        let mut h = Fields::new();
         h.insert(header::SERVER, HeaderValue::from_static("upstream/1.0"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(
@@ -417,7 +419,7 @@ mod tests {
 
     #[test]
     fn close_tokens_are_found() {
-        let mut h = HeaderMap::new();
+        let mut h = Fields::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("TE, Close"));
         assert!(fields(&h).close);
         assert!(fields(&h).connection);
