@@ -13,6 +13,7 @@
 
 use crate::config::{ErrorHandler, VServer};
 use crate::handlers::{self, error_page, Ctx, HttpError, Outcome};
+use crate::http::fields::Fields;
 use crate::http::path::{decode_and_normalize, normalize};
 use crate::http::response::Response;
 use crate::log::AccessRecord;
@@ -20,7 +21,7 @@ use crate::rules::{self, Behavior, RequestFacts};
 use crate::snapshot::Generation;
 use crate::stats::Stats;
 use crate::transform;
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
+use http::{header, HeaderValue, Method, StatusCode, Version};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,7 +80,7 @@ pub struct Answer {
 /// done. `conn.active` names `gen` from here until the connection layer has written the
 /// answer (and clears it).
 pub async fn handle<B>(
-    parts: &http::request::Parts,
+    parts: &crate::http::request::Parts,
     body: &mut B,
     conn: &Arc<ConnInfo>,
     gen: Arc<Generation>,
@@ -275,7 +276,7 @@ struct LogLine {
 
 impl LogLine {
     fn new(
-        parts: &http::request::Parts,
+        parts: &crate::http::request::Parts,
         started: SystemTime,
         status: u16,
         path: String,
@@ -349,12 +350,12 @@ type Parsed<'r> = (String, Option<String>, Option<Cow<'r, str>>);
 
 fn parse_request<'r>(
     uri: &'r http::Uri,
-    headers: &'r HeaderMap,
+    headers: &'r Fields,
     version: Version,
 ) -> Result<Parsed<'r>, StatusCode> {
     let path = decode_and_normalize(uri.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
     let query = uri.query().map(str::to_string);
-    let mut hosts = headers.get_all(header::HOST).iter();
+    let mut hosts = headers.get_all(header::HOST);
     let host_header = hosts.next();
     if hosts.next().is_some() {
         // RFC 9112 §3.2: more than one Host is a bad request.
@@ -425,7 +426,7 @@ impl<'g> Flow<'g> {
     async fn run(
         &mut self,
         method: &Method,
-        headers: &HeaderMap,
+        headers: &Fields,
         mut path: String,
         mut query: Option<String>,
     ) -> FlowResult<'g> {
@@ -475,7 +476,7 @@ impl<'g> Flow<'g> {
     async fn once(
         &self,
         method: &Method,
-        headers: &HeaderMap,
+        headers: &Fields,
         path: &str,
         query: Option<&str>,
     ) -> (Outcome, Behavior<'g>) {
@@ -588,7 +589,7 @@ impl<'g> Flow<'g> {
         } else {
             Method::GET
         };
-        let headers = HeaderMap::new();
+        let headers = Fields::new();
         let (mut path, mut query) = match url.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
             None => (url.to_string(), None),
@@ -630,7 +631,7 @@ impl<'g> Flow<'g> {
             return None;
         }
         let dir_path = if dir.is_empty() { "/" } else { dir };
-        let facts_headers = HeaderMap::new();
+        let facts_headers = Fields::new();
         let facts = RequestFacts {
             path: dir_path,
             query: None,
@@ -646,7 +647,7 @@ impl<'g> Flow<'g> {
             .await
             .ok()??;
         let candidate = format!("{dir}/{best}");
-        let (outcome, _) = self.once(method, &HeaderMap::new(), &candidate, None).await;
+        let (outcome, _) = self.once(method, &Fields::new(), &candidate, None).await;
         match outcome {
             Outcome::Response(r) if r.status().is_success() => Some(r),
             _ => None,

@@ -9,8 +9,9 @@
 use crate::config::{
     EncoderPolicy, Expiration, HandlerConfig, HeaderOp, HeaderTest, Match, Rule, VServer,
 };
+use crate::http::fields::Fields;
 use crate::vhost::canonical;
-use http::{HeaderMap, Method};
+use http::Method;
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ pub struct RequestFacts<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub method: &'a Method,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a Fields,
     pub remote: IpAddr,
     /// The `server!bind!N` id of the listener the connection arrived on.
     pub bind_id: u64,
@@ -176,7 +177,7 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
             None => re.is_match(req.path),
         },
         Match::Header { name, test } => {
-            let mut values = req.headers.get_all(name).iter().peekable();
+            let mut values = req.headers.get_all(name).peekable();
             match test {
                 HeaderTest::Provided => values.peek().is_some(),
                 HeaderTest::Regex(re) => values.any(|v| v.to_str().is_ok_and(|s| re.is_match(s))),

@@ -9,7 +9,7 @@ use crate::http::response::Response;
 use crate::rules::Behavior;
 use async_compression::tokio::bufread::{DeflateEncoder, GzipEncoder};
 use futures_util::TryStreamExt;
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use std::time::{Duration, SystemTime};
 use tokio_util::io::{ReaderStream, StreamReader};
@@ -17,7 +17,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 /// Bodies smaller than this are not worth compressing.
 const MIN_COMPRESS: u64 = 256;
 
-pub fn apply(resp: &mut Response, b: &Behavior<'_>, method: &Method, req_headers: &HeaderMap) {
+pub fn apply(resp: &mut Response, b: &Behavior<'_>, method: &Method, req_headers: &Fields) {
     expiration(resp, b);
     encode(resp, b, method, req_headers);
     header_ops(resp.headers_mut(), &b.header_ops);
@@ -76,7 +76,7 @@ enum Coding {
     Deflate,
 }
 
-fn encode(resp: &mut Response, b: &Behavior<'_>, method: &Method, req: &HeaderMap) {
+fn encode(resp: &mut Response, b: &Behavior<'_>, method: &Method, req: &Fields) {
     let allowed: Vec<Coding> = [
         (b.encoders.gzip, Coding::Gzip),
         (b.encoders.deflate, Coding::Deflate),
@@ -142,7 +142,7 @@ fn encode(resp: &mut Response, b: &Behavior<'_>, method: &Method, req: &HeaderMa
 }
 
 /// The preferred allowed coding the client accepts (q > 0), by `Accept-Encoding`.
-fn choose(req: &HeaderMap, allowed: &[Coding]) -> Option<Coding> {
+fn choose(req: &Fields, allowed: &[Coding]) -> Option<Coding> {
     let mut best: Option<(f32, Coding)> = None;
     for value in req.get_all(header::ACCEPT_ENCODING) {
         let Ok(value) = value.to_str() else { continue };
@@ -177,8 +177,8 @@ fn choose(req: &HeaderMap, allowed: &[Coding]) -> Option<Coding> {
 mod tests {
     use super::*;
 
-    fn accept(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
+    fn accept(v: &str) -> Fields {
+        let mut h = Fields::new();
         h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
         h
     }
@@ -193,7 +193,7 @@ mod tests {
         );
         assert_eq!(choose(&accept("gzip;q=0"), &[Coding::Gzip]), None);
         assert_eq!(choose(&accept("br"), &both), None);
-        assert_eq!(choose(&HeaderMap::new(), &both), None);
+        assert_eq!(choose(&Fields::new(), &both), None);
         assert_eq!(
             choose(&accept("*"), &[Coding::Deflate]),
             Some(Coding::Deflate)

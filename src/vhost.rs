@@ -13,7 +13,8 @@
 //! that have them, and only when their host matches.
 
 use crate::config::{HostMatcher, VServer};
-use http::{header, HeaderMap};
+use crate::http::fields::Fields;
+use http::header;
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
@@ -35,7 +36,7 @@ pub struct Visitor<'a> {
     /// The client's address.
     pub remote: IpAddr,
     /// The request headers (for `Cookie`).
-    pub headers: &'a HeaderMap,
+    pub headers: &'a Fields,
 }
 
 impl Visitor<'_> {
@@ -43,10 +44,7 @@ impl Visitor<'_> {
         !v.exclude.is_empty()
             && v.exclude.excludes(
                 canonical(self.remote),
-                self.headers
-                    .get_all(header::COOKIE)
-                    .iter()
-                    .map(|h| h.as_bytes()),
+                self.headers.get_all(header::COOKIE).map(|h| h.as_bytes()),
             )
     }
 }

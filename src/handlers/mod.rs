@@ -20,7 +20,7 @@ use crate::http::fields::Fields;
 use crate::http::response::Response;
 use crate::rules::Behavior;
 use crate::snapshot::Generation;
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderValue, Method, StatusCode};
 
 /// Everything a handler may look at.
 pub struct Ctx<'a> {
@@ -28,7 +28,7 @@ pub struct Ctx<'a> {
     pub vserver: &'a VServer,
     pub behavior: &'a Behavior<'a>,
     pub method: &'a Method,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a Fields,
     /// Decoded, normalised path.
     pub path: &'a str,
     pub query: Option<&'a str>,

@@ -13,10 +13,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::fields::Fields;
 use ::http::header::{
     IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
 };
-use ::http::{HeaderMap, Method};
+use ::http::Method;
 
 /// The validators of the selected representation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,7 +217,7 @@ impl<'a> Iterator for TagList<'a> {
 /// given comparison. `*` matches any current representation. `None` when
 /// the header is absent.
 fn list_matches(
-    headers: &HeaderMap,
+    headers: &Fields,
     name: &::http::header::HeaderName,
     current: Option<&EntityTag<'_>>,
     strong: bool,
@@ -247,8 +248,8 @@ fn list_matches(
 
 /// The date in the header `name`, if the header occurs exactly once and
 /// holds a valid HTTP date (any of the three formats of RFC 9110 §5.6.7).
-fn single_date(headers: &HeaderMap, name: &::http::header::HeaderName) -> Option<i128> {
-    let mut values = headers.get_all(name).iter();
+fn single_date(headers: &Fields, name: &::http::header::HeaderName) -> Option<i128> {
+    let mut values = headers.get_all(name);
     let value = values.next()?;
     if values.next().is_some() {
         return None;
@@ -259,8 +260,8 @@ fn single_date(headers: &HeaderMap, name: &::http::header::HeaderName) -> Option
 }
 
 /// Evaluate the `If-Range` header; true when the `Range` may be honoured.
-fn if_range_allows(headers: &HeaderMap, current: Option<&EntityTag<'_>>, lm_secs: i128) -> bool {
-    let mut values = headers.get_all(IF_RANGE).iter();
+fn if_range_allows(headers: &Fields, current: Option<&EntityTag<'_>>, lm_secs: i128) -> bool {
+    let mut values = headers.get_all(IF_RANGE);
     let Some(value) = values.next() else {
         return true;
     };
@@ -300,7 +301,7 @@ fn if_range_allows(headers: &HeaderMap, current: Option<&EntityTag<'_>>, lm_secs
 ///
 /// Invalid dates and repeated date headers are ignored. Multiple header
 /// lines of the list headers are combined.
-pub fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> Precondition {
+pub fn evaluate(method: &Method, headers: &Fields, v: &Validators) -> Precondition {
     // Most requests carry no precondition at all: one pass over the header names is
     // cheaper than the five lookups below.
     let conditional = |n: &::http::HeaderName| {
@@ -368,7 +369,7 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> Precond
 /// conditions are then ignored (RFC 9110 §13.1.3, §13.1.4). `If-Match` (strong) that does
 /// not match → [`Precondition::Failed`]; `If-None-Match` (weak) that matches →
 /// `NotModified` for GET and HEAD, `Failed` otherwise. Ranges are not offered.
-pub fn evaluate_etag(method: &Method, headers: &HeaderMap, etag: &str) -> Precondition {
+pub fn evaluate_etag(method: &Method, headers: &Fields, etag: &str) -> Precondition {
     let current = parse_etag(etag.as_bytes());
     let current = current.as_ref();
     if list_matches(headers, &IF_MATCH, current, true) == Some(false) {
@@ -405,8 +406,8 @@ mod tests {
         }
     }
 
-    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
-        let mut h = HeaderMap::new();
+    fn headers(pairs: &[(&str, &[u8])]) -> Fields {
+        let mut h = Fields::new();
         for (name, value) in pairs {
             h.append(
                 ::http::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -861,10 +862,10 @@ mod tests {
                 const NAMES: [&str; 6] =
                     ["if-match", "if-none-match", "if-range", "if-modified-since",
                      "if-unmodified-since", "range"];
-                let mut h = HeaderMap::new();
+                let mut h = Fields::new();
                 for (name, value) in &values {
                     if let Ok(v) = HeaderValue::from_bytes(value) {
-                        h.append(NAMES[*name], v);
+                        h.append(::http::HeaderName::from_static(NAMES[*name]), v);
                     }
                 }
                 let v = Validators {

@@ -49,6 +49,13 @@ impl Fields {
         Fields { list: Vec::new() }
     }
 
+    /// Room for `n` fields (a request head's, counted by its parse).
+    pub fn with_capacity(n: usize) -> Fields {
+        Fields {
+            list: Vec::with_capacity(n),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.list.len()
     }
@@ -110,6 +117,11 @@ impl Fields {
         let first = self.list.remove(at).1;
         self.list.retain(|(n, _)| n != name);
         Some(first)
+    }
+
+    /// The names of the fields in order (a repeated name as often as it was set).
+    pub fn keys(&self) -> impl Iterator<Item = &HeaderName> {
+        self.list.iter().map(|(n, _)| n)
     }
 
     /// The fields in order.

@@ -8,4 +8,5 @@ pub mod mime;
 pub mod multipart;
 pub mod path;
 pub mod range;
+pub mod request;
 pub mod response;

@@ -3,9 +3,10 @@
 //! (505 for a major version other than 1, HTTP/1.x with x > 1 read as 1.1), message body
 //! framing (Content-Length and Transfer-Encoding, §6.3) and persistence (§9.3).
 
+use crate::http::fields::Fields;
 use bytes::{Bytes, BytesMut};
 use http::header::InvalidHeaderName;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use smallvec::SmallVec;
 
 /// The largest request head (request line and header fields) accepted: 431 beyond.
@@ -25,7 +26,7 @@ pub enum Framing {
 /// A parsed request head.
 #[derive(Debug)]
 pub struct Head {
-    pub parts: http::request::Parts,
+    pub parts: crate::http::request::Parts,
     pub framing: Framing,
     /// The client allows the connection to stay open after this request (HTTP/1.1
     /// without `Connection: close`; HTTP/1.0 with `Connection: keep-alive`).
@@ -121,7 +122,7 @@ fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode>
         0 => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = Fields::with_capacity(spans.len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut transfer_encoding = false;
@@ -172,13 +173,13 @@ fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode>
         (false, Some(n)) => Framing::Length(n),
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
-    let (mut parts, ()) = http::Request::new(()).into_parts();
-    parts.method = line.method;
-    parts.uri = uri;
-    parts.version = version;
-    parts.headers = headers;
     Ok(Head {
-        parts,
+        parts: crate::http::request::Parts {
+            method: line.method,
+            uri,
+            version,
+            headers,
+        },
         framing,
         keep_alive,
         expect_continue: expect_continue && version == Version::HTTP_11 && framing != Framing::None,
@@ -321,7 +322,7 @@ mod tests {
         assert_eq!(h.parts.method, Method::GET);
         assert_eq!(h.parts.uri.path(), "/a");
         assert_eq!(h.parts.uri.query(), Some("b=c"));
-        assert_eq!(h.parts.headers["host"], "x");
+        assert_eq!(h.parts.headers[header::HOST], "x");
         assert_eq!(h.framing, Framing::None);
         assert!(h.keep_alive);
         assert_eq!(&buf[..], b"GET /next");
@@ -428,7 +429,7 @@ mod tests {
         fn any_header_value_of_visible_text_is_kept(value in "[!-~]([ -~]{0,40}[!-~])?") {
             let text = format!("GET / HTTP/1.1\r\nX-Any: {value}\r\n\r\n");
             let h = head(&text).unwrap().unwrap();
-            prop_assert_eq!(h.parts.headers["x-any"].as_bytes(), value.as_bytes());
+            prop_assert_eq!(h.parts.headers[HeaderName::from_static("x-any")].as_bytes(), value.as_bytes());
         }
     }
 }
