@@ -3,12 +3,14 @@
 //! popular page costs no `stat`, no read and no formatting.
 //!
 //! An entry is used only while the file's identity (inode, size, modification time) is
-//! what it was when the entry was made, so a changed file is never served stale. Which of
+//! what it was when the entry was made, so a changed file is not served stale. Which of
 //! two ways that is known:
 //!
 //! - **Watched**: the path is registered with [`crate::pathwatch`], whose inotify watches
-//!   report any change to the file or to a directory on its way before the next lookup.
-//!   Such an entry is answered without touching the file system ([`unchanged`]).
+//!   report any change to the file or to a directory on its way; the server's event loop
+//!   notes that they did ([`use_event_loop`]: one loop turn late at worst), and a lookup
+//!   drains them first. Such an entry is answered without touching the file system
+//!   ([`unchanged`]).
 //! - **Checked**: otherwise (a symbolic link through `..` on the way, a file with several
 //!   hard links, a network file system, no free watch) each request `stat`s the file and
 //!   compares ([`get`]). A checked entry becomes watched on a later hit ([`watch`]).
