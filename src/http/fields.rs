@@ -66,6 +66,7 @@ impl Fields {
 
     /// Sets `name` to `value` alone: the first field of that name takes the value (keeping
     /// its place), any further ones are removed. Returns the first value it had.
+    #[inline]
     pub fn insert(&mut self, name: impl Name, value: HeaderValue) -> Option<HeaderValue> {
         let at = self.position(name.as_name());
         match at {
@@ -88,6 +89,7 @@ impl Fields {
     }
 
     /// Adds a field of `name` after those it has.
+    #[inline]
     pub fn append(&mut self, name: impl Name, value: HeaderValue) {
         self.push(name.into_name(), value);
     }
@@ -133,6 +135,7 @@ impl Fields {
         self.list.iter().position(|(n, _)| n == name)
     }
 
+    #[inline]
     fn push(&mut self, name: HeaderName, value: HeaderValue) {
         if self.list.capacity() == 0 {
             self.list.reserve_exact(FIRST_CAPACITY);
