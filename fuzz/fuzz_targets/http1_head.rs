@@ -10,9 +10,14 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);
     let before = buf.len();
-    if let Ok(Some(_head)) = parse::parse(&mut buf) {
+    if let Ok(Some(head)) = parse::parse(&mut buf) {
         // A parsed head is taken off the buffer, and never more than was there.
         assert!(buf.len() < before);
+        // Values are taken without a second validation: each must be one a checked
+        // `HeaderValue` accepts.
+        for (_, value) in head.parts.headers.iter() {
+            assert!(http::HeaderValue::from_bytes(value.as_bytes()).is_ok());
+        }
     }
 
     // The decoder gives the same body whatever the split of its input.
