@@ -211,8 +211,8 @@ impl AsRawFd for Watcher {
 }
 
 /// Whether a [`Watcher`]'s queue held events when the runtime's event loop last looked
-/// (edge-triggered `epoll`, which the loop waits on anyway): read with a few atomic
-/// operations, where [`Watcher::has_events`] costs a system call.
+/// (edge-triggered `epoll`, which the loop waits on anyway): read with an atomic load,
+/// where [`Watcher::has_events`] costs a system call.
 ///
 /// What that gives up: an event queued after the loop's last look is seen at its next one
 /// (when it waits again, or between tasks, at most some tens of tasks later), not at once.
