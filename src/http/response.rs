@@ -64,10 +64,6 @@ impl Response {
         )
     }
 
-    pub fn into_body(self) -> Body {
-        self.body
-    }
-
     /// The same head with the body `f` makes of this one.
     pub fn map(self, f: impl FnOnce(Body) -> Body) -> Response {
         Response {
