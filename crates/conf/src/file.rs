@@ -12,7 +12,9 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
@@ -393,6 +395,7 @@ impl<'a> Iterator for RawLines<'a> {
 }
 
 /// A line read for the tree only: its key and value, or what is wrong with it.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Read<'a> {
     /// A blank line or a comment.
     Nothing,
@@ -414,6 +417,91 @@ impl<'a> RawLine<'a> {
             },
             (_, Some((key, message))) => Read::Problem(key, message),
             _ => Read::Nothing,
+        }
+    }
+}
+
+/// Lines handed from the reading thread of [`for_each_entry`] to the other at a time.
+const BATCH: usize = 4096;
+
+/// A batch of lines read, with their indexes.
+type Batch<'a> = Vec<(usize, Read<'a>)>;
+
+/// Calls `each` with the index and the reading of every line of `text` that is not
+/// blank or a comment, in order, until it breaks.
+///
+/// A big text is read by a second thread while `each` runs on this one: a 100 MB
+/// configuration has 3 million lines, and finding their keys and values costs a good
+/// part of what putting them in a tree does. Either way `each` sees the same lines in
+/// the same order.
+pub(crate) fn for_each_entry<'a>(
+    text: &'a str,
+    mut each: impl FnMut(usize, Read<'a>) -> ControlFlow<()>,
+) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if text.len() < PARALLEL_SCAN || cores < 2 {
+        for_each_entry_here(text, each);
+        return;
+    }
+    // Full batches one way, emptied ones back to be refilled (a fresh batch for every
+    // 4,096 lines would be fresh memory, page faults and all, each time). At most two
+    // full batches wait, so the reader stays just ahead.
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch<'a>>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<Batch<'a>>();
+    let reader = move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        for (index, line) in RawLines::new(text).enumerate() {
+            let read = line.read();
+            if matches!(read, Read::Nothing) {
+                continue;
+            }
+            batch.push((index, read));
+            if batch.len() == BATCH {
+                let next = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                    // The consumer stopped.
+                    return;
+                }
+            }
+        }
+        let _ = full_tx.send(batch);
+    };
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("conf-scan".into())
+            .spawn_scoped(scope, reader);
+        if spawned.is_err() {
+            for_each_entry_here(text, &mut each);
+            return;
+        }
+        // Ends when the reader has sent its last batch; returning early drops the
+        // receiver, which stops the reader at its next batch.
+        for mut batch in full_rx {
+            for (index, read) in batch.drain(..) {
+                if each(index, read).is_break() {
+                    return;
+                }
+            }
+            let _ = empty_tx.send(batch);
+        }
+    });
+}
+
+/// [`for_each_entry`] on this thread alone.
+fn for_each_entry_here<'a>(
+    text: &'a str,
+    mut each: impl FnMut(usize, Read<'a>) -> ControlFlow<()>,
+) {
+    for (index, line) in RawLines::new(text).enumerate() {
+        match line.read() {
+            Read::Nothing => {}
+            read => {
+                if each(index, read).is_break() {
+                    return;
+                }
+            }
         }
     }
 }
@@ -581,6 +669,12 @@ impl ConfFile {
     /// How many lines the file has.
     pub fn line_count(&self) -> usize {
         self.lines.len()
+    }
+
+    /// At least as many bytes as the file's lines hold (lines edited since parsing
+    /// included): room enough for its keys and values in a tree.
+    pub(crate) fn text_bound(&self) -> usize {
+        self.buffer.len()
     }
 
     fn text_of<'a>(&'a self, line: &'a Line) -> &'a str {
@@ -1008,6 +1102,41 @@ mod tests {
                 text.bytes().position(|b| b == b'\n'),
                 "{text:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_big_text_reads_the_same_on_two_threads() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < PARALLEL_SCAN + 1000 {
+            text.push_str(&format!("vserver!{i}!nick = n{i}\r\n# c\nbad line {i}\n\n"));
+            i += 1;
+        }
+        let collect = |stop: usize, two_threads: bool| {
+            let mut seen = Vec::new();
+            let each = |index, read| {
+                seen.push((index, read));
+                if seen.len() == stop {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            };
+            if two_threads {
+                for_each_entry(&text, each);
+            } else {
+                for_each_entry_here(&text, each);
+            }
+            seen
+        };
+        let here = collect(usize::MAX, false);
+        assert_eq!(here.len(), 2 * i);
+        assert_eq!(here[2].0, 4);
+        assert_eq!(collect(usize::MAX, true), here);
+        // Stopping part-way through a batch, and at a batch's end.
+        for stop in [1, BATCH + 7, 3 * BATCH] {
+            assert_eq!(collect(stop, true), here[..stop], "{stop}");
         }
     }
 

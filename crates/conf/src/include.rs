@@ -19,11 +19,12 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::file::{line_number, ConfFile, RawLines, Read};
+use crate::file::{for_each_entry, line_number, ConfFile, Read};
 use crate::location::Location;
 use crate::tree::{Inserter, TooLarge, Tree};
 
@@ -113,21 +114,21 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
     let text = crate::file::read_text(path)?;
     let shared = Arc::new(path.to_path_buf());
     let location = |line: usize| Location::new(shared.clone(), line_number(line));
-    let mut tree = Tree::new();
+    let mut tree = Tree::with_capacity_for_text(text.len());
     let file = tree.file_id(&shared);
     let mut inserter = Inserter::default();
     let mut diagnostics = Vec::new();
     let mut too_large = false;
     let mut include = false;
-    for (index, line) in RawLines::new(&text).enumerate() {
-        match line.read() {
+    for_each_entry(&text, |index, read| {
+        match read {
             Read::Nothing => {}
             Read::Problem(key, message) => {
                 diagnostics.push(Diagnostic::error(Some(location(index)), key, message));
             }
             Read::Entry { key, .. } if key == INCLUDE_KEY => {
                 include = true;
-                break;
+                return ControlFlow::Break(());
             }
             Read::Entry { key, value } => {
                 match inserter.insert(&mut tree, key, value, file, line_number(index)) {
@@ -145,7 +146,8 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
                 }
             }
         }
-    }
+        ControlFlow::Continue(())
+    });
     if include {
         drop(tree);
         let (main, diagnostics) = ConfFile::parse_owned(path.to_path_buf(), text, false);
@@ -379,7 +381,7 @@ fn build(
         same_file_duplicates,
         files,
         includes,
-        tree: Tree::new(),
+        tree: Tree::with_capacity_for_text(files.iter().map(ConfFile::text_bound).sum()),
         too_large: false,
         diagnostics: Vec::new(),
         stack: Vec::new(),

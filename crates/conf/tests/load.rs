@@ -310,10 +310,23 @@ fn load_tree_agrees_with_load() {
     let plain = "# top\r\nserver!port = 80\nbad line\nvserver!1!nick = a\n\nvserver!1!nick = b\nx!!y = 1\nvserver!1!rule!1!match = default\n  k  =  v  \nlast = é";
     let with_include =
         "server!port = 80\ninclude = inc\nserver!user = www\nnope\nserver!user = www2\n";
+    // Big enough to be read on two threads, with the include after many batches.
+    // (Long comments make it big with few keys: comparing the trees costs per key.)
+    let comment = format!("# {}\n", "-".repeat(250));
+    let mut big = String::new();
+    for i in 0..20_000 {
+        big.push_str(&format!(
+            "{comment}vserver!{i}!nick = n{i}\nvserver!{i}!rule!1!match = default\nbad {i}\n"
+        ));
+    }
+    assert!(big.len() > 4 << 20);
+    let big_with_include = format!("{big}include = inc\nserver!port = 82\n");
     for (name, text) in [
         ("plain.conf", plain),
         ("main.conf", with_include),
         ("empty.conf", ""),
+        ("big.conf", big.as_str()),
+        ("big-include.conf", big_with_include.as_str()),
     ] {
         let path = dir.write(name, text);
         let full = load(&path).unwrap();
