@@ -14,14 +14,47 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::watch;
+
+/// A listening socket registered with the event loop. Not tokio's `TcpListener`, whose
+/// `accept` registers every connection it accepts: Baton's connections are registered
+/// only when they first wait (`http1::socket`).
+pub type TcpListener = AsyncFd<std::net::TcpListener>;
 
 /// A bound listening socket and the `server!bind!N` it implements.
 pub struct Listener {
     pub bind: Bind,
     pub socket: TcpListener,
     pub addr: SocketAddr,
+}
+
+/// Registers a non-blocking listening socket with the event loop.
+fn register(socket: std::net::TcpListener) -> io::Result<TcpListener> {
+    // SAFETY: the listener owns its descriptor for as long as the `AsyncFd` holds it, and
+    // `as_raw_fd` always returns that same one.
+    unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// The next connection, non-blocking, and its peer's address.
+async fn accept(listener: &TcpListener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        let accepted = ready.try_io(|socket| {
+            // `accept4` with the flags, rather than std's accept and an `fcntl` after it.
+            let (stream, peer) = socket2::SockRef::from(socket.get_ref())
+                .accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)?;
+            let peer = peer
+                .as_socket()
+                .ok_or_else(|| io::Error::other("accepted a connection that is not TCP/IP"))?;
+            Ok((std::net::TcpStream::from(stream), peer))
+        });
+        if let Ok(result) = accepted {
+            return result;
+        }
+    }
 }
 
 /// Listening sockets received from a previous process (binary upgrade) or from systemd,
@@ -56,8 +89,8 @@ pub fn bind_all(
         if let Some(socket) = inherited.take(b) {
             socket.set_nonblocking(true)?;
             tune(&socket);
-            let socket = TcpListener::from_std(socket)?;
-            let addr = socket.local_addr()?;
+            let socket = register(socket)?;
+            let addr = socket.get_ref().local_addr()?;
             out.push(Listener {
                 bind: b.clone(),
                 socket,
@@ -75,7 +108,7 @@ pub fn bind_all(
                 ),
             )
         })?;
-        let addr = socket.local_addr()?;
+        let addr = socket.get_ref().local_addr()?;
         out.push(Listener {
             bind: b.clone(),
             socket,
@@ -169,7 +202,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     tune(&socket);
     socket.bind(&addr.into())?;
     socket.listen(backlog.min(i32::MAX as u32) as i32)?;
-    TcpListener::from_std(socket.into())
+    register(socket.into())
 }
 
 /// Accepts connections until `stop` turns true, serving each in its own task. Stopping a
@@ -184,7 +217,7 @@ pub async fn accept_loop(
     let tls = listener.bind.tls;
     loop {
         let accepted = tokio::select! {
-            r = listener.socket.accept() => r,
+            r = accept(&listener.socket) => r,
             _ = stop.changed() => break,
         };
         match accepted {
@@ -248,11 +281,11 @@ mod tests {
     #[tokio::test]
     async fn accepted_connections_inherit_nodelay_and_notsent_lowat() {
         let listener = listen("127.0.0.1:0".parse().unwrap(), 16).unwrap();
-        let addr = listener.local_addr().unwrap();
+        let addr = listener.get_ref().local_addr().unwrap();
         let mut client = std::net::TcpStream::connect(addr).unwrap();
         // TCP_DEFER_ACCEPT: the connection is handed over once it has sent something.
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-        let (accepted, _) = listener.accept().await.unwrap();
+        let (accepted, _) = accept(&listener).await.unwrap();
         assert_eq!(int_option(&accepted, libc::TCP_NODELAY), 1);
         assert_eq!(
             int_option(&accepted, libc::TCP_NOTSENT_LOWAT),

@@ -4,17 +4,17 @@
 
 use super::chunked::Decoder;
 use super::parse::Framing;
+use super::socket::Socket;
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncWrite, Interest};
-use tokio::net::TcpStream;
 
 /// What a connection reads from: the socket and the bytes read but not used yet.
 pub struct Io {
-    pub stream: TcpStream,
+    pub socket: Socket,
     pub buf: BytesMut,
 }
 
@@ -28,8 +28,9 @@ impl Io {
             self.buf.reserve(READ_CHUNK);
         }
         let room = self.buf.capacity() - self.buf.len();
+        let stream = self.socket.registered_mut()?;
         let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.stream),
+            Pin::new(stream),
             cx,
             &mut self.buf
         ))?;
@@ -49,7 +50,7 @@ impl Io {
             self.buf.reserve(READ_CHUNK);
         }
         let room = self.buf.capacity() - self.buf.len();
-        let n = self.stream.try_read_buf(&mut self.buf)?;
+        let n = self.socket.registered()?.try_read_buf(&mut self.buf)?;
         if n > 0 && n < room {
             self.forget_readiness();
         }
@@ -66,7 +67,7 @@ impl Io {
                 const { std::cell::RefCell::new([0; READ_CHUNK]) };
         }
         SCRATCH.with_borrow_mut(|scratch| {
-            let n = self.stream.try_read(scratch)?;
+            let n = self.socket.registered()?.try_read(scratch)?;
             self.buf = BytesMut::from(&scratch[..n]);
             if n > 0 && n < READ_CHUNK {
                 self.forget_readiness();
@@ -81,9 +82,11 @@ impl Io {
     /// edge-triggered readiness: bytes arriving later raise a new event, and a readiness
     /// event newer than the read is not cleared.
     fn forget_readiness(&self) {
-        let _ = self.stream.try_io(Interest::READABLE, || {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-        });
+        if let Some(stream) = self.socket.get() {
+            let _ = stream.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
     }
 
     pub async fn fill(&mut self) -> io::Result<usize> {
@@ -101,25 +104,24 @@ impl Io {
             self.buf.reserve(READ_CHUNK);
         }
         let spare = self.buf.spare_capacity_mut();
-        // SAFETY: `spare` is writable memory of this length owned by the buffer; the
-        // kernel writes at most that many bytes, and only those are marked initialised.
-        let n = unsafe {
-            libc::recv(
-                self.stream.as_raw_fd(),
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(0)
-            } else {
-                Err(e)
+        let n = self.socket.with_std(|stream| {
+            // SAFETY: `spare` is writable memory of this length owned by the buffer; the
+            // kernel writes at most that many bytes, and only those are marked initialised.
+            let n = unsafe {
+                libc::recv(
+                    stream.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
+                    libc::MSG_DONTWAIT,
+                )
             };
-        }
-        let n = n as usize;
+            usize::try_from(n).map_err(|_| io::Error::last_os_error())
+        });
+        let n = match n {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) => return Err(e),
+        };
         // SAFETY: the kernel initialised `n` bytes of the spare capacity.
         unsafe { self.buf.set_len(self.buf.len() + n) };
         Ok(n)
@@ -183,7 +185,8 @@ impl<'a> RequestBody<'a> {
                 self.state.continue_at = None;
                 break;
             }
-            let n = ready!(Pin::new(&mut self.io.stream).poll_write(cx, &CONTINUE[at..]))?;
+            let stream = self.io.socket.registered_mut()?;
+            let n = ready!(Pin::new(stream).poll_write(cx, &CONTINUE[at..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -297,6 +300,7 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     async fn pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -310,7 +314,7 @@ mod tests {
     async fn expect_100_continue_is_answered_when_the_body_is_first_read() {
         let (server, mut client) = pair().await;
         let mut io = Io {
-            stream: server,
+            socket: Socket::from_registered(server),
             buf: BytesMut::new(),
         };
         let mut state = BodyState::new(Framing::Length(5), true);
@@ -341,7 +345,7 @@ mod tests {
             .await
             .unwrap();
         let mut io = Io {
-            stream: server,
+            socket: Socket::from_registered(server),
             buf: BytesMut::new(),
         };
         let mut state = BodyState::new(Framing::Chunked, false);

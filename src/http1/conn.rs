@@ -7,6 +7,7 @@
 
 use super::body::{BodyState, Io, RequestBody, READ_CHUNK};
 use super::parse::{self, Head};
+use super::socket::Socket;
 use super::write::{self, RequestFacts};
 use crate::handlers::error_page;
 use crate::lifecycle::State;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
@@ -88,7 +88,7 @@ struct Flags {
 /// into the task (made, passed, bound to the task list, staged; callgrind: about 1,400
 /// instructions of `memcpy` per connection); a box is a pointer to pass.
 pub fn task(
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     info: Arc<ConnInfo>,
     state: Arc<State>,
 ) -> Pin<Box<impl Future<Output = ()> + Send>> {
@@ -101,14 +101,14 @@ pub fn task(
 /// in its channel registered once, not per request, and looked at only when it moved);
 /// each request's work is one boxed future, so that an idle connection's task holds only
 /// the socket and its timer.
-async fn serve(stream: TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
+async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
     let generation = state.current();
     let born = generation.id;
     let _registered = state.stats.connection(born);
     let settings = &generation.config.server;
     let mut conn = Conn {
         io: Io {
-            stream,
+            socket: Socket::new(stream),
             buf: BytesMut::new(),
         },
         timeout: settings.timeout,
@@ -275,7 +275,9 @@ impl Conn {
             self.io.buf = BytesMut::new();
             // The socket's own reader slot (`poll_read_ready`), not the list of waiters
             // that `readable()` joins and leaves on each wait.
-            let stream = &self.io.stream;
+            let Ok(stream) = self.io.socket.registered() else {
+                return false;
+            };
             tokio::select! {
                 r = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => if r.is_err() {
                     return false;
@@ -306,7 +308,7 @@ impl Conn {
             Ok(head) => head,
             Err(Some(status)) => {
                 reject(
-                    &mut self.io.stream,
+                    &mut self.io.socket,
                     status,
                     &self.server_header,
                     self.timeout,
@@ -337,7 +339,7 @@ impl Conn {
         close |= answer.close || unread || flags.stopping.load(Ordering::Relaxed);
         let server = &answer.generation.server_header;
         let written = write::respond(
-            &self.io.stream,
+            &self.io.socket,
             self.timeout,
             answer.response,
             facts,
@@ -352,7 +354,7 @@ impl Conn {
             Ok(true) if !flags.stopping.load(Ordering::Relaxed) => Next::Continue,
             Ok(_) => {
                 if unread {
-                    linger(&mut self.io.stream).await;
+                    linger(&mut self.io.socket).await;
                 }
                 Next::Close
             }
@@ -387,31 +389,29 @@ async fn read_head(io: &mut Io, timeout: Duration) -> Result<Head, Option<Status
 }
 
 /// Answers a head that cannot be served (400, 431, 505) and closes.
-async fn reject(
-    stream: &mut TcpStream,
-    status: StatusCode,
-    server: &HeaderValue,
-    timeout: Duration,
-) {
+async fn reject(socket: &mut Socket, status: StatusCode, server: &HeaderValue, timeout: Duration) {
     let resp = error_page::response(status, &Method::GET, server);
     let facts = RequestFacts {
         version: http::Version::HTTP_11,
         head: false,
     };
-    if write::respond(stream, timeout, resp, facts, true, server)
+    if write::respond(socket, timeout, resp, facts, true, server)
         .await
         .is_ok()
     {
-        linger(stream).await;
+        linger(socket).await;
     }
 }
 
 /// Closing with request bytes still unread makes the kernel reset the connection, which
 /// can destroy the response before the client reads it: say we are done writing, then
 /// read and discard what the client still sends, for a short while.
-async fn linger(stream: &mut TcpStream) {
+async fn linger(socket: &mut Socket) {
     const LINGER: Duration = Duration::from_secs(2);
     const MAX_DISCARD: usize = 1 << 20;
+    let Ok(stream) = socket.registered_mut() else {
+        return;
+    };
     let _ = stream.shutdown().await;
     let discard = async {
         // On the heap: an array here would be part of every request's future (this is

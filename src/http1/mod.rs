@@ -23,4 +23,5 @@ pub mod conn;
 pub mod out;
 pub mod parse;
 pub mod sendfile;
+pub mod socket;
 pub mod write;

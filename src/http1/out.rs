@@ -12,15 +12,16 @@
 //!
 //! The fast path (the socket takes the bytes) reads no clock and arms no timer.
 
-use std::io::{self, IoSlice};
+use super::socket::Socket;
+use std::io::{self, IoSlice, Write};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::io::Interest;
 use tokio::time::Instant;
 
 /// A connection's socket while a response is written to it.
 pub struct Out<'a> {
-    stream: &'a TcpStream,
+    socket: &'a Socket,
     timeout: Duration,
     /// Since when, and with how many bytes still unacknowledged, writes have been
     /// waiting; `None` while they go through.
@@ -34,40 +35,56 @@ struct Stall {
 }
 
 impl<'a> Out<'a> {
-    pub fn new(stream: &'a TcpStream, timeout: Duration) -> Out<'a> {
+    pub fn new(socket: &'a Socket, timeout: Duration) -> Out<'a> {
         Out {
-            stream,
+            socket,
             timeout,
             stall: None,
         }
     }
 
-    /// Runs the non-blocking write `op` (which reports `WouldBlock` through the stream's
-    /// readiness, as `try_write` and `try_io` do) until the socket takes something,
+    /// Runs the non-blocking write `op` on the socket until the socket takes something,
     /// waiting for writability in between. Fails with `TimedOut` after the write timeout
     /// without progress. `Ok(0)` is passed on (the caller knows what it means).
+    ///
+    /// A socket not yet registered is written at once (see [`Socket`]): it is registered
+    /// only if the write would block. A registered one goes through the event loop's
+    /// readiness (no system call while it is known not to be writable).
     pub async fn write_with(
         &mut self,
-        mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
+        mut op: impl FnMut(&std::net::TcpStream) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        let socket = self.socket;
+        let stream = match socket.get() {
+            Some(stream) => stream,
+            None => match socket.with_std(&mut op) {
+                Ok(n) => return Ok(self.progressed(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.registered()?,
+                Err(e) => return Err(e),
+            },
+        };
         loop {
-            match op(self.stream) {
-                Ok(n) => {
-                    if n > 0 {
-                        self.stall = None;
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+            let attempt = stream.try_io(Interest::WRITABLE, || socket.with_std(&mut op));
+            match attempt {
+                Ok(n) => return Ok(self.progressed(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable(stream).await?,
                 Err(e) => return Err(e),
             }
         }
     }
 
+    /// Notes that a write took `n` bytes, and passes `n` on.
+    fn progressed(&mut self, n: usize) -> usize {
+        if n > 0 {
+            self.stall = None;
+        }
+        n
+    }
+
     /// Writes all of `bytes`.
     pub async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
-            let n = self.write_with(|s| s.try_write(bytes)).await?;
+            let n = self.write_with(|mut s| s.write(bytes)).await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -78,7 +95,7 @@ impl<'a> Out<'a> {
 
     /// One `writev`: how many bytes of `slices` the socket took (at least one).
     pub async fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let n = self.write_with(|s| s.try_write_vectored(slices)).await?;
+        let n = self.write_with(|mut s| s.write_vectored(slices)).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -87,7 +104,7 @@ impl<'a> Out<'a> {
 
     /// Waits until the socket can take more, or fails once the peer has made no progress
     /// for the write timeout.
-    async fn writable(&mut self) -> io::Result<()> {
+    async fn writable(&mut self, stream: &tokio::net::TcpStream) -> io::Result<()> {
         loop {
             let stall = match self.stall {
                 Some(stall) => stall,
@@ -97,7 +114,7 @@ impl<'a> Out<'a> {
                 }),
             };
             let deadline = stall.since + self.timeout;
-            if let Ok(ready) = tokio::time::timeout_at(deadline, self.stream.writable()).await {
+            if let Ok(ready) = tokio::time::timeout_at(deadline, stream.writable()).await {
                 return ready;
             }
             let unacked = self.unacked();
@@ -125,7 +142,7 @@ impl<'a> Out<'a> {
         let mut queued: libc::c_int = 0;
         // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int through the pointer, which is valid;
         // the socket is open for the borrow's duration.
-        let r = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        let r = unsafe { libc::ioctl(self.socket.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
         if r < 0 {
             return None;
         }
@@ -136,25 +153,48 @@ impl<'a> Out<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     /// A connected pair whose client side receives into a small buffer, so that the
-    /// server's writes soon wait.
-    async fn pair() -> (TcpStream, TcpStream) {
+    /// server's writes soon wait; the server's socket registered with the event loop or
+    /// still bare.
+    async fn pair(registered: bool) -> (Socket, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(16 * 1024).unwrap();
         let client = socket.connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
+        let server = if registered {
+            Socket::from_registered(server)
+        } else {
+            Socket::new(server.into_std().unwrap())
+        };
         (server, client)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_reads_nothing_times_the_write_out() {
-        let (server, _client) = pair().await;
+        for registered in [true, false] {
+            let (server, _client) = pair(registered).await;
+            let mut out = Out::new(&server, Duration::from_secs(5));
+            let data = vec![7u8; 8 << 20];
+            let err = out.write_all(&data).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            // The bare one was registered when its writes had to wait.
+            assert!(server.get().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bare_socket_is_written_without_registering() {
+        use tokio::io::AsyncReadExt;
+        let (server, mut client) = pair(false).await;
         let mut out = Out::new(&server, Duration::from_secs(5));
-        let data = vec![7u8; 8 << 20];
-        let err = out.write_all(&data).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        out.write_all(b"hello").await.unwrap();
+        assert!(server.get().is_none());
+        let mut got = [0u8; 5];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
     }
 }

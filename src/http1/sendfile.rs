@@ -7,7 +7,6 @@ use super::out::Out;
 use crate::http::body::FileRange;
 use std::io;
 use std::os::fd::AsRawFd;
-use tokio::io::Interest;
 
 /// The most bytes asked of one `sendfile` call (Linux caps a call near 2 GiB anyway);
 /// smaller calls let other connections on the same thread take turns. With the
@@ -27,13 +26,11 @@ pub async fn send(out: &mut Out<'_>, range: &FileRange, sent: &mut u64) -> io::R
         let want = left.min(MAX_CALL) as usize;
         let n = out
             .write_with(|stream| {
-                stream.try_io(Interest::WRITABLE, || {
-                    // SAFETY: both descriptors are open for the duration of the call (the
-                    // stream and the file are borrowed), and `offset` is a valid off_t the
-                    // kernel updates.
-                    let n = unsafe { libc::sendfile(stream.as_raw_fd(), file, &mut offset, want) };
-                    usize::try_from(n).map_err(|_| io::Error::last_os_error())
-                })
+                // SAFETY: both descriptors are open for the duration of the call (the
+                // stream and the file are borrowed), and `offset` is a valid off_t the
+                // kernel updates.
+                let n = unsafe { libc::sendfile(stream.as_raw_fd(), file, &mut offset, want) };
+                usize::try_from(n).map_err(|_| io::Error::last_os_error())
             })
             .await? as u64;
         if n == 0 {
@@ -58,19 +55,16 @@ pub async fn write_more(out: &mut Out<'_>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let n = out
             .write_with(|stream| {
-                stream.try_io(Interest::WRITABLE, || {
-                    // SAFETY: the pointer and length describe a live slice; the socket is
-                    // open.
-                    let n = unsafe {
-                        libc::send(
-                            stream.as_raw_fd(),
-                            bytes.as_ptr().cast(),
-                            bytes.len(),
-                            libc::MSG_MORE | libc::MSG_NOSIGNAL,
-                        )
-                    };
-                    usize::try_from(n).map_err(|_| io::Error::last_os_error())
-                })
+                // SAFETY: the pointer and length describe a live slice; the socket is open.
+                let n = unsafe {
+                    libc::send(
+                        stream.as_raw_fd(),
+                        bytes.as_ptr().cast(),
+                        bytes.len(),
+                        libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                    )
+                };
+                usize::try_from(n).map_err(|_| io::Error::last_os_error())
             })
             .await?;
         if n == 0 {

@@ -5,6 +5,7 @@
 
 use super::out::Out;
 use super::sendfile;
+use super::socket::Socket;
 use crate::clock;
 use crate::http::body::{Body, Kind};
 use crate::http::fields::Fields;
@@ -13,7 +14,6 @@ use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode, Version};
 use std::io::{self, IoSlice};
 use std::time::{Duration, SystemTime};
-use tokio::net::TcpStream;
 
 /// What the response's framing depends on in the request.
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +29,7 @@ pub struct RequestFacts {
 /// client has taken nothing for `timeout` (see [`Out`]); the body's count of bytes sent
 /// is right either way.
 pub async fn respond(
-    stream: &TcpStream,
+    socket: &Socket,
     timeout: Duration,
     resp: Response,
     req: RequestFacts,
@@ -82,7 +82,7 @@ pub async fn respond(
     finish_head(&mut head, &added);
     drop(parts);
 
-    let mut out = Out::new(stream, timeout);
+    let mut out = Out::new(socket, timeout);
     if bodiless || req.head {
         out.write_all(&head).await?;
         body.finish();
