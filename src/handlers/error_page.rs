@@ -24,7 +24,7 @@ pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Re
     });
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
+    h.append(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );

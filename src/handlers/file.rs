@@ -355,7 +355,7 @@ async fn send_version(
                 super::head_length(resp.headers_mut(), len);
             }
             if let Some(ct) = content_type {
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+                resp.headers_mut().append(header::CONTENT_TYPE, ct);
             }
             resp
         }
@@ -375,9 +375,9 @@ async fn send_version(
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = resp.headers_mut();
             // Ranges are for GET only (RFC 9110 §14.2): the length is the body's.
-            h.insert(header::CONTENT_RANGE, header_value(&r.content_range(len)));
+            h.append(header::CONTENT_RANGE, header_value(&r.content_range(len)));
             if let Some(ct) = content_type {
-                h.insert(header::CONTENT_TYPE, ct);
+                h.append(header::CONTENT_TYPE, ct);
             }
             resp
         }
@@ -398,25 +398,29 @@ async fn send_version(
             let mut resp = Response::new(body);
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(content_length));
-            h.insert(header::CONTENT_TYPE, content_type);
+            h.append(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+            h.append(header::CONTENT_TYPE, content_type);
             resp
         }
     };
+    // The response is this function's own, made above with at most Content-Type,
+    // Content-Length and Content-Range: the fields below are new to it, added without a
+    // search for one of the same name.
     let h = resp.headers_mut();
     set_validators(h, &version);
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.append(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(age) = mime.as_ref().and_then(|m| m.max_age) {
         if let Ok(v) = HeaderValue::from_str(&format!("max-age={age}")) {
-            h.insert(header::CACHE_CONTROL, v);
+            h.append(header::CACHE_CONTROL, v);
         }
     }
     Outcome::Response(resp)
 }
 
+/// Adds the file's validators to a response of the file handler's own that has none yet.
 fn set_validators(h: &mut crate::http::fields::Fields, v: &iocache::Version) {
-    h.insert(header::ETAG, v.etag.clone());
-    h.insert(header::LAST_MODIFIED, v.last_modified.clone());
+    h.append(header::ETAG, v.etag.clone());
+    h.append(header::LAST_MODIFIED, v.last_modified.clone());
 }
 
 fn header_value(s: &str) -> HeaderValue {
