@@ -5,6 +5,7 @@
 //! ([`config`]) -> compiled generation ([`snapshot`]) -> request pipeline ([`pipeline`]).
 
 pub mod admin;
+pub mod allocator;
 pub mod cli;
 pub mod clock;
 pub mod command;
