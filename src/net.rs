@@ -21,17 +21,17 @@ use tokio::sync::watch;
 /// A listening socket registered with the event loop. Not tokio's `TcpListener`, whose
 /// `accept` registers every connection it accepts: Baton's connections are registered
 /// only when they first wait (`http1::socket`).
-pub type TcpListener = AsyncFd<std::net::TcpListener>;
+pub type ListenSocket = AsyncFd<std::net::TcpListener>;
 
 /// A bound listening socket and the `server!bind!N` it implements.
 pub struct Listener {
     pub bind: Bind,
-    pub socket: TcpListener,
+    pub socket: ListenSocket,
     pub addr: SocketAddr,
 }
 
 /// Registers a non-blocking listening socket with the event loop.
-fn register(socket: std::net::TcpListener) -> io::Result<TcpListener> {
+fn register(socket: std::net::TcpListener) -> io::Result<ListenSocket> {
     // SAFETY: the listener owns its descriptor for as long as the `AsyncFd` holds it, and
     // `as_raw_fd` always returns that same one.
     unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
@@ -39,7 +39,7 @@ fn register(socket: std::net::TcpListener) -> io::Result<TcpListener> {
 }
 
 /// The next connection, non-blocking, and its peer's address.
-async fn accept(listener: &TcpListener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+async fn accept(listener: &ListenSocket) -> io::Result<(std::net::TcpStream, SocketAddr)> {
     loop {
         let mut ready = listener.readable().await?;
         let accepted = ready.try_io(|socket| {
@@ -125,7 +125,7 @@ fn describe(b: &Bind) -> String {
     }
 }
 
-fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<TcpListener> {
+fn bind_one(b: &Bind, backlog: u32, ipv6: bool) -> io::Result<ListenSocket> {
     let addr = match b.interface {
         Some(ip) => SocketAddr::new(ip, b.port),
         None if ipv6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), b.port),
@@ -192,7 +192,7 @@ fn tune(socket: &impl std::os::fd::AsRawFd) {
     }
 }
 
-fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+fn listen(addr: SocketAddr, backlog: u32) -> io::Result<ListenSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() && addr.ip().is_unspecified() {

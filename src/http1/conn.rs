@@ -274,7 +274,8 @@ impl Conn {
         loop {
             self.io.buf = BytesMut::new();
             // The socket's own reader slot (`poll_read_ready`), not the list of waiters
-            // that `readable()` joins and leaves on each wait.
+            // that `readable()` joins and leaves on each wait. A connection's first wait
+            // is what puts its socket in the event loop (see `socket`).
             let Ok(stream) = self.io.socket.registered() else {
                 return false;
             };
