@@ -20,7 +20,8 @@ use std::sync::Arc;
 use crate::diagnostic::Diagnostic;
 use crate::hash::FxHashMap;
 use crate::key::{
-    common_segments, in_tree, key_problem, writable_key_problem, writable_value_problem,
+    bytes_equal, common_segments, in_tree, key_problem, word_at, writable_key_problem,
+    writable_value_problem,
 };
 use crate::location::Location;
 
@@ -221,8 +222,38 @@ fn classify_ascii(text: &str) -> Option<Kind> {
 /// Whether `key` (trimmed, non-empty) is ASCII and has no problem for
 /// [`key_problem`]: no whitespace, no empty segment.
 fn plain_key(key: &[u8]) -> bool {
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Eight bytes at a time (3 million keys in a big configuration): no byte above
+    // 0x7f, no `!` right after another (or at the start), and a byte-wise look only at
+    // words with a byte of 0x20 or less, which may be whitespace.
     let mut previous = b'!';
-    for &c in key {
+    let mut i = 0;
+    while i + 8 <= key.len() {
+        let word = word_at(key, i);
+        // Some byte is 0x20 or less (or the top bit of the subtraction was borrowed
+        // into by a byte that is: either way the word is looked at byte by byte).
+        let low = word.wrapping_sub(0x2121_2121_2121_2121) & !word & HIGHS;
+        if word & HIGHS != 0 {
+            return false;
+        }
+        if low != 0 {
+            for &c in &key[i..i + 8] {
+                if (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
+                    return false;
+                }
+                previous = c;
+            }
+        } else {
+            let bangs = bytes_equal(word, b'!');
+            let after_bang = (bangs << 8) | u64::from(previous == b'!') << 7;
+            if bangs & after_bang != 0 {
+                return false;
+            }
+            previous = key[i + 7];
+        }
+        i += 8;
+    }
+    for &c in &key[i..] {
         if !c.is_ascii() || (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
             return false;
         }
@@ -1102,6 +1133,49 @@ mod tests {
                 text.bytes().position(|b| b == b'\n'),
                 "{text:?}"
             );
+        }
+    }
+
+    /// The byte-at-a-time definition [`plain_key`] must agree with.
+    fn plain_key_reference(key: &[u8]) -> bool {
+        let mut previous = b'!';
+        for &c in key {
+            if !c.is_ascii() || (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
+                return false;
+            }
+            previous = c;
+        }
+        previous != b'!'
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_key_agrees_with_the_bytewise_check(
+            key in "[a!b1 \t\x0b\x0c\x01\x1f=é]{0,40}"
+        ) {
+            proptest::prop_assert_eq!(
+                plain_key(key.as_bytes()),
+                plain_key_reference(key.as_bytes()),
+                "{:?}", key
+            );
+        }
+    }
+
+    #[test]
+    fn plain_keys_word_by_word() {
+        for (key, plain) in [
+            ("vserver!10001!rule!100!match!request", true),
+            ("vserver!10001!!rule", false),
+            ("vserver!!10001!rule", false),
+            ("vserve!!", false),
+            ("vserver!!", false),
+            ("!vserver!10001", false),
+            ("vserver!\u{1}x!y", true),
+            ("vserver!\tx!yyyyyyyy", false),
+            ("vserver!éx!yyyyyyyy", false),
+        ] {
+            assert_eq!(plain_key(key.as_bytes()), plain, "{key:?}");
+            assert_eq!(plain_key_reference(key.as_bytes()), plain, "{key:?}");
         }
     }
 

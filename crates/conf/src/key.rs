@@ -97,16 +97,46 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
+/// Eight bytes of `bytes` from `at` as one little-endian word (`at + 8` must be in bounds).
+#[inline]
+pub(crate) fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The high bit of each byte of `word` that is `byte`, and no other bit: exact, so the
+/// bits can be counted (the usual `(x - 0x01..) & !x` trick also flags some bytes after a
+/// match).
+#[inline]
+pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (0x0101_0101_0101_0101 * byte as u64);
+    // Per byte, with no carry between bytes: bit 7 is set unless the byte is zero.
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
 /// How many whole leading segments `a` and `b` share, and where in `b` the
 /// segments after them start (`b.len() + 1` when `b` has no more).
 pub(crate) fn shared_segments(a: &[u8], b: &[u8]) -> (usize, usize) {
     let same = common_prefix(a, b);
+    // The `!`s of the shared bytes, eight at a time: 3 million keys go through here when
+    // a big configuration is read.
     let mut count = 0;
     let mut rest = 0;
-    for (i, &c) in b[..same].iter().enumerate() {
+    let mut i = 0;
+    while i + 8 <= same {
+        let bangs = bytes_equal(word_at(b, i), b'!');
+        if bangs != 0 {
+            count += bangs.count_ones() as usize;
+            rest = i + (63 - bangs.leading_zeros() as usize) / 8 + 1;
+        }
+        i += 8;
+    }
+    for (j, &c) in b[i..same].iter().enumerate() {
         if c == b'!' {
             count += 1;
-            rest = i + 1;
+            rest = i + j + 1;
         }
     }
     let ends = |s: &[u8]| s.get(same).is_none_or(|&c| c == b'!');
@@ -192,6 +222,55 @@ mod tests {
         assert_eq!(numeric_segment("1a"), None);
         assert_eq!(numeric_segment(""), None);
         assert_eq!(numeric_segment("99999999999999999999999"), None);
+    }
+
+    /// The byte-at-a-time definition [`shared_segments`] must agree with.
+    fn shared_segments_reference(a: &[u8], b: &[u8]) -> (usize, usize) {
+        let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let mut count = 0;
+        let mut rest = 0;
+        for (i, &c) in b[..same].iter().enumerate() {
+            if c == b'!' {
+                count += 1;
+                rest = i + 1;
+            }
+        }
+        let ends = |s: &[u8]| s.get(same).is_none_or(|&c| c == b'!');
+        if same > 0 && ends(a) && ends(b) {
+            count += 1;
+            rest = same + 1;
+        }
+        (count, rest)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shared_segments_agree_with_the_bytewise_count(
+            a in "[a!b1]{0,40}",
+            b in "[a!b1]{0,40}",
+        ) {
+            proptest::prop_assert_eq!(
+                shared_segments(a.as_bytes(), b.as_bytes()),
+                shared_segments_reference(a.as_bytes(), b.as_bytes())
+            );
+            // A shared start, as consecutive lines of a configuration have.
+            let c = format!("{a}{b}");
+            proptest::prop_assert_eq!(
+                shared_segments(a.as_bytes(), c.as_bytes()),
+                shared_segments_reference(a.as_bytes(), c.as_bytes())
+            );
+        }
+
+        #[test]
+        fn bytes_equal_flags_exactly_the_matching_bytes(word: u64, byte: u8) {
+            let expected = word
+                .to_le_bytes()
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b == byte)
+                .fold(0u64, |m, (i, _)| m | 0x80 << (8 * i));
+            proptest::prop_assert_eq!(bytes_equal(word, byte), expected);
+        }
     }
 
     #[test]
