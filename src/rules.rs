@@ -177,7 +177,7 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
             None => re.is_match(req.path),
         },
         Match::Header { name, test } => {
-            let mut values = req.headers.get_all(name).peekable();
+            let mut values = req.headers.get_all(&**name).peekable();
             match test {
                 HeaderTest::Provided => values.peek().is_some(),
                 HeaderTest::Regex(re) => values.any(|v| v.to_str().is_ok_and(|s| re.is_match(s))),
@@ -212,7 +212,7 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
         Match::UrlArg { arg, regex } => {
             let Some(q) = req.query else { return false };
             url_args(q).any(|(k, v)| match arg {
-                Some(a) => k == a.as_str() && regex.is_match(&v),
+                Some(a) => k == **a && regex.is_match(&v),
                 None => regex.is_match(&v),
             })
         }

@@ -9,7 +9,7 @@ use http::Method;
 use ipnet::IpNet;
 use regex::Regex;
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,28 +49,30 @@ pub enum Match {
     /// A regular expression over the path and, when present, `?` and the query. Shared
     /// by every rule with the same pattern.
     Request(Arc<Regex>),
+    /// (Boxed, like the other rare matches' parts: a configuration can have a million
+    /// rules, and the largest variant sets the size of every one.)
     Header {
-        name: HeaderName,
+        name: Box<HeaderName>,
         test: HeaderTest,
     },
     /// The requested file exists under the document root.
     Exists {
         /// Names to check (the request's last segment must be one of them); empty with
         /// `any` set checks whatever was requested.
-        files: HashSet<String>,
+        files: Box<HashSet<String>>,
         any: bool,
         only_files: bool,
         iocache: bool,
     },
     Method(Vec<Method>),
     /// Exact paths.
-    Fullpath(HashSet<String>),
+    Fullpath(Box<HashSet<String>>),
     /// The client address is in one of these networks.
     From(Vec<IpNet>),
     /// A query-string argument (or any, when `arg` is `None`) matches the expression.
     UrlArg {
-        arg: Option<String>,
-        regex: Regex,
+        arg: Option<Box<str>>,
+        regex: Box<Regex>,
     },
     /// The connection arrived on one of these listeners (`server!bind!N`).
     Bind(Vec<u64>),
@@ -110,7 +112,7 @@ impl Match {
 #[derive(Debug)]
 pub enum NameSet {
     Few(Box<[Box<str>]>),
-    Many(HashSet<Box<str>>),
+    Many(Box<HashSet<Box<str>>>),
 }
 
 impl NameSet {
@@ -125,7 +127,7 @@ impl NameSet {
             }
         }
         if few.len() > Self::FEW {
-            NameSet::Many(few.into_iter().collect())
+            NameSet::Many(Box::new(few.into_iter().collect()))
         } else {
             NameSet::Few(few.into_boxed_slice())
         }
@@ -155,7 +157,7 @@ impl NameSet {
 
 #[derive(Debug)]
 pub enum HeaderTest {
-    Regex(Regex),
+    Regex(Box<Regex>),
     /// The header is present, whatever its value.
     Provided,
 }
@@ -164,12 +166,12 @@ pub enum HeaderTest {
 #[derive(Debug, Default)]
 pub struct RuleProps {
     pub handler: Option<Arc<HandlerConfig>>,
-    pub document_root: Option<PathBuf>,
+    pub document_root: Option<Box<Path>>,
     pub allow_from: Option<Arc<Vec<IpNet>>>,
     pub only_secure: Option<bool>,
     pub encoders: EncoderPolicy,
     pub expiration: Option<Arc<Expiration>>,
-    pub header_ops: Vec<HeaderOp>,
+    pub header_ops: Box<[HeaderOp]>,
     pub timeout: Option<Duration>,
     pub no_log: Option<bool>,
 }
@@ -340,9 +342,12 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
             let test = if provided {
                 HeaderTest::Provided
             } else {
-                HeaderTest::Regex(Regex::clone(&*regex_child(r, node, "match")?))
+                HeaderTest::Regex(Box::new(Regex::clone(&*regex_child(r, node, "match")?)))
             };
-            Some(Match::Header { name, test })
+            Some(Match::Header {
+                name: Box::new(name),
+                test,
+            })
         }
         "exists" => {
             let files: HashSet<String> = r
@@ -361,7 +366,7 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
             }
             r.child(node, "match_index_files");
             Some(Match::Exists {
-                files,
+                files: Box::new(files),
                 any,
                 only_files: r.flag(node, "match_only_files", true),
                 iocache: r.flag(node, "iocache", false),
@@ -407,7 +412,7 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
                 r.error(list, "empty list of paths");
                 return None;
             }
-            Some(Match::Fullpath(paths))
+            Some(Match::Fullpath(Box::new(paths)))
         }
         "from" => {
             let Some(f) = r.child(node, "from") else {
@@ -420,11 +425,11 @@ fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match
         "url_arg" => {
             let arg = r
                 .str(node, "arg")
-                .map(|a| a.trim().to_string())
+                .map(|a| Box::<str>::from(a.trim()))
                 .filter(|a| !a.is_empty());
             Some(Match::UrlArg {
                 arg,
-                regex: Regex::clone(&*regex_child(r, node, "match")?),
+                regex: Box::new(Regex::clone(&*regex_child(r, node, "match")?)),
             })
         }
         "bind" => {
@@ -617,7 +622,7 @@ fn build_props(
     for key in [keys.document_root, keys.directory_root] {
         if let Some(d) = used(r, key) {
             match r.path(d) {
-                Some(p) => props.document_root = Some(p),
+                Some(p) => props.document_root = Some(p.into_boxed_path()),
                 None => ok = false,
             }
         }
@@ -673,13 +678,15 @@ fn build_props(
             );
             ok = false;
         }
+        let mut list = Vec::with_capacity(numbered.len());
         for (_, op) in numbered {
             r.used(op);
             match header_op(r, op) {
-                Some(o) => props.header_ops.push(o),
+                Some(o) => list.push(o),
                 None => ok = false,
             }
         }
+        props.header_ops = list.into_boxed_slice();
     }
     if let Some(t) = used(r, keys.timeout) {
         match r.duration(t) {
@@ -804,5 +811,20 @@ fn header_op(r: &Reader<'_>, node: Node<'_>) -> Option<HeaderOp> {
             r.error(node, format!("expected add or del, found {other:?}"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Every rule is as big as its largest match: a configuration can hold a million
+    /// rules (10,000 virtual servers of 100), so a variant that grows grows them all
+    /// (they were 200 bytes before the rare matches' parts were boxed).
+    #[test]
+    fn rules_stay_small() {
+        assert!(std::mem::size_of::<Match>() <= 32);
+        assert!(std::mem::size_of::<RuleProps>() <= 80);
+        assert!(std::mem::size_of::<Rule>() <= 144);
     }
 }
