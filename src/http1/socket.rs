@@ -7,7 +7,7 @@
 //! reactor to say so. A connection that brings its request with it (clients do, and the
 //! listeners' `TCP_DEFER_ACCEPT` hands a connection over only once it has) and closes
 //! after the answer never has to wait: on the bare socket it is a `recv`, a `writev` and a
-//! `close`. lighttpd and h2o do the same. A socket is registered the first time a read or a
+//! `close`, as in lighttpd. A socket is registered the first time a read or a
 //! write would block; for a keep-alive connection that is when it first waits for its next
 //! request, and from then on it is an ordinary tokio stream.
 
