@@ -221,6 +221,13 @@ fn classify_ascii(text: &str) -> Option<Kind> {
 
 /// Whether `key` (trimmed, non-empty) is ASCII and has no problem for
 /// [`key_problem`]: no whitespace, no empty segment.
+/// Whether byte `c` of a plain key may follow `previous` (`!` before the first byte):
+/// ASCII, not whitespace, not a second `!` in a row.
+#[inline]
+fn plain_key_byte(c: u8, previous: u8) -> bool {
+    c.is_ascii() && !(c <= b' ' && ascii_space(c)) && !(c == b'!' && previous == b'!')
+}
+
 fn plain_key(key: &[u8]) -> bool {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Eight bytes at a time (3 million keys in a big configuration): no byte above
@@ -238,7 +245,7 @@ fn plain_key(key: &[u8]) -> bool {
         }
         if low != 0 {
             for &c in &key[i..i + 8] {
-                if (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
+                if !plain_key_byte(c, previous) {
                     return false;
                 }
                 previous = c;
@@ -254,7 +261,7 @@ fn plain_key(key: &[u8]) -> bool {
         i += 8;
     }
     for &c in &key[i..] {
-        if !c.is_ascii() || (c <= b' ' && ascii_space(c)) || (c == b'!' && previous == b'!') {
+        if !plain_key_byte(c, previous) {
             return false;
         }
         previous = c;
@@ -283,11 +290,15 @@ struct Scanned {
 /// Texts at least this big are scanned by two threads.
 const PARALLEL_SCAN: usize = 4 << 20;
 
+/// Whether `text` is big enough, and the machine has the cores, to be read on two threads.
+fn two_threads_for(text: &str) -> bool {
+    text.len() >= PARALLEL_SCAN && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+}
+
 /// [`scan`] of the whole text; a big one in two halves on two threads (a 100 MB
 /// configuration has 3 million lines). The result is the same either way.
 fn scan_in_parallel(text: &str) -> Scanned {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if text.len() < PARALLEL_SCAN || cores < 2 {
+    if !two_threads_for(text) {
         return scan(text, 0);
     }
     // Cut after the newline nearest the middle (an ASCII byte: a character boundary).
@@ -334,7 +345,7 @@ fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     let pattern: u64 = ONES * needle as u64;
     let mut i = 0;
     while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8])) ^ pattern;
+        let word = word_at(bytes, i) ^ pattern;
         let found = word.wrapping_sub(ONES) & !word & HIGHS;
         if found != 0 {
             return Some(i + (found.trailing_zeros() / 8) as usize);
@@ -469,8 +480,7 @@ pub(crate) fn for_each_entry<'a>(
     text: &'a str,
     mut each: impl FnMut(usize, Read<'a>) -> ControlFlow<()>,
 ) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if text.len() < PARALLEL_SCAN || cores < 2 {
+    if !two_threads_for(text) {
         for_each_entry_here(text, each);
         return;
     }

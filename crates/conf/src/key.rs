@@ -84,8 +84,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default());
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        let (x, y) = (word_at(a, i), word_at(b, i));
         if x != y {
             return i + ((x ^ y).trailing_zeros() / 8) as usize;
         }
