@@ -82,7 +82,10 @@ pub fn load_file(path: &Path) -> LoadResult {
     match baton_conf::load_tree(path) {
         Ok(loaded) => build(
             loaded.tree,
-            Some(loaded.text),
+            match loaded.text {
+                Some(text) => SourceText::Given(Some(text)),
+                None => SourceText::TreeText,
+            },
             loaded.diagnostics,
             Some(path.to_path_buf()),
         ),
@@ -110,21 +113,33 @@ pub fn load_str(name: &str, text: &str) -> LoadResult {
         .into_iter()
         .next()
         .map(baton_conf::ConfFile::into_text);
-    build(tree, source_text, diagnostics, None)
+    build(tree, SourceText::Given(source_text), diagnostics, None)
+}
+
+/// The text kept as the running configuration's ([`Config::source_text`]).
+enum SourceText {
+    Given(Option<String>),
+    /// The tree's own text, which is the main file's as read ([`baton_conf::load_tree`]
+    /// of a file without includes): taken from the tree once the model is built.
+    TreeText,
 }
 
 fn build(
     tree: baton_conf::Tree,
-    source_text: Option<String>,
+    source_text: SourceText,
     mut diagnostics: Vec<Diagnostic>,
     source: Option<PathBuf>,
 ) -> LoadResult {
     let reader = Reader::new(tree.root());
-    let config = build_model(&reader, source).map(|mut c| {
-        c.source_text = source_text;
+    let config = build_model(&reader, source);
+    diagnostics.extend(reader.finish());
+    let config = config.map(|mut c| {
+        c.source_text = match source_text {
+            SourceText::Given(text) => text,
+            SourceText::TreeText => Some(tree.into_text()),
+        };
         c
     });
-    diagnostics.extend(reader.finish());
     let has_error = diagnostics.iter().any(|d| d.severity == Severity::Error);
     sort_diagnostics(&mut diagnostics);
     LoadResult {

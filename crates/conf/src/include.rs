@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::diagnostic::Diagnostic;
 use crate::file::{for_each_entry, line_number, ConfFile, Read};
 use crate::location::Location;
-use crate::tree::{Inserter, TooLarge, Tree};
+use crate::tree::{InPlace, Inserter, TooLarge, Tree};
 
 /// The key that includes other files. It is consumed: it never appears in
 /// the merged tree.
@@ -90,8 +90,10 @@ fn load_from(main: ConfFile, mut diagnostics: Vec<Diagnostic>) -> Loaded {
 /// A configuration read for its tree only (see [`load_tree`]).
 #[derive(Debug)]
 pub struct LoadedTree {
-    /// The main file's text, as read.
-    pub text: String,
+    /// The main file's text as read, for a file with includes. Without includes it is
+    /// the tree's own text (its nodes point into it), which [`Tree::into_text`] hands
+    /// over once the tree is no longer needed; then this is `None`.
+    pub text: Option<String>,
     /// The merged key tree.
     pub tree: Tree,
     /// Every problem found, errors and warnings.
@@ -111,16 +113,16 @@ impl LoadedTree {
 /// is scanned; one with includes goes through [`load`]. The tree and the diagnostics are
 /// those [`load`] gives (without includes, the diagnostics come in line order).
 pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
-    let text = crate::file::read_text(path)?;
     let shared = Arc::new(path.to_path_buf());
     let location = |line: usize| Location::new(shared.clone(), line_number(line));
-    let mut tree = Tree::with_capacity_for_text(text.len());
+    let mut tree = Tree::over_text(crate::file::read_text(path)?);
     let file = tree.file_id(&shared);
-    let mut inserter = Inserter::default();
     let mut diagnostics = Vec::new();
     let mut too_large = false;
     let mut include = false;
-    for_each_entry(&text, |index, read| {
+    let (arena, text) = tree.building_in_place();
+    let mut inserter = Inserter::default();
+    for_each_entry(text, |index, read| {
         match read {
             Read::Nothing => {}
             Read::Problem(key, message) => {
@@ -131,7 +133,15 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
                 return ControlFlow::Break(());
             }
             Read::Entry { key, value } => {
-                match inserter.insert(&mut tree, key, value, file, line_number(index)) {
+                let inserted = inserter.insert(
+                    arena,
+                    &mut InPlace(text),
+                    key,
+                    value,
+                    file,
+                    line_number(index),
+                );
+                match inserted {
                     Ok(None) => {}
                     Ok(Some((_, previous))) => diagnostics.push(Diagnostic::warning(
                         Some(location(index)),
@@ -149,7 +159,7 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
         ControlFlow::Continue(())
     });
     if include {
-        drop(tree);
+        let text = tree.into_text();
         let (main, diagnostics) = ConfFile::parse_owned(path.to_path_buf(), text, false);
         let loaded = load_from(main, diagnostics);
         let text = loaded
@@ -159,13 +169,13 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
             .map(ConfFile::into_text)
             .unwrap_or_default();
         return Ok(LoadedTree {
-            text,
+            text: Some(text),
             tree: loaded.tree,
             diagnostics: loaded.diagnostics,
         });
     }
     Ok(LoadedTree {
-        text,
+        text: None,
         tree,
         diagnostics,
     })
@@ -396,7 +406,7 @@ fn build(
 }
 
 struct Builder<'a> {
-    inserter: Inserter,
+    inserter: Inserter<'a>,
     same_file_duplicates: bool,
     files: &'a [ConfFile],
     includes: &'a Includes,
@@ -409,7 +419,7 @@ struct Builder<'a> {
     visited: Vec<bool>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     /// Reports `key`, set at `previous`, being set again at `location`.
     fn repeated(&mut self, key: &str, previous: Location, location: Location) {
         let message = if previous.file != location.file {
@@ -426,7 +436,8 @@ impl Builder<'_> {
     }
 
     fn walk(&mut self, index: usize) {
-        let Some(file) = self.files.get(index) else {
+        let files: &'a [ConfFile] = self.files;
+        let Some(file) = files.get(index) else {
             return;
         };
         self.visited[index] = true;
@@ -434,13 +445,16 @@ impl Builder<'_> {
         let file_id = self.tree.file_id(file.shared_path());
         for entry in file.entries() {
             if entry.key != INCLUDE_KEY {
-                match self.inserter.insert(
-                    &mut self.tree,
+                let (arena, mut text) = self.tree.appending();
+                let inserted = self.inserter.insert(
+                    arena,
+                    &mut text,
                     entry.key,
                     entry.value,
                     file_id,
                     entry.line,
-                ) {
+                );
+                match inserted {
                     Ok(None) => {}
                     Ok(Some((previous_file, previous_line))) => {
                         let previous = self.tree.location_of(previous_file, previous_line);

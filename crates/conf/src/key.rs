@@ -80,7 +80,7 @@ pub fn common_segments(a: &str, b: &str) -> usize {
 }
 
 /// How many leading bytes `a` and `b` have in common, compared eight at a time.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::hash::{FxHashMap, FxHasher};
-use crate::key::{numeric_segment, shared_segments};
+use crate::key::{common_prefix, numeric_segment};
 use crate::location::Location;
 
 /// Nodes with more children than this get their children indexed by hash.
@@ -42,7 +42,7 @@ pub(crate) struct TooLarge;
 
 /// A byte range of the tree's text.
 #[derive(Clone, Copy, Debug)]
-struct Span {
+pub(crate) struct Span {
     start: u32,
     len: u32,
 }
@@ -96,18 +96,169 @@ fn segment_hash(segment: &str) -> u64 {
 /// they were written.
 #[derive(Clone)]
 pub struct Tree {
-    /// Node 0 is the root; a child always comes after its parent.
-    nodes: Vec<Rec>,
-    /// Segments and values.
+    arena: Arena,
+    /// Segments and values: appended as keys are set, or, for a tree made with
+    /// [`Tree::over_text`], the configuration text itself, which the nodes point into.
     text: String,
     /// The files values were written in.
     files: Vec<Arc<PathBuf>>,
+}
+
+/// The nodes of a tree without its text, so that a tree can be built while its own
+/// text is being read ([`Tree::building_in_place`]).
+#[derive(Clone)]
+pub(crate) struct Arena {
+    /// Node 0 is the root; a child always comes after its parent.
+    nodes: Vec<Rec>,
     /// For each node with many children: hash of a segment -> child. One
     /// small map per such node (rather than one big map) keeps the lookups
     /// made while one block is read in cache. A child whose hash is already
     /// taken by a sibling (a collision) is not indexed; a lookup that lands
     /// on the wrong sibling scans.
     index: FxHashMap<u32, FxHashMap<u64, u32>>,
+}
+
+/// Where the segments and values of the keys being set are kept.
+pub(crate) trait Text {
+    /// Everything the nodes point into so far.
+    fn as_str(&self) -> &str;
+    /// The span of `s` in the text: `s` appended, or found where it already is.
+    fn span_of(&mut self, s: &str) -> Result<Span, TooLarge>;
+}
+
+/// A span of `len` bytes from `start`, if it fits the 32-bit offsets.
+fn span(start: usize, len: usize) -> Result<Span, TooLarge> {
+    let start = u32::try_from(start).map_err(|_| TooLarge)?;
+    let len = u32::try_from(len).map_err(|_| TooLarge)?;
+    if start.checked_add(len).is_none_or(|end| end == NONE) {
+        return Err(TooLarge);
+    }
+    Ok(Span { start, len })
+}
+
+/// Segments and values copied to the end of the tree's own text.
+pub(crate) struct Appending<'t>(&'t mut String);
+
+impl Text for Appending<'_> {
+    fn as_str(&self) -> &str {
+        self.0
+    }
+
+    fn span_of(&mut self, s: &str) -> Result<Span, TooLarge> {
+        let span = span(self.0.len(), s.len())?;
+        self.0.push_str(s);
+        Ok(span)
+    }
+}
+
+/// Segments and values that are slices of the text the tree was made over
+/// ([`Tree::over_text`]): nodes point at them where they are and nothing is copied.
+/// (A 100 MB configuration has about 40 MB of segments and values: memory to fill,
+/// and pages to fault in, for text that stays in memory anyway.)
+pub(crate) struct InPlace<'t>(pub(crate) &'t str);
+
+impl Text for InPlace<'_> {
+    fn as_str(&self) -> &str {
+        self.0
+    }
+
+    fn span_of(&mut self, s: &str) -> Result<Span, TooLarge> {
+        // Where `s` starts in the text, by address: callers pass slices of this very
+        // text. One that is not (a bug) is refused rather than misread.
+        let at = (s.as_ptr() as usize).wrapping_sub(self.0.as_ptr() as usize);
+        let inside = at <= self.0.len() && s.len() <= self.0.len() - at;
+        debug_assert!(inside, "InPlace::span_of: not a slice of the text");
+        if !inside {
+            return Err(TooLarge);
+        }
+        span(at, s.len())
+    }
+}
+
+/// The text of `span` in `text` (`""` if out of bounds, which spans never are).
+fn str_in(text: &str, span: Span) -> &str {
+    let start = span.start as usize;
+    text.get(start..start + span.len as usize).unwrap_or("")
+}
+
+impl Arena {
+    fn with_root() -> Arena {
+        Arena {
+            nodes: vec![Rec::new(NONE, Span { start: 0, len: 0 })],
+            index: FxHashMap::default(),
+        }
+    }
+
+    fn rec(&self, id: u32) -> &Rec {
+        &self.nodes[id as usize]
+    }
+
+    /// The child of `parent` named `segment` (segments read from `text`).
+    fn find_child(&self, text: &str, parent: u32, segment: &str) -> Option<u32> {
+        let p = self.rec(parent);
+        if p.child_count > INDEX_THRESHOLD {
+            let &child = self.index.get(&parent)?.get(&segment_hash(segment))?;
+            if str_in(text, self.rec(child).segment) == segment {
+                return Some(child);
+            }
+            // A collision: fall back to the scan below.
+        }
+        let mut at = p.first_child;
+        while at != NONE {
+            let rec = self.rec(at);
+            if str_in(text, rec.segment) == segment {
+                return Some(at);
+            }
+            at = rec.next_sibling;
+        }
+        None
+    }
+
+    /// The child of `parent` named `segment`, created (last, with no value)
+    /// if missing.
+    fn child_or_insert(
+        &mut self,
+        text: &mut impl Text,
+        parent: u32,
+        segment: &str,
+    ) -> Result<u32, TooLarge> {
+        if let Some(child) = self.find_child(text.as_str(), parent, segment) {
+            return Ok(child);
+        }
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&id| id != NONE)
+            .ok_or(TooLarge)?;
+        let span = text.span_of(segment)?;
+        self.nodes.push(Rec::new(parent, span));
+        let p = &mut self.nodes[parent as usize];
+        if p.last_child == NONE {
+            p.first_child = id;
+        } else {
+            let last = p.last_child;
+            self.nodes[last as usize].next_sibling = id;
+        }
+        let p = &mut self.nodes[parent as usize];
+        p.last_child = id;
+        p.child_count += 1;
+        let count = p.child_count;
+        if count == INDEX_THRESHOLD + 1 {
+            let text = text.as_str();
+            let mut index = FxHashMap::default();
+            let mut at = p.first_child;
+            while at != NONE {
+                let hash = segment_hash(str_in(text, self.rec(at).segment));
+                index.entry(hash).or_insert(at);
+                at = self.rec(at).next_sibling;
+            }
+            self.index.insert(parent, index);
+        } else if count > INDEX_THRESHOLD + 1 {
+            if let Some(index) = self.index.get_mut(&parent) {
+                index.entry(segment_hash(segment)).or_insert(id);
+            }
+        }
+        Ok(id)
+    }
 }
 
 impl Default for Tree {
@@ -120,10 +271,9 @@ impl Tree {
     /// An empty tree: just the root (path `""`).
     pub fn new() -> Tree {
         Tree {
-            nodes: vec![Rec::new(NONE, Span { start: 0, len: 0 })],
+            arena: Arena::with_root(),
             text: String::new(),
             files: Vec::new(),
-            index: FxHashMap::default(),
         }
     }
 
@@ -138,9 +288,32 @@ impl Tree {
     /// address space, not memory.
     pub fn with_capacity_for_text(bytes: usize) -> Tree {
         let mut tree = Tree::new();
-        tree.nodes.reserve(bytes / 24);
+        tree.arena.nodes.reserve(bytes / 24);
         tree.text.reserve(bytes);
         tree
+    }
+
+    /// An empty tree whose keys and values will all be slices of `text`, set through
+    /// [`Tree::building_in_place`]: the nodes point into that text, which the tree
+    /// keeps ([`Tree::into_text`] gives it back as it was). Room is made for its nodes
+    /// as in [`Tree::with_capacity_for_text`].
+    pub(crate) fn over_text(text: String) -> Tree {
+        let mut tree = Tree::new();
+        tree.arena.nodes.reserve(text.len() / 24);
+        tree.text = text;
+        tree
+    }
+
+    /// The nodes, to be set with [`InPlace`] slices of the text also returned.
+    pub(crate) fn building_in_place(&mut self) -> (&mut Arena, &str) {
+        (&mut self.arena, &self.text)
+    }
+
+    /// The text the nodes point into: for a tree made by [`crate::load_tree`] of a
+    /// file without includes, that file's text exactly as read (handed over, not
+    /// copied); otherwise the segments and values in the order they were set.
+    pub fn into_text(self) -> String {
+        self.text
     }
 
     /// The root node.
@@ -151,17 +324,17 @@ impl Tree {
     /// How many nodes the tree has (the root included). Node ids run from 0
     /// to `len() - 1`.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.arena.nodes.len()
     }
 
     /// Whether nothing was ever set (only the root exists).
     pub fn is_empty(&self) -> bool {
-        self.nodes.len() == 1 && self.nodes[0].value.start == NONE
+        self.len() == 1 && self.rec(0).value.start == NONE
     }
 
     /// The node numbered `id`, if there is one.
     pub fn node(&self, id: usize) -> Option<Node<'_>> {
-        (id < self.nodes.len()).then_some(Node {
+        (id < self.len()).then_some(Node {
             tree: self,
             id: id as u32,
         })
@@ -169,7 +342,7 @@ impl Tree {
 
     /// Every node in id order: a parent always comes before its children.
     pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
-        (0..self.nodes.len() as u32).map(move |id| Node { tree: self, id })
+        (0..self.len() as u32).map(move |id| Node { tree: self, id })
     }
 
     /// Sets the full `key` (`!`-separated) to `value`, written at
@@ -177,10 +350,16 @@ impl Tree {
     /// wins. A key that would make the tree's text exceed 4 GiB is not set.
     pub fn insert(&mut self, key: &str, value: &str, location: Location) -> Option<Location> {
         let file = self.file_id(&location.file);
+        let (arena, mut text) = self.appending();
         let previous = Inserter::default()
-            .insert(self, key, value, file, location.line)
+            .insert(arena, &mut text, key, value, file, location.line)
             .ok()??;
         self.location_of(previous.0, previous.1)
+    }
+
+    /// The nodes, to be set with keys and values copied to the end of the text.
+    pub(crate) fn appending(&mut self) -> (&mut Arena, Appending<'_>) {
+        (&mut self.arena, Appending(&mut self.text))
     }
 
     /// The number of `file` among the tree's files, added if new.
@@ -204,86 +383,15 @@ impl Tree {
     }
 
     fn rec(&self, id: u32) -> &Rec {
-        &self.nodes[id as usize]
+        self.arena.rec(id)
     }
 
     fn str_of(&self, span: Span) -> &str {
-        let start = span.start as usize;
-        self.text
-            .get(start..start + span.len as usize)
-            .unwrap_or("")
+        str_in(&self.text, span)
     }
 
-    /// Appends `s` to the text.
-    fn push_text(&mut self, s: &str) -> Result<Span, TooLarge> {
-        let start = u32::try_from(self.text.len()).map_err(|_| TooLarge)?;
-        let len = u32::try_from(s.len()).map_err(|_| TooLarge)?;
-        if start.checked_add(len).is_none_or(|end| end == NONE) {
-            return Err(TooLarge);
-        }
-        self.text.push_str(s);
-        Ok(Span { start, len })
-    }
-
-    /// The child of `parent` named `segment`.
     fn find_child(&self, parent: u32, segment: &str) -> Option<u32> {
-        let p = self.rec(parent);
-        if p.child_count > INDEX_THRESHOLD {
-            let &child = self.index.get(&parent)?.get(&segment_hash(segment))?;
-            if self.str_of(self.rec(child).segment) == segment {
-                return Some(child);
-            }
-            // A collision: fall back to the scan below.
-        }
-        let mut at = p.first_child;
-        while at != NONE {
-            let rec = self.rec(at);
-            if self.str_of(rec.segment) == segment {
-                return Some(at);
-            }
-            at = rec.next_sibling;
-        }
-        None
-    }
-
-    /// The child of `parent` named `segment`, created (last, with no value)
-    /// if missing.
-    fn child_or_insert(&mut self, parent: u32, segment: &str) -> Result<u32, TooLarge> {
-        if let Some(child) = self.find_child(parent, segment) {
-            return Ok(child);
-        }
-        let id = u32::try_from(self.nodes.len())
-            .ok()
-            .filter(|&id| id != NONE)
-            .ok_or(TooLarge)?;
-        let span = self.push_text(segment)?;
-        self.nodes.push(Rec::new(parent, span));
-        let p = &mut self.nodes[parent as usize];
-        if p.last_child == NONE {
-            p.first_child = id;
-        } else {
-            let last = p.last_child;
-            self.nodes[last as usize].next_sibling = id;
-        }
-        let p = &mut self.nodes[parent as usize];
-        p.last_child = id;
-        p.child_count += 1;
-        let count = p.child_count;
-        if count == INDEX_THRESHOLD + 1 {
-            let mut index = FxHashMap::default();
-            let mut at = p.first_child;
-            while at != NONE {
-                let hash = segment_hash(self.str_of(self.rec(at).segment));
-                index.entry(hash).or_insert(at);
-                at = self.rec(at).next_sibling;
-            }
-            self.index.insert(parent, index);
-        } else if count > INDEX_THRESHOLD + 1 {
-            if let Some(index) = self.index.get_mut(&parent) {
-                index.entry(segment_hash(segment)).or_insert(id);
-            }
-        }
-        Ok(id)
+        self.arena.find_child(&self.text, parent, segment)
     }
 }
 
@@ -493,35 +601,52 @@ impl<'t> Iterator for Children<'t> {
 /// segments that differ. Nodes are never removed, so remembered ones stay
 /// valid as long as every key goes into the same tree.
 #[derive(Default)]
-pub(crate) struct Inserter {
-    last_key: String,
-    /// The node of each segment of `last_key`.
-    path: Vec<u32>,
+pub(crate) struct Inserter<'k> {
+    last_key: &'k str,
+    /// For each segment of `last_key` that was inserted: where it ends in
+    /// `last_key`, and its node.
+    path: Vec<(usize, u32)>,
 }
 
-impl Inserter {
-    /// Sets `key` to `value` below the root of `tree` (always the same tree
-    /// for one inserter), written at `line` of file number `file`. Returns
-    /// where it was set before (file number and line), if it was.
+impl<'k> Inserter<'k> {
+    /// Sets `key` to `value` below the root of `arena` (always the same tree for one
+    /// inserter, with segments and values kept in `text`), written at `line` of file
+    /// number `file`. Returns where it was set before (file number and line), if it
+    /// was.
     pub(crate) fn insert(
         &mut self,
-        tree: &mut Tree,
-        key: &str,
+        arena: &mut Arena,
+        text: &mut impl Text,
+        key: &'k str,
         value: &str,
         file: u32,
         line: u32,
     ) -> Result<Option<(u32, u32)>, TooLarge> {
-        let (mut shared, mut rest) = shared_segments(self.last_key.as_bytes(), key.as_bytes());
-        if shared > self.path.len() {
-            // The previous key was not fully inserted: start from the root.
-            (shared, rest) = (0, 0);
-        }
+        let k = key.as_bytes();
+        let same = common_prefix(self.last_key.as_bytes(), k);
+        // The previous key's segments that end inside the common prefix, or at its end
+        // where this key's segment ends too, are this key's first segments.
+        let shared = self
+            .path
+            .iter()
+            .take_while(|&&(end, _)| {
+                end < same || (end == same && k.get(same).is_none_or(|&c| c == b'!'))
+            })
+            .count();
         self.path.truncate(shared);
-        self.last_key.clear();
-        let mut node = self.path.last().copied().unwrap_or(0);
-        let rest = key.get(rest..).map(|r| r.split('!'));
-        for segment in rest.into_iter().flatten() {
-            match tree.child_or_insert(node, segment) {
+        self.last_key = key;
+        let (mut node, mut start) = match self.path.last() {
+            Some(&(end, node)) => (node, end + 1),
+            None => (0, 0),
+        };
+        while start <= k.len() {
+            let end = k[start..]
+                .iter()
+                .position(|&c| c == b'!')
+                .map_or(k.len(), |i| start + i);
+            // Cut at `!` (ASCII): always on a character boundary.
+            let segment = key.get(start..end).unwrap_or("");
+            match arena.child_or_insert(text, node, segment) {
                 Ok(child) => node = child,
                 Err(e) => {
                     // The remembered path is incomplete: start afresh next time.
@@ -529,12 +654,11 @@ impl Inserter {
                     return Err(e);
                 }
             }
-            self.path.push(node);
+            self.path.push((end, node));
+            start = end + 1;
         }
-        let span = tree.push_text(value);
-        self.last_key.push_str(key);
-        let span = span?;
-        let rec = &mut tree.nodes[node as usize];
+        let span = text.span_of(value)?;
+        let rec = &mut arena.nodes[node as usize];
         let previous = (rec.value.start != NONE).then_some((rec.file, rec.line));
         rec.value = span;
         rec.file = file;
@@ -643,7 +767,7 @@ mod tests {
         for i in 0..1000 {
             tree.insert(&format!("vserver!{i}!nick"), &format!("v{i}"), loc(i + 1));
         }
-        assert!(!tree.index.is_empty());
+        assert!(!tree.arena.index.is_empty());
         let vs = tree.root().child("vserver").unwrap();
         assert_eq!(vs.children().count(), 1000);
         assert_eq!(vs.child_count(), 1000);
@@ -693,6 +817,49 @@ mod tests {
             if let Some(parent) = node.parent() {
                 assert!(parent.id() < node.id());
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// One inserter remembering the previous key's nodes builds the same tree as
+        /// every key inserted from the root, whatever the order of the keys, in place
+        /// over a text as when copying.
+        #[test]
+        fn remembered_paths_build_the_same_tree(
+            keys in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(vec!["a", "b", "ab", "1", "10", "x"]), 1..5),
+                1..40,
+            )
+        ) {
+            let keys: Vec<String> = keys.iter().map(|k| k.join("!")).collect();
+            let mut fresh = Tree::new();
+            for (i, k) in keys.iter().enumerate() {
+                fresh.insert(k, &i.to_string(), loc(i as u32 + 1));
+            }
+            let mut text = String::new();
+            for (i, k) in keys.iter().enumerate() {
+                text.push_str(&format!("{k} {i}\n"));
+            }
+            let mut in_place = Tree::over_text(text);
+            let (arena, text) = in_place.building_in_place();
+            let mut inserter = Inserter::default();
+            for (i, line) in text.lines().enumerate() {
+                let (k, v) = line.split_once(' ').unwrap();
+                inserter.insert(arena, &mut InPlace(text), k, v, 0, i as u32 + 1).unwrap();
+            }
+            let mut appended = Tree::new();
+            let (arena, mut text) = appended.appending();
+            let mut inserter = Inserter::default();
+            for (i, k) in keys.iter().enumerate() {
+                inserter.insert(arena, &mut text, k, &i.to_string(), 0, i as u32 + 1).unwrap();
+            }
+            let shape = |tree: &Tree| {
+                tree.nodes()
+                    .map(|n| (n.path(), n.value().map(str::to_owned), n.rec().line))
+                    .collect::<Vec<_>>()
+            };
+            proptest::prop_assert_eq!(shape(&in_place), shape(&fresh));
+            proptest::prop_assert_eq!(shape(&appended), shape(&fresh));
         }
     }
 }
