@@ -12,9 +12,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
@@ -177,7 +175,7 @@ fn classify(text: &str) -> (Kind, Option<(String, String)>) {
 
 /// Whitespace as `char::is_whitespace` sees it, for ASCII bytes (unlike
 /// `u8::is_ascii_whitespace`, it includes the vertical tab).
-fn ascii_space(b: u8) -> bool {
+pub(crate) fn ascii_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
@@ -288,10 +286,10 @@ struct Scanned {
 }
 
 /// Texts at least this big are scanned by two threads.
-const PARALLEL_SCAN: usize = 4 << 20;
+pub(crate) const PARALLEL_SCAN: usize = 4 << 20;
 
 /// Whether `text` is big enough, and the machine has the cores, to be read on two threads.
-fn two_threads_for(text: &str) -> bool {
+pub(crate) fn two_threads_for(text: &str) -> bool {
     text.len() >= PARALLEL_SCAN && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
@@ -406,6 +404,11 @@ impl<'a> RawLines<'a> {
             offset: 0,
         }
     }
+
+    /// How many bytes of the text the lines returned so far took, endings included.
+    pub(crate) fn consumed(&self) -> usize {
+        self.offset
+    }
 }
 
 impl<'a> Iterator for RawLines<'a> {
@@ -459,90 +462,6 @@ impl<'a> RawLine<'a> {
             },
             (_, Some((key, message))) => Read::Problem(key, message),
             _ => Read::Nothing,
-        }
-    }
-}
-
-/// Lines handed from the reading thread of [`for_each_entry`] to the other at a time.
-const BATCH: usize = 4096;
-
-/// A batch of lines read, with their indexes.
-type Batch<'a> = Vec<(usize, Read<'a>)>;
-
-/// Calls `each` with the index and the reading of every line of `text` that is not
-/// blank or a comment, in order, until it breaks.
-///
-/// A big text is read by a second thread while `each` runs on this one: a 100 MB
-/// configuration has 3 million lines, and finding their keys and values costs a good
-/// part of what putting them in a tree does. Either way `each` sees the same lines in
-/// the same order.
-pub(crate) fn for_each_entry<'a>(
-    text: &'a str,
-    mut each: impl FnMut(usize, Read<'a>) -> ControlFlow<()>,
-) {
-    if !two_threads_for(text) {
-        for_each_entry_here(text, each);
-        return;
-    }
-    // Full batches one way, emptied ones back to be refilled (a fresh batch for every
-    // 4,096 lines would be fresh memory, page faults and all, each time). At most two
-    // full batches wait, so the reader stays just ahead.
-    let (full_tx, full_rx) = mpsc::sync_channel::<Batch<'a>>(2);
-    let (empty_tx, empty_rx) = mpsc::channel::<Batch<'a>>();
-    let reader = move || {
-        let mut batch = Vec::with_capacity(BATCH);
-        for (index, line) in RawLines::new(text).enumerate() {
-            let read = line.read();
-            if matches!(read, Read::Nothing) {
-                continue;
-            }
-            batch.push((index, read));
-            if batch.len() == BATCH {
-                let next = empty_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                if full_tx.send(std::mem::replace(&mut batch, next)).is_err() {
-                    // The consumer stopped.
-                    return;
-                }
-            }
-        }
-        let _ = full_tx.send(batch);
-    };
-    std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new()
-            .name("conf-scan".into())
-            .spawn_scoped(scope, reader);
-        if spawned.is_err() {
-            for_each_entry_here(text, &mut each);
-            return;
-        }
-        // Ends when the reader has sent its last batch; returning early drops the
-        // receiver, which stops the reader at its next batch.
-        for mut batch in full_rx {
-            for (index, read) in batch.drain(..) {
-                if each(index, read).is_break() {
-                    return;
-                }
-            }
-            let _ = empty_tx.send(batch);
-        }
-    });
-}
-
-/// [`for_each_entry`] on this thread alone.
-fn for_each_entry_here<'a>(
-    text: &'a str,
-    mut each: impl FnMut(usize, Read<'a>) -> ControlFlow<()>,
-) {
-    for (index, line) in RawLines::new(text).enumerate() {
-        match line.read() {
-            Read::Nothing => {}
-            read => {
-                if each(index, read).is_break() {
-                    return;
-                }
-            }
         }
     }
 }
@@ -1186,41 +1105,6 @@ mod tests {
         ] {
             assert_eq!(plain_key(key.as_bytes()), plain, "{key:?}");
             assert_eq!(plain_key_reference(key.as_bytes()), plain, "{key:?}");
-        }
-    }
-
-    #[test]
-    fn a_big_text_reads_the_same_on_two_threads() {
-        let mut text = String::new();
-        let mut i = 0;
-        while text.len() < PARALLEL_SCAN + 1000 {
-            text.push_str(&format!("vserver!{i}!nick = n{i}\r\n# c\nbad line {i}\n\n"));
-            i += 1;
-        }
-        let collect = |stop: usize, two_threads: bool| {
-            let mut seen = Vec::new();
-            let each = |index, read| {
-                seen.push((index, read));
-                if seen.len() == stop {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            };
-            if two_threads {
-                for_each_entry(&text, each);
-            } else {
-                for_each_entry_here(&text, each);
-            }
-            seen
-        };
-        let here = collect(usize::MAX, false);
-        assert_eq!(here.len(), 2 * i);
-        assert_eq!(here[2].0, 4);
-        assert_eq!(collect(usize::MAX, true), here);
-        // Stopping part-way through a batch, and at a batch's end.
-        for stop in [1, BATCH + 7, 3 * BATCH] {
-            assert_eq!(collect(stop, true), here[..stop], "{stop}");
         }
     }
 

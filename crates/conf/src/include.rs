@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-use crate::file::{for_each_entry, line_number, ConfFile, Read};
+use crate::entries::for_each_entry;
+use crate::file::{line_number, ConfFile, Read};
 use crate::location::Location;
 use crate::tree::{InPlace, Inserter, TooLarge, Tree};
 

@@ -15,6 +15,7 @@
 //! Nothing here panics on bad input: problems become [`Diagnostic`]s.
 
 mod diagnostic;
+mod entries;
 mod file;
 mod hash;
 mod include;
