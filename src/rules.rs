@@ -119,13 +119,15 @@ pub fn evaluate<'c>(vserver: &'c VServer, req: &RequestFacts<'_>) -> Behavior<'c
 }
 
 fn merge<'c>(b: &mut Behavior<'c>, rule: &'c Rule) {
-    let p = &rule.props;
     if b.handler.is_none() {
-        if let Some(h) = &p.handler {
+        if let Some(h) = &rule.handler {
             b.handler = Some(h);
             b.handler_rule = Some(rule.id);
         }
     }
+    let Some(p) = rule.props.as_deref() else {
+        return;
+    };
     if b.document_root.is_none() {
         if let Some(root) = &p.document_root {
             b.document_root = Some(root);
