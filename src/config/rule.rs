@@ -112,11 +112,13 @@ impl Match {
 /// A small set of names (file extensions), tested by exact match.
 ///
 /// A configuration can have hundreds of thousands of these, most with one or two names:
-/// a short list costs one allocation and is faster to scan than to hash; only long lists
-/// get a hash set.
+/// a short list is one string, faster to scan than to hash; only long lists get a hash
+/// set.
 #[derive(Debug)]
 pub enum NameSet {
-    Few(Box<[Box<str>]>),
+    /// Each name preceded by `,` (`,jpg,png`; `""` for none): one allocation, not one
+    /// per name. A name holding a `,` makes the set [`NameSet::Many`].
+    Few(Box<str>),
     Many(Box<HashSet<Box<str>>>),
 }
 
@@ -125,36 +127,50 @@ impl NameSet {
     const FEW: usize = 8;
 
     pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> NameSet {
-        let mut few: Vec<Box<str>> = Vec::new();
+        let mut joined = String::new();
+        let mut count = 0;
+        let mut many: Option<HashSet<Box<str>>> = None;
         for name in names {
-            if !few.iter().any(|n| &**n == name) {
-                few.push(name.into());
+            if let Some(set) = &mut many {
+                set.insert(name.into());
+            } else if name.contains(',') || (count == Self::FEW && !Self::in_joined(&joined, name))
+            {
+                let mut set: HashSet<Box<str>> = joined.split(',').skip(1).map(Box::from).collect();
+                set.insert(name.into());
+                many = Some(set);
+            } else if !Self::in_joined(&joined, name) {
+                joined.push(',');
+                joined.push_str(name);
+                count += 1;
             }
         }
-        if few.len() > Self::FEW {
-            NameSet::Many(Box::new(few.into_iter().collect()))
-        } else {
-            NameSet::Few(few.into_boxed_slice())
+        match many {
+            Some(set) => NameSet::Many(Box::new(set)),
+            None => NameSet::Few(joined.into_boxed_str()),
         }
+    }
+
+    fn in_joined(joined: &str, name: &str) -> bool {
+        joined.split(',').skip(1).any(|n| n == name)
     }
 
     pub fn contains(&self, name: &str) -> bool {
         match self {
-            NameSet::Few(names) => names.iter().any(|n| &**n == name),
+            NameSet::Few(joined) => Self::in_joined(joined, name),
             NameSet::Many(names) => names.contains(name),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         match self {
-            NameSet::Few(names) => names.is_empty(),
+            NameSet::Few(joined) => joined.is_empty(),
             NameSet::Many(names) => names.is_empty(),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
-            NameSet::Few(names) => names.len(),
+            NameSet::Few(joined) => joined.matches(',').count(),
             NameSet::Many(names) => names.len(),
         }
     }
@@ -295,13 +311,13 @@ fn build<'t>(
 /// The rule type is the value of `match` (or, in older files, of `match!type`).
 fn build_match(r: &Reader<'_>, node: Node<'_>, bind_ids: &[u64]) -> Option<Match> {
     r.used(node);
-    let mut kind = node.value().unwrap_or("").trim().to_string();
+    let mut kind = node.value().unwrap_or("").trim();
     if kind.is_empty() {
         if let Some(t) = r.str(node, "type") {
-            kind = t.trim().to_string();
+            kind = t.trim();
         }
     }
-    match kind.as_str() {
+    match kind {
         "default" => Some(Match::Default),
         "directory" => {
             let Some(d) = r.str(node, "directory") else {
@@ -845,6 +861,26 @@ fn header_op(r: &Reader<'_>, node: Node<'_>) -> Option<HeaderOp> {
 #[cfg(test)]
 mod size_tests {
     use super::*;
+
+    #[test]
+    fn name_sets_hold_their_names() {
+        let few = NameSet::new(["jpg", "png", "jpg", ""].into_iter());
+        assert!(matches!(few, NameSet::Few(_)));
+        assert_eq!(few.len(), 3);
+        for name in ["jpg", "png", ""] {
+            assert!(few.contains(name), "{name:?}");
+        }
+        assert!(!few.contains("jp") && !few.contains("gif") && !few.contains("jpg,png"));
+        let none = NameSet::new(std::iter::empty());
+        assert!(none.is_empty() && !none.contains(""));
+        let names: Vec<String> = (0..20).map(|i| format!("x{i}")).collect();
+        let many = NameSet::new(names.iter().map(String::as_str).chain(["x3"]));
+        assert!(matches!(many, NameSet::Many(_)));
+        assert_eq!(many.len(), 20);
+        assert!(names.iter().all(|n| many.contains(n)) && !many.contains("x20"));
+        let comma = NameSet::new(["a", "b,c"].into_iter());
+        assert!(comma.contains("b,c") && comma.contains("a") && !comma.contains("b"));
+    }
 
     /// Every rule is as big as its largest match: a configuration can hold a million
     /// rules (10,000 virtual servers of 100), so a variant that grows grows them all

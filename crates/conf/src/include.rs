@@ -149,11 +149,11 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
                         key,
                         format!("also set at line {previous}; this later value wins"),
                     )),
-                    Err(TooLarge) if !too_large => {
-                        too_large = true;
-                        diagnostics.push(too_large_error(location(index), key));
+                    Err(e) => {
+                        if report_too_large(e, &mut too_large) {
+                            diagnostics.push(too_large_error(location(index), key, e));
+                        }
                     }
-                    Err(TooLarge) => {}
                 }
             }
         }
@@ -182,13 +182,17 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
     })
 }
 
-/// A line number as `u32`, saturating.
-fn too_large_error(location: Location, key: &str) -> Diagnostic {
-    Diagnostic::error(
-        Some(location),
-        key,
-        "the configuration is too large (more than 4 GiB of keys and values); this key and some after it are not read",
-    )
+fn too_large_error(location: Location, key: &str, e: TooLarge) -> Diagnostic {
+    Diagnostic::error(Some(location), key, e.message())
+}
+
+/// Whether to report `e`: every key with a segment too long, a full tree only once
+/// (every key after it fails the same way).
+fn report_too_large(e: TooLarge, reported: &mut bool) -> bool {
+    if e == TooLarge::Segment {
+        return true;
+    }
+    !std::mem::replace(reported, true)
 }
 
 /// The directory relative include paths in `file` are resolved against.
@@ -463,11 +467,13 @@ impl<'a> Builder<'a> {
                             self.repeated(entry.key, previous, file.location(entry.line));
                         }
                     }
-                    Err(TooLarge) => {
-                        if !self.too_large {
-                            self.too_large = true;
-                            self.diagnostics
-                                .push(too_large_error(file.location(entry.line), entry.key));
+                    Err(e) => {
+                        if report_too_large(e, &mut self.too_large) {
+                            self.diagnostics.push(too_large_error(
+                                file.location(entry.line),
+                                entry.key,
+                                e,
+                            ));
                         }
                     }
                 }

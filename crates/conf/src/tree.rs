@@ -32,13 +32,36 @@ use crate::location::Location;
 /// Nodes with more children than this get their children indexed by hash.
 const INDEX_THRESHOLD: u32 = 16;
 
-/// "No node", "no value", "no file".
+/// "No node", "no value".
 const NONE: u32 = u32::MAX;
 
-/// Offsets into the tree's text are 32-bit: a tree holds at most 4 GiB of
-/// segments and values.
+/// The longest segment a node holds (its length shares 16 bits with a flag).
+const MAX_SEGMENT: usize = 0x7fff;
+
+/// In [`Rec::segment_len`]: the node's children are indexed by hash.
+const INDEXED: u16 = 0x8000;
+
+/// What does not fit a tree's compact nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TooLarge;
+pub(crate) enum TooLarge {
+    /// Offsets into the tree's text are 32-bit: a tree holds at most 4 GiB of
+    /// segments and values (and 4 billion nodes).
+    Text,
+    /// A segment of a key longer than 32 KiB.
+    Segment,
+    /// Values from more than 65,535 files.
+    Files,
+}
+
+impl TooLarge {
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            TooLarge::Text => "the configuration is too large (more than 4 GiB of keys and values); this key and some after it are not read",
+            TooLarge::Segment => "a segment of this key is longer than 32 KiB; the key is not read",
+            TooLarge::Files => "the configuration is made of more than 65,535 files; keys from the later ones are not read",
+        }
+    }
+}
 
 /// A byte range of the tree's text.
 #[derive(Clone, Copy, Debug)]
@@ -54,21 +77,23 @@ impl Span {
     };
 }
 
-/// One node. Children form a singly linked list in first-seen order
-/// (`first_child` .. `next_sibling`), with `last_child` for appending.
+/// One node, 36 bytes: a big configuration has millions (10,000 virtual servers of 100
+/// rules are 4 million). Children form a singly linked list in first-seen order
+/// (`first_child` .. `next_sibling`), with `last_child` for appending; a node with
+/// many children also has them indexed by hash ([`INDEXED`]).
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     parent: u32,
     first_child: u32,
     last_child: u32,
     next_sibling: u32,
-    child_count: u32,
-    segment: Span,
+    segment_start: u32,
+    /// The segment's length (at most [`MAX_SEGMENT`]), with [`INDEXED`].
+    segment_len: u16,
+    /// Index in [`Tree::files`] of where the value was written (0 with no value).
+    file: u16,
     /// `start == NONE` when the key itself was never written.
     value: Span,
-    /// Index in [`Tree::files`] of where the value was written; `NONE` with
-    /// no value.
-    file: u32,
     line: u32,
 }
 
@@ -79,12 +104,24 @@ impl Rec {
             first_child: NONE,
             last_child: NONE,
             next_sibling: NONE,
-            child_count: 0,
-            segment,
+            segment_start: segment.start,
+            // The caller checked the length against MAX_SEGMENT.
+            segment_len: segment.len as u16 & !INDEXED,
+            file: 0,
             value: Span::NONE,
-            file: NONE,
             line: 0,
         }
+    }
+
+    fn segment(&self) -> Span {
+        Span {
+            start: self.segment_start,
+            len: u32::from(self.segment_len & !INDEXED),
+        }
+    }
+
+    fn indexed(&self) -> bool {
+        self.segment_len & INDEXED != 0
     }
 }
 
@@ -128,10 +165,10 @@ pub(crate) trait Text {
 
 /// A span of `len` bytes from `start`, if it fits the 32-bit offsets.
 fn span(start: usize, len: usize) -> Result<Span, TooLarge> {
-    let start = u32::try_from(start).map_err(|_| TooLarge)?;
-    let len = u32::try_from(len).map_err(|_| TooLarge)?;
+    let start = u32::try_from(start).map_err(|_| TooLarge::Text)?;
+    let len = u32::try_from(len).map_err(|_| TooLarge::Text)?;
     if start.checked_add(len).is_none_or(|end| end == NONE) {
-        return Err(TooLarge);
+        return Err(TooLarge::Text);
     }
     Ok(Span { start, len })
 }
@@ -169,7 +206,7 @@ impl Text for InPlace<'_> {
         let inside = at <= self.0.len() && s.len() <= self.0.len() - at;
         debug_assert!(inside, "InPlace::span_of: not a slice of the text");
         if !inside {
-            return Err(TooLarge);
+            return Err(TooLarge::Text);
         }
         span(at, s.len())
     }
@@ -195,23 +232,38 @@ impl Arena {
 
     /// The child of `parent` named `segment` (segments read from `text`).
     fn find_child(&self, text: &str, parent: u32, segment: &str) -> Option<u32> {
+        self.lookup(text, parent, segment).ok()
+    }
+
+    /// The child of `parent` named `segment`, or how many children were looked at
+    /// without finding it: all of them, unless they are indexed.
+    fn lookup(&self, text: &str, parent: u32, segment: &str) -> Result<u32, u32> {
         let p = self.rec(parent);
-        if p.child_count > INDEX_THRESHOLD {
-            let &child = self.index.get(&parent)?.get(&segment_hash(segment))?;
-            if str_in(text, self.rec(child).segment) == segment {
-                return Some(child);
+        if p.indexed() {
+            let child = self
+                .index
+                .get(&parent)
+                .and_then(|index| index.get(&segment_hash(segment)));
+            match child {
+                Some(&child) if str_in(text, self.rec(child).segment()) == segment => {
+                    return Ok(child)
+                }
+                // Not there, or a collision (then the scan below finds it).
+                Some(_) => {}
+                None => return Err(0),
             }
-            // A collision: fall back to the scan below.
         }
+        let mut seen = 0;
         let mut at = p.first_child;
         while at != NONE {
             let rec = self.rec(at);
-            if str_in(text, rec.segment) == segment {
-                return Some(at);
+            if str_in(text, rec.segment()) == segment {
+                return Ok(at);
             }
+            seen += 1;
             at = rec.next_sibling;
         }
-        None
+        Err(seen)
     }
 
     /// The child of `parent` named `segment`, created (last, with no value)
@@ -222,40 +274,41 @@ impl Arena {
         parent: u32,
         segment: &str,
     ) -> Result<u32, TooLarge> {
-        if let Some(child) = self.find_child(text.as_str(), parent, segment) {
-            return Ok(child);
+        let siblings = match self.lookup(text.as_str(), parent, segment) {
+            Ok(child) => return Ok(child),
+            Err(seen) => seen,
+        };
+        if segment.len() > MAX_SEGMENT {
+            return Err(TooLarge::Segment);
         }
         let id = u32::try_from(self.nodes.len())
             .ok()
             .filter(|&id| id != NONE)
-            .ok_or(TooLarge)?;
+            .ok_or(TooLarge::Text)?;
         let span = text.span_of(segment)?;
         self.nodes.push(Rec::new(parent, span));
         let p = &mut self.nodes[parent as usize];
-        if p.last_child == NONE {
+        let last = std::mem::replace(&mut p.last_child, id);
+        if last == NONE {
             p.first_child = id;
         } else {
-            let last = p.last_child;
             self.nodes[last as usize].next_sibling = id;
         }
-        let p = &mut self.nodes[parent as usize];
-        p.last_child = id;
-        p.child_count += 1;
-        let count = p.child_count;
-        if count == INDEX_THRESHOLD + 1 {
+        if self.nodes[parent as usize].indexed() {
+            if let Some(index) = self.index.get_mut(&parent) {
+                index.entry(segment_hash(segment)).or_insert(id);
+            }
+        } else if siblings + 1 > INDEX_THRESHOLD {
             let text = text.as_str();
             let mut index = FxHashMap::default();
-            let mut at = p.first_child;
+            let mut at = self.rec(parent).first_child;
             while at != NONE {
-                let hash = segment_hash(str_in(text, self.rec(at).segment));
+                let hash = segment_hash(str_in(text, self.rec(at).segment()));
                 index.entry(hash).or_insert(at);
                 at = self.rec(at).next_sibling;
             }
             self.index.insert(parent, index);
-        } else if count > INDEX_THRESHOLD + 1 {
-            if let Some(index) = self.index.get_mut(&parent) {
-                index.entry(segment_hash(segment)).or_insert(id);
-            }
+            self.nodes[parent as usize].segment_len |= INDEXED;
         }
         Ok(id)
     }
@@ -453,7 +506,7 @@ impl<'t> Node<'t> {
 
     /// The last segment of the key (`rule` for `vserver!1!rule`); `""` for the root.
     pub fn segment(&self) -> &'t str {
-        self.tree.str_of(self.rec().segment)
+        self.tree.str_of(self.rec().segment())
     }
 
     /// The value, if this key itself was written.
@@ -468,7 +521,7 @@ impl<'t> Node<'t> {
         if rec.value.start == NONE {
             return None;
         }
-        self.tree.location_of(rec.file, rec.line)
+        self.tree.location_of(u32::from(rec.file), rec.line)
     }
 
     /// The node's own location, else the earliest line that wrote anything
@@ -517,7 +570,7 @@ impl<'t> Node<'t> {
 
     /// How many children the node has.
     pub fn child_count(&self) -> usize {
-        self.rec().child_count as usize
+        self.children().count()
     }
 
     /// The children split into a numbered list and the rest: those whose
@@ -584,7 +637,7 @@ impl<'t> Iterator for Children<'t> {
         let rec = self.tree.rec(id);
         self.next = rec.next_sibling;
         Some((
-            self.tree.str_of(rec.segment),
+            self.tree.str_of(rec.segment()),
             Node {
                 tree: self.tree,
                 id,
@@ -657,9 +710,10 @@ impl<'k> Inserter<'k> {
             self.path.push((end, node));
             start = end + 1;
         }
+        let file = u16::try_from(file).map_err(|_| TooLarge::Files)?;
         let span = text.span_of(value)?;
         let rec = &mut arena.nodes[node as usize];
-        let previous = (rec.value.start != NONE).then_some((rec.file, rec.line));
+        let previous = (rec.value.start != NONE).then_some((u32::from(rec.file), rec.line));
         rec.value = span;
         rec.file = file;
         rec.line = line;
@@ -759,6 +813,37 @@ mod tests {
         assert_eq!(others, vec!["nick", "abc"]);
         let order: Vec<&str> = rule.children().map(|(s, _)| s).collect();
         assert_eq!(order, vec!["100", "nick", "2", "10", "abc", "1"]);
+    }
+
+    #[test]
+    fn nodes_stay_small() {
+        assert_eq!(std::mem::size_of::<Rec>(), 36);
+    }
+
+    #[test]
+    fn a_segment_too_long_is_refused_and_the_rest_is_set() {
+        let mut tree = Tree::new();
+        let long = "x".repeat(MAX_SEGMENT + 1);
+        let (arena, mut text) = tree.appending();
+        let mut inserter = Inserter::default();
+        let key = format!("a!{long}!b");
+        assert_eq!(
+            inserter.insert(arena, &mut text, &key, "1", 0, 1),
+            Err(TooLarge::Segment)
+        );
+        let fits = format!("a!{}", &long[1..]);
+        assert_eq!(
+            inserter.insert(arena, &mut text, &fits, "2", 0, 2),
+            Ok(None)
+        );
+        assert_eq!(
+            inserter.insert(arena, &mut text, "a!c", "3", 0, 3),
+            Ok(None)
+        );
+        let root = tree.root();
+        assert_eq!(root.get_value(&fits), Some("2"));
+        assert_eq!(root.get_value("a!c"), Some("3"));
+        assert_eq!(root.get("a").unwrap().child_count(), 2);
     }
 
     #[test]
