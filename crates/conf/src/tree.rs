@@ -125,8 +125,12 @@ impl Rec {
     }
 }
 
-fn segment_hash(segment: &str) -> u64 {
-    BuildHasherDefault::<FxHasher>::default().hash_one(segment)
+/// A segment's hash, as an index keeps it: 32 bits make an entry 8 bytes instead of 16
+/// (10,000 rule lists of 100 are 10 MB less), and a collision among a node's children,
+/// rare at that width, only costs a scan.
+fn segment_hash(segment: &str) -> u32 {
+    let hash = BuildHasherDefault::<FxHasher>::default().hash_one(segment);
+    (hash >> 32) as u32 ^ hash as u32
 }
 
 /// A merged key tree: every node of a configuration, its values and where
@@ -152,7 +156,7 @@ pub(crate) struct Arena {
     /// made while one block is read in cache. A child whose hash is already
     /// taken by a sibling (a collision) is not indexed; a lookup that lands
     /// on the wrong sibling scans.
-    index: FxHashMap<u32, FxHashMap<u64, u32>>,
+    index: FxHashMap<u32, FxHashMap<u32, u32>>,
 }
 
 /// Where the segments and values of the keys being set are kept.
