@@ -148,11 +148,18 @@ pub(crate) fn shared_segments(a: &[u8], b: &[u8]) -> (usize, usize) {
 
 /// Whether a segment is a list index (`vserver!10`): ASCII digits only.
 pub fn numeric_segment(segment: &str) -> Option<u64> {
-    if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-        segment.parse().ok()
-    } else {
-        None
+    if segment.is_empty() {
+        return None;
     }
+    // One pass (a million rule numbers in a big configuration): digits only, and the
+    // number within `u64`.
+    segment.bytes().try_fold(0u64, |n, c| {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 #[cfg(test)]
@@ -221,6 +228,8 @@ mod tests {
         assert_eq!(numeric_segment("1a"), None);
         assert_eq!(numeric_segment(""), None);
         assert_eq!(numeric_segment("99999999999999999999999"), None);
+        assert_eq!(numeric_segment("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(numeric_segment("18446744073709551616"), None);
     }
 
     /// The byte-at-a-time definition [`shared_segments`] must agree with.

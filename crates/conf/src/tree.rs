@@ -583,7 +583,8 @@ impl<'t> Node<'t> {
     /// others in first-seen order.
     #[allow(clippy::type_complexity)]
     pub fn numbered(&self) -> (Vec<(u64, Node<'t>)>, Vec<(&'t str, Node<'t>)>) {
-        let mut numbered = Vec::with_capacity(self.child_count());
+        // (Not sized from `child_count`, which would walk the children a second time.)
+        let mut numbered = Vec::new();
         let mut others = Vec::new();
         let mut sorted = true;
         for (segment, child) in self.children() {
