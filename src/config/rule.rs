@@ -139,6 +139,8 @@ impl NameSet {
                 set.insert(name.into());
                 many = Some(set);
             } else if !Self::in_joined(&joined, name) {
+                // Most lists have one name: sized for it, the string is allocated once.
+                joined.reserve_exact(1 + name.len());
                 joined.push(',');
                 joined.push_str(name);
                 count += 1;
