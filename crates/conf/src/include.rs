@@ -114,9 +114,15 @@ impl LoadedTree {
 /// is scanned; one with includes goes through [`load`]. The tree and the diagnostics are
 /// those [`load`] gives (without includes, the diagnostics come in line order).
 pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
+    Ok(load_tree_text(path, crate::file::read_text(path)?))
+}
+
+/// [`load_tree`] of the file at `path` whose text was already read (includes, if it has
+/// any, are still read from disk relative to `path`).
+pub fn load_tree_text(path: &Path, text: String) -> LoadedTree {
     let shared = Arc::new(path.to_path_buf());
     let location = |line: usize| Location::new(shared.clone(), line_number(line));
-    let mut tree = Tree::over_text(crate::file::read_text(path)?);
+    let mut tree = Tree::over_text(text);
     let file = tree.file_id(&shared);
     let mut diagnostics = Vec::new();
     let mut too_large = false;
@@ -169,17 +175,17 @@ pub fn load_tree(path: &Path) -> io::Result<LoadedTree> {
             .next()
             .map(ConfFile::into_text)
             .unwrap_or_default();
-        return Ok(LoadedTree {
+        return LoadedTree {
             text: Some(text),
             tree: loaded.tree,
             diagnostics: loaded.diagnostics,
-        });
+        };
     }
-    Ok(LoadedTree {
+    LoadedTree {
         text: None,
         tree,
         diagnostics,
-    })
+    }
 }
 
 fn too_large_error(location: Location, key: &str, e: TooLarge) -> Diagnostic {

@@ -25,7 +25,9 @@ mod tree;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use file::{ConfFile, Entry};
-pub use include::{load, load_str, load_tree, tree_from_files, Loaded, LoadedTree, INCLUDE_KEY};
+pub use include::{
+    load, load_str, load_tree, load_tree_text, tree_from_files, Loaded, LoadedTree, INCLUDE_KEY,
+};
 pub use key::{key_problem, numeric_segment};
 pub use location::Location;
 pub use tree::{Children, Node, Tree};

@@ -13,7 +13,9 @@
 //! A big configuration has millions of nodes (10,000 virtual servers of 100
 //! rules are 4 million), so the tree is one arena: a [`Tree`] holds every
 //! node as a small fixed-size record in one vector, and every segment and
-//! value in one string. Building it allocates nothing per line, dropping it
+//! value in one string: for a file read whole ([`crate::load_tree`]), that
+//! file's own text, which the nodes point into. Building it allocates nothing
+//! per line, dropping it
 //! frees a handful of blocks, and each node has a dense number
 //! ([`Node::id`]) that lets a reader keep per-node marks in a bitset
 //! instead of a hash set. A [`Node`] is a copyable handle into the arena.
@@ -143,6 +145,9 @@ pub struct Tree {
     text: String,
     /// The files values were written in.
     files: Vec<Arc<PathBuf>>,
+    /// For a tree made with [`Tree::over_text`]: the length of that text, which
+    /// anything set later by copying ([`Tree::insert`]) follows.
+    source_len: Option<usize>,
 }
 
 /// The nodes of a tree without its text, so that a tree can be built while its own
@@ -331,6 +336,7 @@ impl Tree {
             arena: Arena::with_root(),
             text: String::new(),
             files: Vec::new(),
+            source_len: None,
         }
     }
 
@@ -357,6 +363,7 @@ impl Tree {
     pub(crate) fn over_text(text: String) -> Tree {
         let mut tree = Tree::new();
         tree.arena.nodes.reserve(text.len() / 24);
+        tree.source_len = Some(text.len());
         tree.text = text;
         tree
     }
@@ -368,9 +375,14 @@ impl Tree {
 
     /// The text the nodes point into: for a tree made by [`crate::load_tree`] of a
     /// file without includes, that file's text exactly as read (handed over, not
-    /// copied); otherwise the segments and values in the order they were set.
+    /// copied, and without what [`Tree::insert`] may have added since); otherwise the
+    /// segments and values in the order they were set.
     pub fn into_text(self) -> String {
-        self.text
+        let mut text = self.text;
+        if let Some(len) = self.source_len {
+            text.truncate(len);
+        }
+        text
     }
 
     /// The root node.
@@ -930,6 +942,7 @@ mod tests {
             for (i, k) in keys.iter().enumerate() {
                 text.push_str(&format!("{k} {i}\n"));
             }
+            let source = text.clone();
             let mut in_place = Tree::over_text(text);
             let (arena, text) = in_place.building_in_place();
             let mut inserter = Inserter::default();
@@ -949,6 +962,10 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             proptest::prop_assert_eq!(shape(&in_place), shape(&fresh));
+            // Set later by copying, a key leaves the text handed back as it was.
+            in_place.insert("later!key", "v", loc(1));
+            proptest::prop_assert_eq!(in_place.root().get_value("later!key"), Some("v"));
+            proptest::prop_assert_eq!(in_place.into_text(), source);
             proptest::prop_assert_eq!(shape(&appended), shape(&fresh));
         }
     }
