@@ -459,7 +459,25 @@ pub struct AdminSession {
 impl AdminProc {
     /// Starts `baton admin -C config -b 127.0.0.1:PORT` (PORT found by binding
     /// 127.0.0.1:0 and letting it go) and waits for the password line.
+    ///
+    /// Another test running at the same time can take the port between its release and
+    /// the admin's bind; an admin that exits before printing its password is started
+    /// again on a new port, a few times, before the test fails.
     pub fn start(config: &Path) -> AdminProc {
+        const ATTEMPTS: usize = 5;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            match AdminProc::try_start(config) {
+                Ok(admin) => return admin,
+                Err(status) => last = Some(status),
+            }
+        }
+        panic!("baton admin did not print its password ({ATTEMPTS} attempts; last exit status {last:?})");
+    }
+
+    /// One start of [`AdminProc::start`]; `Err` with its exit status when the admin ended
+    /// before printing its password.
+    fn try_start(config: &Path) -> Result<AdminProc, Option<std::process::ExitStatus>> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -498,20 +516,24 @@ impl AdminProc {
                         break p.trim().to_string();
                     }
                 }
-                Err(_) => {
+                // Ended (its stdout closed): perhaps the port was taken; try again.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let _ = child.kill();
-                    let status = child.wait().ok();
-                    panic!("baton admin did not print its password (exit status {status:?})");
+                    return Err(child.wait().ok());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    panic!("baton admin printed no password within {START_LIMIT:?}");
                 }
             }
         };
         let addr = addr.expect("baton admin printed its address before the password");
         assert_eq!(addr.port(), port, "baton admin listens where it was told");
-        AdminProc {
+        Ok(AdminProc {
             child,
             addr,
             password,
-        }
+        })
     }
 
     /// One request on a fresh connection, with `Host` set to the admin's address. `body`
