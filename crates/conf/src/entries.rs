@@ -4,15 +4,15 @@
 //! at the start of the line, `=`, an ASCII value. [`Entries`] reads such a line in one
 //! pass, eight bytes at a time: the end of the key and its check (ASCII, no
 //! whitespace, no empty segment), the `=`, the end of the line and the value's check
-//! (ASCII). Reading it as the file parser does ([`RawLines`], then [`RawLine::read`])
+//! (ASCII). Reading it as the file parser does ([`RawLines`], then [`RawLine::read`](crate::file::RawLine::read))
 //! goes over it four times. Every other line (blank, comment, indented, not ASCII,
-//! malformed, the last few bytes of the text) is read by [`RawLine::read`], so the
+//! malformed, the last few bytes of the text) is read by [`RawLine::read`](crate::file::RawLine::read), so the
 //! entries are the same either way; a property test holds it to that.
 
 use std::ops::{ControlFlow, Range};
 use std::sync::mpsc;
 
-use crate::file::{ascii_space, two_threads_for, RawLine, RawLines, Read};
+use crate::file::{ascii_space, two_threads_for, RawLines, Read};
 use crate::key::{bytes_equal, word_at};
 
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -130,7 +130,7 @@ fn plain_line(b: &[u8], at: usize) -> Option<Plain> {
 }
 
 /// Every line of a text that is not blank or a comment, with its index (from 0) and
-/// what it says, as [`RawLines`] and [`RawLine::read`] would give them.
+/// what it says, as [`RawLines`] and [`RawLine::read`](crate::file::RawLine::read) would give them.
 pub(crate) struct Entries<'a> {
     text: &'a str,
     at: usize,
@@ -169,7 +169,7 @@ impl<'a> Iterator for Entries<'a> {
                 break;
             };
             self.at += lines.consumed();
-            match RawLine::read(&line) {
+            match line.read() {
                 Read::Nothing => {}
                 read => return Some((index, read)),
             }
@@ -179,7 +179,7 @@ impl<'a> Iterator for Entries<'a> {
 }
 
 /// Lines handed from the reading thread of [`for_each_entry`] to the other at a time.
-pub(crate) const BATCH: usize = 4096;
+const BATCH: usize = 4096;
 
 /// A batch of lines read, with their indexes.
 type Batch<'a> = Vec<(usize, Read<'a>)>;

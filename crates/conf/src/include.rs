@@ -188,6 +188,7 @@ pub fn load_tree_text(path: &Path, text: String) -> LoadedTree {
     }
 }
 
+/// The error for `key`, at `location`, not set because of `e`.
 fn too_large_error(location: Location, key: &str, e: TooLarge) -> Diagnostic {
     Diagnostic::error(Some(location), key, e.message())
 }

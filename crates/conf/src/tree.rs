@@ -235,13 +235,14 @@ impl Arena {
         }
     }
 
-    fn rec(&self, id: u32) -> &Rec {
-        &self.nodes[id as usize]
+    /// Room for the nodes of `bytes` of configuration text (see
+    /// [`Tree::with_capacity_for_text`]).
+    fn reserve_for_text(&mut self, bytes: usize) {
+        self.nodes.reserve(bytes / 24);
     }
 
-    /// The child of `parent` named `segment` (segments read from `text`).
-    fn find_child(&self, text: &str, parent: u32, segment: &str) -> Option<u32> {
-        self.lookup(text, parent, segment).ok()
+    fn rec(&self, id: u32) -> &Rec {
+        &self.nodes[id as usize]
     }
 
     /// The child of `parent` named `segment`, or how many children were looked at
@@ -351,7 +352,7 @@ impl Tree {
     /// address space, not memory.
     pub fn with_capacity_for_text(bytes: usize) -> Tree {
         let mut tree = Tree::new();
-        tree.arena.nodes.reserve(bytes / 24);
+        tree.arena.reserve_for_text(bytes);
         tree.text.reserve(bytes);
         tree
     }
@@ -362,7 +363,7 @@ impl Tree {
     /// as in [`Tree::with_capacity_for_text`].
     pub(crate) fn over_text(text: String) -> Tree {
         let mut tree = Tree::new();
-        tree.arena.nodes.reserve(text.len() / 24);
+        tree.arena.reserve_for_text(text.len());
         tree.source_len = Some(text.len());
         tree.text = text;
         tree
@@ -460,7 +461,7 @@ impl Tree {
     }
 
     fn find_child(&self, parent: u32, segment: &str) -> Option<u32> {
-        self.arena.find_child(&self.text, parent, segment)
+        self.arena.lookup(&self.text, parent, segment).ok()
     }
 }
 
