@@ -539,6 +539,7 @@ fn print_info() {
     println!("             fullpath, from, url_arg, bind, tls, and, or, not");
     println!("  encoders:  gzip, deflate");
     println!("  loggers:   combined, ncsa, custom (file, stderr, syslog, exec)");
-    println!("  protocols: HTTP/1.0, HTTP/1.1");
+    println!("  protocols: HTTP/1.0, HTTP/1.1; on TLS listeners (rustls: TLS 1.2, 1.3)");
+    println!("             HTTP/2 and HTTP/1.1 by ALPN, certificates by SNI");
     println!("  example site: {}", example::site_dir().display());
 }

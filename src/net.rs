@@ -2,7 +2,8 @@
 //!
 //! Listeners know nothing of generations: a connection takes whatever generation is live
 //! for each request it carries (see `pipeline`), so a reload changes answers without
-//! touching sockets. Each accepted connection is served by `http1::conn`.
+//! touching sockets. Each accepted connection is served by `http1::conn`, or on a TLS
+//! listener by `hyper_conn`.
 
 use crate::config::Bind;
 use crate::lifecycle::State;
@@ -239,9 +240,13 @@ pub async fn accept_loop(
                     stats: state.stats.clone(),
                     draining: state.draining.clone(),
                 });
-                state
-                    .connections
-                    .spawn(crate::http1::conn::task(stream, info, state.clone()));
+                if tls {
+                    let task = crate::hyper_conn::task(stream, info, state.clone());
+                    state.connections.spawn(task);
+                } else {
+                    let task = crate::http1::conn::task(stream, info, state.clone());
+                    state.connections.spawn(task);
+                }
             }
             Err(e) => {
                 // Out of file descriptors or a similar transient failure: back off a

@@ -24,6 +24,8 @@ pub struct Generation {
     pub error_logs: Vec<Option<ErrorLog>>,
     /// The open log files, handed to the next generation so a reload reuses them.
     pub sinks: SinkRegistry,
+    /// The virtual servers' certificates, for handshakes on TLS listeners.
+    pub tls: crate::tls::Certificates,
 }
 
 impl Generation {
@@ -75,6 +77,7 @@ impl Generation {
             access_logs.push(access);
             error_logs.push(error);
         }
+        let tls = crate::tls::Certificates::build(&config.vservers, config.default_vserver)?;
         let hosts = HostIndex::new(&config.vservers, config.default_vserver);
         let server_header = HeaderValue::from_str(&config.server.server_tokens.header())
             .unwrap_or_else(|_| HeaderValue::from_static("Baton"));
@@ -87,6 +90,7 @@ impl Generation {
             access_logs,
             error_logs,
             sinks,
+            tls,
         })
     }
 }

@@ -324,3 +324,97 @@ fn missing_configuration_file_is_an_error() {
         stderr(&out)
     );
 }
+
+/// A certificate and its key, and another key, in a fresh directory (PEM files).
+struct Pem {
+    dir: tempfile::TempDir,
+}
+
+impl Pem {
+    fn new() -> Pem {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(dir.path().join("site.crt"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("site.key"), made.key_pair.serialize_pem()).unwrap();
+        std::fs::write(dir.path().join("other.key"), other.serialize_pem()).unwrap();
+        Pem { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// VALID with a TLS listener and the default virtual server's certificate and key.
+    fn config(&self, cert: &str, key: &str) -> String {
+        format!(
+            "{VALID}server!bind!2!port = 0\n\
+             server!bind!2!interface = 127.0.0.1\n\
+             server!bind!2!tls = 1\n\
+             vserver!1!ssl_certificate_file = {}\n\
+             vserver!1!ssl_certificate_key_file = {}\n",
+            self.path(cert),
+            self.path(key)
+        )
+    }
+}
+
+#[test]
+fn a_tls_listener_with_a_certificate_checks_ok() {
+    let pem = Pem::new();
+    let conf = write_conf(&pem.config("site.crt", "site.key"));
+    let out = check(&conf);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+}
+
+#[test]
+fn a_tls_listener_needs_the_default_virtual_servers_certificate() {
+    let text = format!(
+        "{VALID}server!bind!2!port = 0\nserver!bind!2!interface = 127.0.0.1\nserver!bind!2!tls = 1\n"
+    );
+    assert_error(
+        &text,
+        "server!bind!2!tls",
+        "needs a certificate on the default virtual server",
+    );
+}
+
+#[test]
+fn a_key_that_is_not_the_certificates_is_an_error_on_its_line() {
+    let pem = Pem::new();
+    assert_error(
+        &pem.config("site.crt", "other.key"),
+        "vserver!1!ssl_certificate_key_file",
+        "not a key for the certificate",
+    );
+}
+
+#[test]
+fn a_missing_certificate_file_is_an_error_on_its_line() {
+    let pem = Pem::new();
+    assert_error(
+        &pem.config("nosuch.crt", "site.key"),
+        "vserver!1!ssl_certificate_file",
+        "cannot read it",
+    );
+    // A key file where the certificate should be: no certificate in it.
+    assert_error(
+        &pem.config("site.key", "site.key"),
+        "vserver!1!ssl_certificate_file",
+        "no PEM certificate",
+    );
+}
+
+#[test]
+fn client_certificates_are_refused_rather_than_ignored() {
+    let pem = Pem::new();
+    let text = format!(
+        "{}vserver!1!ssl_client_certs = required\n",
+        pem.config("site.crt", "site.key")
+    );
+    assert_error(
+        &text,
+        "vserver!1!ssl_client_certs",
+        "client certificates (ssl_client_certs) are not supported",
+    );
+}

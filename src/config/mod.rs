@@ -10,6 +10,7 @@ mod handler;
 mod reader;
 mod rule;
 mod server;
+mod tls;
 mod vserver;
 
 pub use baton_conf::{Diagnostic, Location, Severity};
@@ -168,6 +169,9 @@ fn build_model(r: &Reader<'_>, source: Option<PathBuf>) -> Option<Config> {
     r.ignore_tree(root.child("admin"));
     r.ignore_tree(root.child("source"));
     r.ignore_tree(root.child("config"));
+    if let (Some(server), Some(vservers), Some(default)) = (&server, &vservers, default_vserver) {
+        check_tls_default(r, server, &vservers[default]);
+    }
     Some(Config {
         server: server?,
         vservers: vservers?,
@@ -176,6 +180,29 @@ fn build_model(r: &Reader<'_>, source: Option<PathBuf>) -> Option<Config> {
         source,
         source_text: None,
     })
+}
+
+/// A TLS listener needs the default virtual server's certificate: it is what a handshake
+/// presents when the client names no host (no SNI) or a host of a virtual server without
+/// a certificate of its own. As in Cherokee, the server does not start without it.
+fn check_tls_default(r: &Reader<'_>, server: &ServerSettings, default: &VServer) {
+    if default.tls.is_some() {
+        return;
+    }
+    let binds = r.root().child("server").and_then(|s| s.child("bind"));
+    for bind in server.binds.iter().filter(|b| b.tls) {
+        let node = binds
+            .and_then(|b| b.child(&bind.id.to_string()))
+            .and_then(|b| b.child("tls"));
+        let message = format!(
+            "a TLS listener needs a certificate on the default virtual server: set vserver!{}!ssl_certificate_file and ssl_certificate_key_file",
+            default.id
+        );
+        match node {
+            Some(node) => r.error(node, message),
+            None => r.error_at(None, &format!("server!bind!{}!tls", bind.id), message),
+        }
+    }
 }
 
 /// `mime!TYPE!extensions = a,b` and `mime!TYPE!max_age = N` refine the built-in table.

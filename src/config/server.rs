@@ -291,13 +291,6 @@ fn build_bind(r: &Reader<'_>, id: u64, node: Node<'_>) -> Option<Bind> {
         None => None,
     };
     let tls = r.flag(node, "tls", false);
-    if tls {
-        r.error(
-            node,
-            "TLS listeners are not supported by this version of Baton yet",
-        );
-        return None;
-    }
     Some(Bind {
         id,
         port,

@@ -34,6 +34,9 @@ pub struct VServer {
     /// `maintenance_of = NICK`: this virtual server is the maintenance copycat of `NICK`,
     /// created by `baton maintenance on` (Baton extension; informational for the server).
     pub maintenance_of: Option<String>,
+    /// The certificate TLS handshakes for this virtual server's names present
+    /// (`ssl_certificate_file`, `ssl_certificate_key_file`).
+    pub tls: Option<super::tls::Identity>,
 }
 
 /// `vserver!N!match!exclude!from = CIDR,…` and `vserver!N!match!exclude!cookie =
@@ -250,18 +253,9 @@ fn build_each(r: &Reader<'_>, order: &[(u64, Node<'_>)], bind_ids: &[u64]) -> Ve
     })
 }
 
-/// Keys of a virtual server that Baton accepts without using (TLS is not there yet; the
-/// rest tunes Cherokee internals).
+/// Keys of a virtual server that Baton accepts without using (they tune Cherokee
+/// internals; `hsts` is not implemented yet).
 const IGNORED: &[&str] = &[
-    "ssl_certificate_file",
-    "ssl_certificate_key_file",
-    "ssl_ca_list_file",
-    "ssl_client_certs",
-    "ssl_verify_depth",
-    "ssl_ciphers",
-    "ssl_dh_length",
-    "ssl_cipher_server_preference",
-    "ssl_compression",
     "hsts",
     "post_max_len",
     "collector",
@@ -360,6 +354,10 @@ fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<VS
         })
         .unwrap_or_default();
     let keepalive = r.flag(node, "keepalive", true);
+    let tls = super::tls::identity(r, node).unwrap_or_else(|()| {
+        ok = false;
+        None
+    });
     let error_handler = match r.child(node, "error_handler") {
         Some(e) => match build_error_handler(r, e) {
             Ok(h) => h,
@@ -420,6 +418,7 @@ fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<VS
         rules,
         exclude,
         maintenance_of,
+        tls,
     })
 }
 

@@ -149,6 +149,16 @@ impl<'a> IntoIterator for &'a Fields {
     }
 }
 
+/// The fields in order, taken (to hand a response's fields to hyper).
+impl IntoIterator for Fields {
+    type Item = (HeaderName, HeaderValue);
+    type IntoIter = std::vec::IntoIter<(HeaderName, HeaderValue)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.into_iter()
+    }
+}
+
 /// `fields[name]`: the first value of `name`. Panics if there is none, like `HeaderMap`'s
 /// index (for tests and code that has just set it).
 impl<N: Name> std::ops::Index<N> for Fields {

@@ -10,6 +10,7 @@ use super::parse::{self, Head};
 use super::socket::Socket;
 use super::write::{self, RequestFacts};
 use crate::handlers::error_page;
+use crate::lifecycle::conn_watch::{ConnWatch, Event};
 use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo};
 use bytes::BytesMut;
@@ -24,54 +25,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-
-/// What a connection watches of the server's life.
-struct Watch {
-    rx: watch::Receiver<crate::lifecycle::Lifecycle>,
-    /// The generation live when the connection was accepted: a hard restart to a newer
-    /// one closes it.
-    born: u64,
-    info: Arc<ConnInfo>,
-    /// A stop was reported (it is not reported twice).
-    stop_seen: bool,
-}
-
-/// What the lifecycle asks of a connection.
-enum Event {
-    /// Close at once, whatever the connection is doing (hard restart, drain deadline).
-    Close,
-    /// The server stops: finish the request in flight, then close.
-    Stop,
-}
-
-impl Watch {
-    /// What the lifecycle asks now, if anything.
-    fn check(&mut self) -> Option<Event> {
-        let now = *self.rx.borrow_and_update();
-        // Drain deadline: the request still on an old generation is cut.
-        let active = self.info.active.load(Ordering::Relaxed);
-        if now.hard_close > self.born || (active != 0 && active < now.drain_close) {
-            return Some(Event::Close);
-        }
-        if now.stopping && !self.stop_seen {
-            self.stop_seen = true;
-            return Some(Event::Stop);
-        }
-        None
-    }
-
-    async fn next(&mut self) -> Event {
-        loop {
-            if self.rx.changed().await.is_err() {
-                // The server state is gone: nothing left to serve for.
-                return Event::Close;
-            }
-            if let Some(event) = self.check() {
-                return event;
-            }
-        }
-    }
-}
 
 /// A connection's state between lifecycle events (atomics only because a connection
 /// task must be `Send`; one task reads and writes them): `idle` while it waits for a request
@@ -118,12 +71,7 @@ async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<Stat
         state: state.clone(),
     };
     drop(generation);
-    let mut life = Watch {
-        rx: state.lifecycle.subscribe(),
-        born,
-        info,
-        stop_seen: false,
-    };
+    let mut life = ConnWatch::new(state.lifecycle.subscribe(), born, info);
     // A hard restart between the accept and now counts too.
     if let Some(Event::Close) = life.check() {
         return;

@@ -18,6 +18,7 @@
 //! - SIGTERM / `stop`: stop accepting, let requests in flight finish, exit 0.
 //! - SIGINT: stop at once.
 
+pub mod conn_watch;
 mod control;
 mod listeners;
 mod reload;
@@ -485,7 +486,8 @@ fn announce(listeners: &[Listener]) {
         };
         let _ = writeln!(
             out,
-            "baton: listening on http://{host}:{}/ (server!bind!{})",
+            "baton: listening on {}://{host}:{}/ (server!bind!{})",
+            if l.bind.tls { "https" } else { "http" },
             l.addr.port(),
             l.bind.id
         );

@@ -91,7 +91,10 @@ impl Server {
                     if line.starts_with("baton: ready") {
                         break;
                     }
-                    if let Some(rest) = line.strip_prefix("baton: listening on http://") {
+                    let listening = line
+                        .strip_prefix("baton: listening on http://")
+                        .or_else(|| line.strip_prefix("baton: listening on https://"));
+                    if let Some(rest) = listening {
                         let (addr, bind) =
                             rest.split_once("/ (server!bind!").expect("listener line");
                         let addr = addr.replace("localhost", "127.0.0.1");

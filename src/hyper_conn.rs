@@ -1,0 +1,374 @@
+//! Connections on TLS listeners: the handshake ([`crate::tls`]), then HTTP/2 or HTTP/1.1
+//! (whichever ALPN agreed) served by hyper, each request answered by the same pipeline as
+//! on plain listeners.
+//!
+//! Why hyper here and Baton's own layer (`crate::http1`) on plain listeners: that layer's
+//! gains are `sendfile` and `writev` straight from the socket, which TLS rules out (every
+//! byte is encrypted in user space), and HTTP/2 is a protocol to take from a well-kept
+//! implementation, not to write again.
+//!
+//! The zero-downtime contract holds as on plain listeners: each request takes the live
+//! generation when it starts and keeps it until its response body is sent; a stop lets
+//! requests in flight finish (HTTP/2 clients get a GOAWAY, which they retry by protocol;
+//! an idle HTTP/1.1 connection closes); a hard restart or a drain deadline closes at once.
+//! While the process hands over to a new binary, HTTP/1.1 responses say
+//! `Connection: close` and HTTP/2 connections get a GOAWAY: neither closes under a
+//! request the client may already have sent.
+
+use crate::lifecycle::conn_watch::{ConnWatch, Event};
+use crate::lifecycle::State;
+use crate::pipeline::{self, ConnInfo, DropConnection};
+use crate::snapshot::Generation;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Version};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often an HTTP/2 connection looks whether it has been idle for the server's
+/// timeout, or should say GOAWAY because the process hands over.
+const HTTP2_CHECK: Duration = Duration::from_secs(1);
+
+/// Streams an HTTP/2 connection lets a client open at once (nginx's and h2o's default).
+const MAX_STREAMS: u32 = 128;
+
+/// The task of a connection accepted on a TLS listener.
+pub fn task(
+    stream: std::net::TcpStream,
+    info: Arc<ConnInfo>,
+    state: Arc<State>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(serve(stream, info, state))
+}
+
+async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<State>) {
+    let generation = state.current();
+    let born = generation.id;
+    let _registered = state.stats.connection(born);
+    let timeout = generation.config.server.timeout;
+    let keepalive = generation.config.server.keepalive;
+    let mut life = ConnWatch::new(state.lifecycle.subscribe(), born, info.clone());
+    if life.check().is_some() {
+        // Stopping or restarted hard since the accept: nothing was asked yet.
+        return;
+    }
+    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+        return;
+    };
+    let handshake = crate::tls::handshake(stream, &generation, &info);
+    let tls = tokio::select! {
+        done = tokio::time::timeout(timeout, handshake) => match done {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(remote = %info.remote, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        },
+        // No request is in flight during a handshake: any event closes.
+        _ = life.next() => return,
+    };
+    drop(generation);
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let streams = Arc::new(Streams::default());
+    let service = Service {
+        info: info.clone(),
+        state: state.clone(),
+        streams: streams.clone(),
+        h2,
+    };
+    let io = TokioIo::new(tls);
+    if h2 {
+        let conn = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS)
+            .serve_connection(io, service);
+        drive(conn, life, Some((streams, timeout)), &info).await;
+    } else {
+        // The header read timeout also runs while a kept-alive connection waits for its
+        // next request: it is the keep-alive timeout.
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .keep_alive(keepalive)
+            .header_read_timeout(timeout)
+            .serve_connection(io, service);
+        drive(conn, life, None, &info).await;
+    }
+}
+
+/// A connection hyper serves, which can be asked to end gracefully.
+trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn shut(self: Pin<&mut Self>);
+}
+
+/// What hyper reads and writes: the TLS stream.
+type Io = TokioIo<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+
+impl Graceful for http1::Connection<Io, Service> {
+    fn shut(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl Graceful for http2::Connection<Io, Service, TokioExecutor> {
+    fn shut(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Runs `conn` to its end with the lifecycle watched. `idle`: for HTTP/2, its streams and
+/// the server's timeout, after which a connection without a stream is closed (GOAWAY).
+async fn drive(
+    conn: impl Graceful,
+    mut life: ConnWatch,
+    idle: Option<(Arc<Streams>, Duration)>,
+    info: &ConnInfo,
+) {
+    let mut conn = std::pin::pin!(conn);
+    let mut check = tokio::time::interval(HTTP2_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shut = false;
+    // An HTTP/2 connection closed for being idle ends once the client has acknowledged the
+    // GOAWAY; one that never does is closed after another timeout.
+    let mut give_up = None;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(remote = %info.remote, error = %e, "connection ended");
+                }
+                return;
+            }
+            event = life.next() => match event {
+                Event::Close => return,
+                Event::Stop => {
+                    conn.as_mut().shut();
+                    shut = true;
+                }
+            },
+            _ = check.tick(), if idle.is_some() && !shut => {
+                let Some((streams, timeout)) = &idle else { continue };
+                let handing_over = info.draining.load(Ordering::Relaxed);
+                let idle = streams.idle_for() >= *timeout;
+                if handing_over || idle {
+                    conn.as_mut().shut();
+                    shut = true;
+                    // A stream still open when handing over runs to its end (or to the
+                    // drain deadline).
+                    if idle {
+                        give_up = Some(Instant::now() + *timeout);
+                    }
+                }
+            }
+            () = async { tokio::time::sleep_until(give_up.unwrap_or_else(Instant::now)).await },
+                if give_up.is_some() => return,
+        }
+    }
+}
+
+/// The requests of a connection in flight, and when the last one ended: an HTTP/2
+/// connection's idle time, and what `ConnInfo::active` says.
+struct Streams {
+    open: AtomicUsize,
+    /// When the connection last had no request in flight, in milliseconds since `epoch`.
+    quiet_since: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Streams {
+    fn default() -> Streams {
+        Streams {
+            open: AtomicUsize::new(0),
+            quiet_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Streams {
+    fn idle_for(&self) -> Duration {
+        if self.open.load(Ordering::Acquire) != 0 {
+            return Duration::ZERO;
+        }
+        let since = Duration::from_millis(self.quiet_since.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(since)
+    }
+
+    fn start(self: &Arc<Self>, info: Arc<ConnInfo>) -> InFlight {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        InFlight {
+            streams: self.clone(),
+            info,
+        }
+    }
+}
+
+/// One request in flight, until its response body is done or dropped.
+struct InFlight {
+    streams: Arc<Streams>,
+    info: Arc<ConnInfo>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.streams.epoch.elapsed().as_millis() as u64;
+        self.streams.quiet_since.store(now, Ordering::Relaxed);
+        if self.streams.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // No request of this connection is on a generation now.
+            self.info.active.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The pipeline as a hyper service.
+#[derive(Clone)]
+struct Service {
+    info: Arc<ConnInfo>,
+    state: Arc<State>,
+    streams: Arc<Streams>,
+    h2: bool,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for Service {
+    type Response = http::Response<Outgoing>;
+    type Error = DropConnection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DropConnection>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.answer(request).await })
+    }
+}
+
+impl Service {
+    async fn answer(
+        self,
+        request: http::Request<Incoming>,
+    ) -> Result<http::Response<Outgoing>, DropConnection> {
+        let flight = self.streams.start(self.info.clone());
+        let (head, mut body) = request.into_parts();
+        let parts = request_parts(head);
+        let generation = self.state.current();
+        let answer = pipeline::handle(&parts, &mut body, &self.info, generation).await?;
+        let head_only = parts.method == Method::HEAD;
+        Ok(response(answer, head_only, self.h2, flight))
+    }
+}
+
+/// Baton's request head from hyper's. An HTTP/2 request names its host in the
+/// `:authority` pseudo-header, which hyper puts in the target; it is the request's host
+/// as a `Host` field would be (RFC 9113 §8.3.1), and the pipeline reads it from there.
+fn request_parts(head: http::request::Parts) -> crate::http::request::Parts {
+    let mut headers = crate::http::fields::Fields::with_capacity(head.headers.len());
+    let mut name = None;
+    for (n, value) in head.headers {
+        // A name is given with the first of its values only.
+        if let Some(n) = n {
+            name = Some(n);
+        }
+        if let Some(n) = &name {
+            headers.append(n.clone(), value);
+        }
+    }
+    crate::http::request::Parts {
+        method: head.method,
+        uri: head.uri,
+        version: head.version,
+        headers,
+    }
+}
+
+/// Fields that only mean something for one HTTP/1.1 connection, which HTTP/2 forbids
+/// (RFC 9113 §8.2.2).
+const CONNECTION_FIELDS: [header::HeaderName; 5] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HeaderName::from_static("keep-alive"),
+    header::HeaderName::from_static("proxy-connection"),
+];
+
+/// hyper's response from the pipeline's answer.
+fn response(
+    answer: pipeline::Answer,
+    head_only: bool,
+    h2: bool,
+    flight: InFlight,
+) -> http::Response<Outgoing> {
+    let (parts, body) = answer.response.into_parts();
+    // A response to HEAD carries the length its body would have had.
+    let length = http_body::Body::size_hint(&body).exact();
+    let body = if head_only {
+        drop(body);
+        crate::http::body::empty()
+    } else {
+        body
+    };
+    let mut out = http::Response::new(Outgoing {
+        body,
+        _generation: answer.generation.clone(),
+        _flight: flight,
+    });
+    *out.status_mut() = parts.status;
+    let headers = out.headers_mut();
+    headers.reserve(parts.headers.iter().count() + 1);
+    for (name, value) in parts.headers {
+        if h2 && CONNECTION_FIELDS.contains(&name) {
+            continue;
+        }
+        headers.append(name, value);
+    }
+    headers.insert(header::SERVER, answer.generation.server_header.clone());
+    let bodiless = parts.status.is_informational()
+        || parts.status == http::StatusCode::NO_CONTENT
+        || parts.status == http::StatusCode::NOT_MODIFIED;
+    if head_only && !bodiless && !headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(n) = length {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
+    if answer.close && !h2 {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if h2 {
+        *out.version_mut() = Version::HTTP_2;
+    }
+    out
+}
+
+/// A response body as hyper sends it: the pipeline's body, with the generation the request
+/// ran on and its place among the connection's requests in flight, both held until the
+/// body is sent or dropped.
+pub struct Outgoing {
+    body: crate::http::body::Body,
+    _generation: Arc<Generation>,
+    _flight: InFlight,
+}
+
+impl http_body::Body for Outgoing {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

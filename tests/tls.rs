@@ -1,0 +1,326 @@
+//! TLS listeners with the real binary: HTTP/2 and HTTP/1.1 by ALPN, the certificate chosen
+//! by SNI among the virtual servers, a renewed certificate taken by a graceful reload
+//! while open connections carry on, a hard restart closing them, and the `tls` rule.
+//!
+//! Certificates are made for each test with rcgen; the client is hyper's over rustls,
+//! trusting only the certificates the test made.
+mod common;
+use common::*;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// A self-signed certificate for `names`, written as `NAME.crt` and `NAME.key` under
+/// `dir`; returns the certificate for the client to trust.
+fn certificate(dir: &Path, file: &str, names: &[&str]) -> CertificateDer<'static> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
+    write_file(dir, &format!("{file}.crt"), made.cert.pem());
+    write_file(dir, &format!("{file}.key"), made.key_pair.serialize_pem());
+    made.cert.der().clone()
+}
+
+/// A plain listener (bind 1) and a TLS one (bind 2); the default virtual server has the
+/// certificate `default`, `example.test` the certificate `example`; the `tls` rule adds a
+/// Strict-Transport-Security field to responses on TLS only.
+fn config() -> String {
+    "server!bind!1!port = 0
+server!bind!1!interface = 127.0.0.1
+server!bind!2!port = 0
+server!bind!2!interface = 127.0.0.1
+server!bind!2!tls = 1
+server!tls = libssl
+vserver!20!nick = example
+vserver!20!document_root = %ROOT%/example
+vserver!20!match = wildcard
+vserver!20!match!domain!1 = example.test
+vserver!20!ssl_certificate_file = %ROOT%/example.crt
+vserver!20!ssl_certificate_key_file = %ROOT%/example.key
+vserver!20!rule!1!match = default
+vserver!20!rule!1!handler = common
+vserver!1!nick = default
+vserver!1!document_root = %ROOT%/www
+vserver!1!ssl_certificate_file = %ROOT%/default.crt
+vserver!1!ssl_certificate_key_file = %ROOT%/default.key
+vserver!1!rule!10!match = tls
+vserver!1!rule!10!match!final = 0
+vserver!1!rule!10!header_op!1!type = add
+vserver!1!rule!10!header_op!1!header = Strict-Transport-Security
+vserver!1!rule!10!header_op!1!value = max-age=600
+vserver!1!rule!1!match = default
+vserver!1!rule!1!handler = common
+"
+    .to_string()
+}
+
+struct Setup {
+    server: Server,
+    default_cert: CertificateDer<'static>,
+    example_cert: CertificateDer<'static>,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        let mut certs = None;
+        let server = Server::start_with(&config(), |root| {
+            let default_cert = certificate(root, "default", &["localhost"]);
+            let example_cert = certificate(root, "example", &["example.test"]);
+            write_file(root, "www/hello.txt", "hello over tls\n");
+            write_file(root, "www/big.bin", vec![7u8; 3 << 20]);
+            write_file(root, "example/hello.txt", "example site\n");
+            certs = Some((default_cert, example_cert));
+        });
+        let (default_cert, example_cert) = certs.expect("certificates made");
+        Setup {
+            server,
+            default_cert,
+            example_cert,
+        }
+    }
+
+    fn plain(&self) -> SocketAddr {
+        self.server.listeners[0].1
+    }
+
+    fn tls(&self) -> SocketAddr {
+        self.server.listeners[1].1
+    }
+
+    fn trusted(&self) -> Vec<CertificateDer<'static>> {
+        vec![self.default_cert.clone(), self.example_cert.clone()]
+    }
+}
+
+/// A TLS connection to `addr` naming `sni`, trusting `roots`, offering `alpn`.
+async fn connect(
+    addr: SocketAddr,
+    sni: &str,
+    roots: &[CertificateDer<'static>],
+    alpn: &[&[u8]],
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).expect("trust anchor");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(baton::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(sni.to_string()).expect("server name");
+    connector.connect(name, tcp).await
+}
+
+type Sender = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
+
+/// An HTTP/2 client on a connection that agreed on `h2`.
+async fn http2(stream: TlsStream<TcpStream>) -> Sender {
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// A new HTTP/2 connection to the TLS listener, on which a request has been answered.
+async fn serving_h2(s: &Setup) -> Sender {
+    let tls = connect(s.tls(), "localhost", &s.trusted(), &[b"h2"])
+        .await
+        .expect("TLS handshake");
+    let mut h2 = http2(tls).await;
+    let got = get2(&mut h2, "localhost", "/hello.txt")
+        .await
+        .expect("answer");
+    assert_eq!(got.status, 200);
+    h2
+}
+
+struct Got {
+    status: u16,
+    version: http::Version,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+async fn get2(sender: &mut Sender, authority: &str, path: &str) -> hyper::Result<Got> {
+    let request = http::Request::get(format!("https://{authority}{path}"))
+        .body(Empty::new())
+        .expect("request");
+    let response = sender.send_request(request).await?;
+    let (head, body) = response.into_parts();
+    Ok(Got {
+        status: head.status.as_u16(),
+        version: head.version,
+        headers: head.headers,
+        body: body.collect().await?.to_bytes(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_h2_and_http11_are_served_with_the_rules_of_the_live_configuration() {
+    let s = Setup::start();
+    let tls = connect(s.tls(), "localhost", &s.trusted(), &[b"h2", b"http/1.1"])
+        .await
+        .expect("TLS handshake");
+    let mut h2 = http2(tls).await;
+    let got = get2(&mut h2, "localhost", "/hello.txt").await.unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.version, http::Version::HTTP_2);
+    assert_eq!(&got.body[..], b"hello over tls\n");
+    assert_eq!(got.headers["content-type"], "text/plain");
+    assert_eq!(got.headers["strict-transport-security"], "max-age=600");
+    assert!(got.headers.contains_key("date"));
+    assert!(!got.headers.contains_key("connection"));
+    // Several streams at once on one connection, a large body among them.
+    let (mut first, mut second) = (h2.clone(), h2.clone());
+    let (a, b) = tokio::join!(
+        get2(&mut first, "localhost", "/big.bin"),
+        get2(&mut second, "localhost", "/missing")
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.status, a.body.len()), (200, 3 << 20));
+    assert!(a.body.iter().all(|&b| b == 7));
+    assert_eq!(b.status, 404);
+
+    // HTTP/1.1 when the client offers only that.
+    let tls = connect(s.tls(), "localhost", &s.trusted(), &[b"http/1.1"])
+        .await
+        .expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(conn);
+    for _ in 0..2 {
+        let request = http::Request::get("/hello.txt")
+            .header("host", "localhost")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        sender.ready().await.expect("connection kept alive");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_11);
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=600"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello over tls\n");
+    }
+    // HEAD tells the length without the body.
+    let request = http::Request::head("/hello.txt")
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    sender.ready().await.expect("connection kept alive");
+    let response = sender.send_request(request).await.expect("response");
+    assert_eq!(response.headers()["content-length"], "15");
+
+    // The plain listener does not match the `tls` rule.
+    let plain = get(s.plain(), "localhost", "/hello.txt");
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("strict-transport-security"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_is_the_one_of_the_virtual_server_sni_names() {
+    let s = Setup::start();
+    // Trusting only example.test's certificate: the handshake succeeds only if the
+    // server presents it.
+    let tls = connect(
+        s.tls(),
+        "example.test",
+        std::slice::from_ref(&s.example_cert),
+        &[b"h2"],
+    )
+    .await
+    .expect("example.test's certificate");
+    let mut h2 = http2(tls).await;
+    let got = get2(&mut h2, "example.test", "/hello.txt").await.unwrap();
+    assert_eq!(&got.body[..], b"example site\n");
+    // A name no virtual server lists: the default virtual server's certificate.
+    let err = connect(
+        s.tls(),
+        "other.test",
+        std::slice::from_ref(&s.example_cert),
+        &[b"h2"],
+    )
+    .await;
+    assert!(
+        err.is_err(),
+        "presented example.test's certificate to other.test"
+    );
+    connect(
+        s.tls(),
+        "localhost",
+        std::slice::from_ref(&s.default_cert),
+        &[b"h2"],
+    )
+    .await
+    .expect("the default virtual server's certificate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_taken_by_a_graceful_reload_and_open_connections_carry_on() {
+    let s = Setup::start();
+    let mut before = serving_h2(&s).await;
+
+    let renewed = certificate(s.server.root(), "renewed", &["localhost"]);
+    let text = config()
+        .replace("%ROOT%/default.crt", "%ROOT%/renewed.crt")
+        .replace("%ROOT%/default.key", "%ROOT%/renewed.key");
+    let outcome = s.server.reload(&text, false);
+    assert!(outcome.starts_with("baton: reloaded"), "{outcome}");
+
+    // The connection opened before the reload goes on, under the new rules.
+    let got = get2(&mut before, "localhost", "/hello.txt").await.unwrap();
+    assert_eq!(got.status, 200);
+    // New handshakes present the renewed certificate, and only it.
+    connect(s.tls(), "localhost", &[renewed], &[b"h2"])
+        .await
+        .expect("the renewed certificate");
+    let old = connect(
+        s.tls(),
+        "localhost",
+        std::slice::from_ref(&s.default_cert),
+        &[b"h2"],
+    )
+    .await;
+    assert!(old.is_err(), "still presenting the replaced certificate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_restart_closes_open_tls_connections() {
+    let s = Setup::start();
+    let mut h2 = serving_h2(&s).await;
+    let outcome = s.server.reload(&config(), true);
+    assert!(outcome.starts_with("baton: reloaded"), "{outcome}");
+    // The connection is closed by the server: the sender learns it, without a timeout.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if h2.ready().await.is_err() {
+                return;
+            }
+            if get2(&mut h2, "localhost", "/hello.txt").await.is_err() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
+    // A new connection is served.
+    let mut h2 = serving_h2(&s).await;
+}
