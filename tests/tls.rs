@@ -322,5 +322,5 @@ async fn a_hard_restart_closes_open_tls_connections() {
     .await;
     assert!(closed.is_ok(), "the connection stayed open");
     // A new connection is served.
-    let mut h2 = serving_h2(&s).await;
+    serving_h2(&s).await;
 }
