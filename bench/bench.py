@@ -2,8 +2,8 @@
 """Baton benchmark orchestrator (called by bench/run).
 
 Starts Baton, nginx, lighttpd and h2o on loopback with equivalent settings, pins them to
-CPU 0 and wrk to CPU 1, runs every scenario for several rounds with the server order
-rotated, and writes bench/RESULTS.md.
+CPU 0 and the load generator (wrk, h2load for HTTP/2) to CPU 1, runs every scenario for
+several rounds with the server order rotated, and writes bench/RESULTS.md.
 
 Environment (set by bench/run):
   BENCH_TMP    scratch directory (configs, document root, pid files, logs)
@@ -46,9 +46,16 @@ SERVERS = ["baton", "nginx", "lighttpd", "h2o"]
 PORTS = {"baton": 18081, "nginx": 18082, "lighttpd": 18083, "h2o": 18084}
 PORT_BATON_10K = 18091
 PORT_NGINX_10K = 18093
+# HTTP/2 scenario: a TLS listener per server, next to its plain one
+TLS_PORTS = {"baton": 18481, "nginx": 18482, "lighttpd": 18483, "h2o": 18484}
+H2_CONNS = 64
+H2_STREAMS = 10                     # concurrent streams per connection (h2load -m)
+H2_WARMUP = 1                       # seconds of h2load's own warm-up at the start of each run
 CLK = os.sysconf("SC_CLK_TCK")
 WWW = os.path.join(TMP, "www")
 PIDS_FILE = os.path.join(TMP, "pids")
+CERT = os.path.join(TMP, "tls", "cert.pem")
+KEY = os.path.join(TMP, "tls", "key.pem")
 
 
 def log(*a):
@@ -75,9 +82,36 @@ def make_docroot():
     os.chmod(TMP, 0o755)
 
 
+def make_cert():
+    """Self-signed ECDSA P-256 certificate for localhost and 127.0.0.1, made once per run.
+
+    The clients do not verify it (h2load never does, nghttp is told not to warn), but the names
+    make it valid for a client given it as its CA. The key is unencrypted PEM (PKCS#8): every
+    server reads it at start without a passphrase prompt."""
+    if os.path.exists(CERT) and os.path.exists(KEY):
+        return
+    os.makedirs(os.path.dirname(CERT), exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", KEY, "-out", CERT, "-days", "7", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+
+
 # ---------------------------------------------------------------- configurations
 
-def baton_conf(port, extra=""):
+def baton_tls_keys(tls_port):
+    # bind 2 next to the plain bind 1; the certificate is the default vserver's (vserver!1)
+    return f"""server!bind!2!port = {tls_port}
+server!bind!2!interface = {HOST}
+server!bind!2!tls = 1
+vserver!1!ssl_certificate_file = {CERT}
+vserver!1!ssl_certificate_key_file = {KEY}
+"""
+
+
+def baton_conf(port, extra="", tls_port=None):
+    if tls_port:
+        extra = baton_tls_keys(tls_port) + extra
     return f"""server!bind!1!port = {port}
 server!bind!1!interface = {HOST}
 server!keepalive = 1
@@ -144,19 +178,38 @@ NGINX_HTTP_COMMON = """
 """
 
 
-def nginx_conf(port, name, servers_block=None):
-    d = os.path.join(TMP, name)
-    os.makedirs(d, exist_ok=True)
-    temps = "".join(f"    {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    if servers_block is None:
-        servers_block = f"""
+def nginx_tls(tls_port):
+    # What a tuned HTTPS site has (Mozilla's "intermediate" profile): TLS 1.2 and 1.3, a shared
+    # session cache rather than tickets. The clients here do not resume sessions: it is for fairness
+    # of the configuration, not the figure. http2 is a listen parameter in 1.22.
+    return f"""        listen {HOST}:{tls_port} ssl http2 default_server backlog=4096;
+        ssl_certificate {CERT};
+        ssl_certificate_key {KEY};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_timeout 1d;
+        ssl_session_tickets off;
+"""
+
+
+def nginx_default_server(port, tls_port=None):
+    return f"""
     server {{
         listen {HOST}:{port} default_server backlog=4096;
-        root {WWW};
+{nginx_tls(tls_port) if tls_port else ""}        root {WWW};
         index index.html;
         autoindex on;
     }}
 """
+
+
+def nginx_conf(port, name, servers_block=None, tls_port=None):
+    d = os.path.join(TMP, name)
+    os.makedirs(d, exist_ok=True)
+    temps = "".join(f"    {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    if servers_block is None:
+        servers_block = nginx_default_server(port, tls_port)
     return f"""worker_processes 1;
 worker_rlimit_nofile 20000;
 pid {d}/nginx.pid;
@@ -176,14 +229,7 @@ http {{
 
 
 def nginx_10k_conf():
-    blocks = [f"""
-    server {{
-        listen {HOST}:{PORT_NGINX_10K} default_server backlog=4096;
-        root {WWW};
-        index index.html;
-        autoindex on;
-    }}
-"""]
+    blocks = [nginx_default_server(PORT_NGINX_10K)]
     for v in range(VHOSTS):
         locs = []
         for k in range(RULES, 1, -1):
@@ -200,7 +246,20 @@ def nginx_10k_conf():
     return nginx_conf(PORT_NGINX_10K, "nginx10k", "".join(blocks))
 
 
-def lighttpd_conf(port):
+def lighttpd_tls(tls_port):
+    # mod_openssl is its own Debian package (lighttpd-mod-openssl). HTTP/2 is on by default in
+    # 1.4.69; said explicitly so that a packaging default cannot turn the scenario into HTTP/1.1.
+    return f"""server.modules += ( "mod_openssl" )
+server.feature-flags += ( "server.h2proto" => "enable" )
+$SERVER["socket"] == "{HOST}:{tls_port}" {{
+    ssl.engine = "enable"
+    ssl.pemfile = "{CERT}"
+    ssl.privkey = "{KEY}"
+}}
+"""
+
+
+def lighttpd_conf(port, tls_port=None):
     d = os.path.join(TMP, "lighttpd")
     os.makedirs(d, exist_ok=True)
     return f"""server.modules = ( "mod_dirlisting" )
@@ -221,10 +280,26 @@ server.tag = "lighttpd"
 index-file.names = ( "index.html" )
 dir-listing.activate = "enable"
 mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain", ".bin" => "application/octet-stream" )
+{lighttpd_tls(tls_port) if tls_port else ""}"""
+
+
+def h2o_tls_listen(tls_port):
+    # A second top-level `listen` key: h2o's YAML reader takes repeated keys, as in its own
+    # example configuration (a list is refused). h2o offers h2 by ALPN on every TLS listener.
+    # No OCSP stapling: a self-signed certificate has no responder, h2o would only spawn its
+    # fetcher to find that out.
+    return f"""listen:
+  host: {HOST}
+  port: {tls_port}
+  ssl:
+    certificate-file: {CERT}
+    key-file: {KEY}
+    minimum-version: TLSv1.2
+    ocsp-update-interval: 0
 """
 
 
-def h2o_conf(port):
+def h2o_conf(port, tls_port=None):
     d = os.path.join(TMP, "h2o")
     os.makedirs(d, exist_ok=True)
     return f"""user: root
@@ -239,7 +314,7 @@ file.dirlisting: ON
 listen:
   host: {HOST}
   port: {port}
-hosts:
+{h2o_tls_listen(tls_port) if tls_port else ""}hosts:
   default:
     paths:
       /:
@@ -344,16 +419,36 @@ def port_open(port):
         return False
 
 
+def file_tail(path, lines=3):
+    """The last lines of a log, for a note: the scratch directory is gone after the run."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 2000))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return " | ".join(l.strip() for l in text.strip().splitlines()[-lines:])
+
+
 class Server:
-    def __init__(self, name, cmd, port, reload_sig=signal.SIGHUP):
+    def __init__(self, name, cmd, port, reload_sig=signal.SIGHUP, tls_port=None):
         self.name, self.cmd, self.port, self.reload_sig = name, cmd, port, reload_sig
+        self.tls_port = tls_port        # its HTTPS (h2 + http/1.1) listener, if it has one
         self.proc = None
         self.ready_secs = None
+        self.log_path = os.path.join(TMP, f"{self.name}-{self.port}{'-tls' if tls_port else ''}.log")
+
+    def fail(self, what):
+        if self.proc.poll() is not None:
+            time.sleep(0.2)     # Baton's stdout is copied to the log by a thread: let it finish
+        tail = file_tail(self.log_path)
+        return RuntimeError(f"{self.name} {what}" + (f": {tail}" if tail else f" (see {self.log_path})"))
 
     def start(self, timeout=120):
-        if port_open(self.port):
-            raise RuntimeError(f"port {self.port} already in use before starting {self.name}")
-        logf = open(os.path.join(TMP, f"{self.name}-{self.port}.log"), "ab")
+        for port in (self.port, self.tls_port):
+            if port and port_open(port):
+                raise RuntimeError(f"port {port} already in use before starting {self.name}")
+        logf = open(self.log_path, "ab")
         is_baton = os.path.basename(self.cmd[0]) == "baton"
         t0 = time.monotonic()
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + self.cmd,
@@ -375,14 +470,23 @@ class Server:
             threading.Thread(target=drain, daemon=True).start()
             while not ready.wait(0.05):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not become ready (see {logf.name})")
+                    raise self.fail("did not become ready")
         else:
             while not port_open(self.port):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not start (see {logf.name})")
+                    raise self.fail("did not start")
                 time.sleep(0.02)
             self.ready_secs = time.monotonic() - t0
+        self.wait_tls(min(deadline, time.monotonic() + 10))
         return self
+
+    def wait_tls(self, deadline):
+        # Ready means the plain listener is up; a server that ignores (or rejects) its TLS
+        # listener must fail here, not hang the load generator.
+        while self.tls_port and not port_open(self.tls_port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise self.fail(f"does not accept on its TLS port {self.tls_port}")
+            time.sleep(0.02)
 
     @property
     def pid(self):
@@ -409,8 +513,11 @@ class Server:
             pass
 
 
-def make_server(name, port=None, conf=None, reloadable=False):
+def make_server(name, port=None, conf=None, reloadable=False, tls=False):
+    """A server on its plain port and, with tls, also on its TLS_PORTS one (own config files)."""
     port = port or PORTS[name]
+    tls_port = TLS_PORTS[name] if tls else None
+    tag = "-tls" if tls else ""
     if name == "h2o" and reloadable:
         # h2o's graceful restart needs its daemon mode: start_server keeps the socket and, on
         # SIGHUP, starts a new h2o before sending SIGTERM to the old one. Run it in the foreground.
@@ -419,17 +526,18 @@ def make_server(name, port=None, conf=None, reloadable=False):
                              f"--pid-file={TMP}/h2o/start_server.pid", "--", "h2o", "-m", "worker", "-c", conf],
                       port, signal.SIGHUP)
     if name == "baton":
-        conf = conf or write(f"{TMP}/baton/baton-{port}.conf", baton_conf(port))
-        return Server(name, [BATON, "-C", conf], port, signal.SIGHUP)
+        conf = conf or write(f"{TMP}/baton/baton-{port}{tag}.conf", baton_conf(port, tls_port=tls_port))
+        return Server(name, [BATON, "-C", conf], port, signal.SIGHUP, tls_port)
     if name == "nginx":
-        conf = conf or write(f"{TMP}/nginx/nginx.conf", nginx_conf(port, "nginx"))
-        return Server(name, ["nginx", "-p", TMP, "-e", f"{TMP}/nginx/error.log", "-c", conf], port, signal.SIGHUP)
+        conf = conf or write(f"{TMP}/nginx/nginx{tag}.conf", nginx_conf(port, "nginx", tls_port=tls_port))
+        return Server(name, ["nginx", "-p", TMP, "-e", f"{TMP}/nginx/error.log", "-c", conf], port, signal.SIGHUP,
+                      tls_port)
     if name == "lighttpd":
-        conf = conf or write(f"{TMP}/lighttpd/lighttpd.conf", lighttpd_conf(port))
-        return Server(name, ["lighttpd", "-D", "-f", conf], port, signal.SIGUSR1)
+        conf = conf or write(f"{TMP}/lighttpd/lighttpd{tag}.conf", lighttpd_conf(port, tls_port))
+        return Server(name, ["lighttpd", "-D", "-f", conf], port, signal.SIGUSR1, tls_port)
     if name == "h2o":
-        conf = conf or write(f"{TMP}/h2o/h2o.conf", h2o_conf(port))
-        return Server(name, ["h2o", "-c", conf], port, signal.SIGHUP)
+        conf = conf or write(f"{TMP}/h2o/h2o{tag}.conf", h2o_conf(port, tls_port))
+        return Server(name, ["h2o", "-c", conf], port, signal.SIGHUP, tls_port)
     raise ValueError(name)
 
 
@@ -470,15 +578,70 @@ def cpu_busy():
     return out
 
 
-def measured_wrk(server, url, conns, dur, headers=()):
-    """wrk run with server CPU time and peak RSS of the server's process tree, and how busy
-    each core was (to tell a saturated load generator, or a foreign load on the server core)."""
-    c0 = cpu_ticks(tree(server.pid))
-    b0 = cpu_busy()
+def client_errors(r):
+    """Transport-level failures of a run: wrk's socket errors, h2load's errored requests."""
+    return sum(r.get(k, 0) for k in ("connect", "read", "write", "timeout", "errored"))
+
+
+H2LOAD_TLS = {"protocol": r"TLS Protocol: (\S+)", "cipher": r"Cipher: (\S+)",
+              "temp_key": r"Server Temp Key: ([^\n]+)", "alpn": r"Application protocol: (\S+)"}
+
+
+def parse_h2load(out):
+    r = {"raw": out, "rps": 0.0, "requests": 0, "non2xx": 0, "succeeded": 0, "failed": 0, "errored": 0,
+         "tls": {k: (m.group(1).strip() if (m := re.search(rx, out)) else "") for k, rx in H2LOAD_TLS.items()}}
+    m = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    if m:
+        r["requests"], r["succeeded"], r["failed"], r["errored"] = map(int, m.groups())
+    m = re.search(r"status codes: (\d+) 2xx", out)
+    r["non2xx"] = r["requests"] - (int(m.group(1)) if m else 0)
+    return r
+
+
+def run_h2load(port, path, dur, warmup=H2_WARMUP):
+    """HTTP/2 over TLS, timed like wrk: its own warm-up, then dur seconds that are counted.
+    Only h2 is offered by ALPN, so a server without h2 fails the run instead of being measured
+    over HTTP/1.1 (h2load's default list falls back to it, with -m as pipelining)."""
+    cmd = ["taskset", "-c", CLIENT_CPU, "h2load", "-t1", f"-c{H2_CONNS}", f"-m{H2_STREAMS}", "--npn-list=h2",
+           f"-D{dur}", f"--warm-up-time={warmup}", f"https://{HOST}:{port}{path}"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=warmup + dur + 60)
+        return parse_h2load(p.stdout + p.stderr)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode("utf-8", "replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        r = parse_h2load(out)
+        r["errored"] = max(r["errored"], 1)     # shows in the errors column instead of passing silently
+        return r
+
+
+def measured(server, load, settle=0.0):
+    """Runs load() (a client run returning at least "requests") and measures the server meanwhile:
+    CPU time and peak RSS of its process tree, and how busy each core was (to tell a saturated
+    load generator, or a foreign load on the server core). settle: seconds at the start of the
+    run that the client does not count (h2load's warm-up); the counters start after them, so
+    that requests and CPU time cover the same window."""
+    out, err = {}, []
+
+    def client():
+        try:
+            out.update(load())
+        except BaseException as e:  # noqa: re-raised below, in the caller's thread
+            err.append(e)
+    th = threading.Thread(target=client, daemon=True)
     with RssSampler(server.pid) as s:
-        r = run_wrk(url, conns, dur, headers)
-    c1 = cpu_ticks(tree(server.pid))
-    b1 = cpu_busy()
+        th.start()
+        time.sleep(settle)
+        c0 = cpu_ticks(tree(server.pid))
+        b0 = cpu_busy()
+        th.join()
+        c1 = cpu_ticks(tree(server.pid))
+        b1 = cpu_busy()
+    if err:
+        raise err[0]
+    r = out
     r["cpu_s"] = (c1 - c0) / CLK
 
     def busy(cpu):
@@ -493,6 +656,10 @@ def measured_wrk(server, url, conns, dur, headers=()):
     return r
 
 
+def measured_wrk(server, url, conns, dur, headers=()):
+    return measured(server, lambda: run_wrk(url, conns, dur, headers))
+
+
 def check(port, path, host=None):
     """One request with http.client: (status, body length, server header)."""
     c = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -501,6 +668,28 @@ def check(port, path, host=None):
     body = resp.read()
     c.close()
     return resp.status, len(body), resp.getheader("Server", "")
+
+
+def check_h2(port, path):
+    """One request with nghttp over TLS, h2 only: (status, body bytes, what happened, the
+    server's SETTINGS_MAX_CONCURRENT_STREAMS). Status 0 when there was no HTTP/2 answer (no h2
+    by ALPN, handshake or connection failure); what happened is then nghttp's error."""
+    try:
+        p = subprocess.run(["nghttp", "-nvy", "-t", "10", f"https://{HOST}:{port}{path}"],
+                           capture_output=True, text=True, timeout=30)
+        out = p.stdout + p.stderr
+    except subprocess.TimeoutExpired:
+        return 0, 0, "nghttp timed out", None
+    m = re.search(r":status: (\d+)", out)
+    if not m:
+        err = re.findall(r"\[ERROR\][^\n]*", out)
+        return 0, 0, err[-1] if err else (out.strip().splitlines() or ["no output"])[-1], None
+    proto = re.search(r"The negotiated protocol: (\S+)", out)
+    body = sum(int(x) for x in re.findall(r"recv DATA frame <length=(\d+)", out))
+    # h2load keeps at most that many streams open per connection, whatever -m says
+    settings = re.search(r"recv SETTINGS frame <[^>]*flags=0x00[^>]*>((?:\s*\(niv=\d+\))?(?:\s*\[[^\]]*\])*)", out)
+    streams = re.search(r"MAX_CONCURRENT_STREAMS\(0x03\):(\d+)", settings.group(1)) if settings else None
+    return int(m.group(1)), body, proto.group(1) if proto else "?", int(streams.group(1)) if streams else None
 
 
 # ---------------------------------------------------------------- scenarios
@@ -528,6 +717,23 @@ def rotated(names, r):
     return names[k:] + names[:k]
 
 
+def rounds(servers, load, settle=0.0):
+    """ROUNDS measured runs of load(server) for each of servers ({name: Server}), the order
+    rotated each round: {name: [result, ...]}."""
+    names = list(servers)
+    runs = {n: [] for n in names}
+    for r in range(ROUNDS):
+        for n in rotated(names, r):
+            res = measured(servers[n], lambda: load(servers[n]), settle)
+            res.pop("raw")
+            runs[n].append(res)
+            log(f"   round {r + 1} {n:9s} {res['rps']:10.0f} req/s  {res['req_per_cpu_s']:10.0f} req/cpu-s"
+                f"  rss {res['rss_kib'] / 1024:7.1f} MiB  errors {client_errors(res)}  non2xx/3xx {res['non2xx']}"
+                f"  cpu0 {res['server_core_busy'] * 100:.0f}% (server {res['server_share'] * 100:.0f}%)"
+                f" cpu1 {res['client_core_busy'] * 100:.0f}%")
+    return runs
+
+
 def static_scenarios():
     for sid, title, path, conns, headers, status in STATIC:
         if not want(sid):
@@ -547,22 +753,65 @@ def static_scenarios():
             # warm-up (page cache, open-file caches, lazy allocations)
             for n, s in servers.items():
                 run_wrk(f"http://{HOST}:{s.port}{path}", conns, 1, headers)
-            runs = {n: [] for n in SERVERS}
-            for r in range(ROUNDS):
-                for n in rotated(SERVERS, r):
-                    s = servers[n]
-                    res = measured_wrk(s, f"http://{HOST}:{s.port}{path}", conns, DUR, headers)
-                    res.pop("raw")
-                    runs[n].append(res)
-                    errs = res["connect"] + res["read"] + res["write"] + res["timeout"]
-                    log(f"   round {r + 1} {n:9s} {res['rps']:10.0f} req/s  {res['req_per_cpu_s']:10.0f} req/cpu-s"
-                        f"  rss {res['rss_kib'] / 1024:7.1f} MiB  errors {errs}  non2xx/3xx {res['non2xx']}"
-                        f"  cpu0 {res['server_core_busy'] * 100:.0f}% (server {res['server_share'] * 100:.0f}%)"
-                        f" cpu1 {res['client_core_busy'] * 100:.0f}%")
+            runs = rounds(servers, lambda s: run_wrk(f"http://{HOST}:{s.port}{path}", conns, DUR, headers))
             RESULTS["static"][sid] = {"title": title, "runs": runs}
         finally:
             for s in servers.values():
                 s.stop()
+
+
+H2 = ("h2", f"1 KiB file over HTTP/2 + TLS, {H2_CONNS} connections x {H2_STREAMS} streams (h2load)", "/1k.bin")
+
+
+def start_tls_servers(sid, path, started, max_streams):
+    """Starts every server with its TLS listener and checks it over h2; adds to started
+    ({name: Server}, the caller stops them) those that serve path (200, 1,024 bytes), and to
+    max_streams the concurrent streams each allows per connection (None: no limit). A server
+    that fails to start or to answer over h2 (Baton while its TLS is unfinished) gets a note
+    and is left out: the others are still measured."""
+    RESULTS["checks"][sid] = {}
+    for n in SERVERS:
+        s = make_server(n, tls=True)
+        try:
+            s.start(timeout=60)
+            st, ln, proto, streams = check_h2(s.tls_port, path)
+        except (RuntimeError, OSError) as e:
+            s.stop()
+            RESULTS["notes"].append(f"{sid}: {n} not measured: {str(e)[:400]}")
+            log(f"   {n}: not measured: {e}")
+            continue
+        RESULTS["checks"][sid][n] = [st, ln]
+        if (st, ln) != (200, 1024):
+            s.stop()
+            why = f"answered {st} with {ln} bytes over {proto}" if st else f"no HTTP/2 answer ({proto})"
+            RESULTS["notes"].append(f"{sid}: {n} not measured: {why}, expected 200 with 1024 bytes")
+            log(f"   check {n:9s} failed: {why}")
+            continue
+        max_streams[n] = streams
+        log(f"   check {n:9s} {st} {ln} bytes over {proto}, max {streams or 'unlimited'} concurrent streams")
+        started[n] = s
+
+
+def h2_scenario():
+    sid, title, path = H2
+    if not want(sid):
+        return
+    log(f"\n== {sid}: {title}")
+    try:
+        make_cert()
+    except (subprocess.SubprocessError, OSError) as e:
+        # no certificate, no TLS for anyone: the other scenarios still run
+        RESULTS["notes"].append(f"{sid}: not run, the certificate could not be made: {e}")
+        return
+    servers, max_streams = {}, {}
+    try:
+        start_tls_servers(sid, path, servers, max_streams)
+        # each h2load run has its own warm-up (H2_WARMUP), not counted: no separate warm-up run
+        runs = rounds(servers, lambda s: run_h2load(s.tls_port, path, DUR), settle=H2_WARMUP)
+        RESULTS["static"][sid] = {"title": title, "runs": runs, "max_streams": max_streams}
+    finally:
+        for s in servers.values():
+            s.stop()
 
 
 def idle_scenario():
@@ -775,7 +1024,8 @@ def machine():
         "baton": ver([BATON, "-V"]) + " (git " + subprocess.run(
             ["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() + ")",
         "nginx": ver(["nginx", "-v"]), "lighttpd": ver(["lighttpd", "-v"]), "h2o": ver(["h2o", "-v"]),
-        "wrk": ver(["wrk", "-v"]), "python": sys.version.split()[0],
+        "wrk": ver(["wrk", "-v"]), "h2load": ver(["h2load", "--version"]), "openssl": ver(["openssl", "version"]),
+        "python": sys.version.split()[0],
         "loadavg": open("/proc/loadavg").read().strip(),
     }
 
@@ -788,10 +1038,11 @@ def report(m=None):
     w(f"Generated by `bench/run`{' with BENCH_QUICK=1 (smoke run: not representative)' if QUICK else ''} "
       f"on {m['date']}: {ROUNDS} round(s) per scenario, {DUR} s per wrk run, server order rotated each round.\n")
     w("| machine | |\n|---|---|")
-    w(f"| CPU | {m['cpu']} ({m['nproc']} cores: servers pinned to CPU {SERVER_CPU}, wrk to CPU {CLIENT_CPU}) |")
+    w(f"| CPU | {m['cpu']} ({m['nproc']} cores: servers pinned to CPU {SERVER_CPU}, load generator to CPU {CLIENT_CPU}) |")
     w(f"| kernel | {m['kernel']} |")
-    for k in ("baton", "nginx", "lighttpd", "h2o", "wrk", "python"):
-        w(f"| {k} | {m[k]} |")
+    for k in ("baton", "nginx", "lighttpd", "h2o", "wrk", "h2load", "openssl", "python"):
+        if k in m:          # h2load and openssl: not in results.json of older runs
+            w(f"| {k} | {m[k]} |")
     w(f"| load average at start / end | {START_LOADAVG} / {m['loadavg']} |")
     w("")
     w("## Static scenarios\n")
@@ -799,30 +1050,36 @@ def report(m=None):
       "(user+system of all its processes) during the run, median. RSS: peak resident memory of all the "
       "server's processes sampled at 10 Hz during the runs (max over rounds). Server core: the server's "
       "own share of CPU 0 (median) / the largest share taken by anything else during a round (other "
-      "processes on the machine, softirq of loopback traffic is counted to whoever runs). wrk core: how busy "
-      "CPU 1 was (wrk and anything else) (100%: the load generator is the limit, compare req/CPU-s).\n")
-    w("| scenario | server | req/s median (min-max) | req/CPU-s | peak RSS MiB | server core: server / others | wrk core busy |")
+      "processes on the machine, softirq of loopback traffic is counted to whoever runs). Client core: how busy "
+      "CPU 1 was (the load generator, wrk or h2load, and anything else) (100%: the load generator is the "
+      f"limit, compare req/CPU-s). `h2`: h2load, HTTP/2 over TLS (what was negotiated: under the table), "
+      f"{H2_CONNS} connections with {H2_STREAMS} concurrent streams each, {H2_WARMUP} s of warm-up at the start "
+      "of each run not counted (nor is the server's CPU time during it); errors there are h2load's errored "
+      "requests.\n")
+    w("| scenario | server | req/s median (min-max) | req/CPU-s | peak RSS MiB | server core: server / others | client core busy |")
     w("|---|---|---|---|---|---|---|")
     summary = []
-    for sid, title, *_ in STATIC:
-        if sid not in RESULTS["static"]:
-            continue
-        runs = RESULTS["static"][sid]["runs"]
+    for sid, entry in RESULTS["static"].items():
+        runs, title = entry["runs"], entry["title"]
         meds, cmeds = {}, {}
         for n in SERVERS:
-            rs = runs[n]
+            rs = runs.get(n)
+            if not rs:          # h2: a server that could not be measured (see the notes)
+                continue
             rps = [x["rps"] for x in rs]
             meds[n] = med(rps)
             cmeds[n] = med([x["req_per_cpu_s"] for x in rs])
             rss = max(x["rss_kib"] for x in rs) / 1024
-            errs = sum(x["connect"] + x["read"] + x["write"] + x["timeout"] for x in rs)
-            extra = f" ({errs} socket errors)" if errs else ""
+            errs = sum(client_errors(x) for x in rs)
+            extra = f" ({errs} {'errored requests' if sid == H2[0] else 'socket errors'})" if errs else ""
             sh = med([x["server_share"] for x in rs])
             other = max(x["server_core_busy"] - x["server_share"] for x in rs)
             w(f"| {sid} | {n} | {fmt_k(meds[n])} ({fmt_k(min(rps))}-{fmt_k(max(rps))}){extra} | "
               f"{fmt_k(cmeds[n])} | {rss:.1f} | {sh * 100:.0f}% / {max(other, 0) * 100:.0f}% | "
               f"{med([x['client_core_busy'] for x in rs]) * 100:.0f}% |")
-        peers = [n for n in SERVERS if n != "baton"]
+        peers = [n for n in meds if n != "baton"]
+        if "baton" not in meds or "nginx" not in meds:
+            continue
         best = max(peers, key=lambda n: meds[n])
         bestc = max(peers, key=lambda n: cmeds[n])
         b = meds["baton"]
@@ -841,6 +1098,14 @@ def report(m=None):
         w("Response checked before each scenario (status, body bytes): " + "; ".join(
             f"{sid}: " + ", ".join(f"{n} {v[0]}/{v[1]}" for n, v in c.items()) for sid, c in RESULTS["checks"].items())
           + ".\n")
+    h2 = RESULTS["static"].get(H2[0])
+    if h2:
+        ms = h2.get("max_streams", {})
+        w(f"`{H2[0]}`: negotiated (h2load, first round), and the concurrent streams the server allows per "
+          f"connection (h2load opens at most that many, {H2_STREAMS} asked): " + "; ".join(
+            f"{n} {rs[0]['tls']['alpn']} {rs[0]['tls']['protocol']} {rs[0]['tls']['cipher']} "
+            f"{rs[0]['tls']['temp_key']}, {ms.get(n) or 'unlimited'} streams"
+            for n, rs in h2["runs"].items() if rs) + ".\n")
     if RESULTS["idle"]:
         w(f"## {IDLE_CONNS} idle keep-alive connections\n")
         w("Each connection sent one request (GET /) and then stays open, idle. RSS with all of them open, "
@@ -910,11 +1175,15 @@ def report(m=None):
               f"{sum(x['timeout'] for x in rs)} | {sum(x['non2xx'] for x in rs)} | "
               f"{all(x['alive_after'] for x in rs)} |")
         w("")
-    w("## Not measured\n")
-    w("- HTTP/2: Baton has no TLS (nor h2c) yet, so the HTTP/2 scenario (h2load) is skipped.")
-    for note in RESULTS["notes"]:
-        w(f"- {note}")
-    w("")
+    missing = list(RESULTS["notes"])
+    if not h2:
+        missing.insert(0, f"HTTP/2: scenario `{H2[0]}` not run.")
+    elif not h2["runs"].get("baton"):
+        missing.insert(0, f"HTTP/2: Baton not measured (the `{H2[0]}` note below says why); the peers were.")
+    if missing:
+        w("## Not measured\n")
+        w("\n".join(f"- {note}" for note in missing))
+        w("")
     limits = os.path.join(HERE, "limits.md")
     if os.path.exists(limits):
         with open(limits) as f:
@@ -940,6 +1209,7 @@ def main():
     make_docroot()
     try:
         static_scenarios()
+        h2_scenario()
         idle_scenario()
         vhost_scenario()
         reload_scenario()
