@@ -85,8 +85,8 @@ async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<Stat
         streams: streams.clone(),
         h2,
     };
-    let io = TokioIo::new(tls);
     if h2 {
+        let io = TokioIo::new(crate::gather::Gathered::new(tls));
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_concurrent_streams(MAX_STREAMS)
@@ -94,7 +94,9 @@ async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<Stat
         drive(conn, life, Some((streams, timeout)), &info).await;
     } else {
         // The header read timeout also runs while a kept-alive connection waits for its
-        // next request: it is the keep-alive timeout.
+        // next request: it is the keep-alive timeout. (hyper's HTTP/1 writes a response's
+        // head and small body as one buffer already.)
+        let io = TokioIo::new(tls);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .keep_alive(keepalive)
@@ -110,15 +112,15 @@ trait Graceful: Future<Output = Result<(), hyper::Error>> {
 }
 
 /// What hyper reads and writes: the TLS stream.
-type Io = TokioIo<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
-impl Graceful for http1::Connection<Io, Service> {
+impl Graceful for http1::Connection<TokioIo<Tls>, Service> {
     fn shut(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
 }
 
-impl Graceful for http2::Connection<Io, Service, TokioExecutor> {
+impl Graceful for http2::Connection<TokioIo<crate::gather::Gathered<Tls>>, Service, TokioExecutor> {
     fn shut(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }

@@ -14,6 +14,7 @@ pub mod control;
 pub mod edit;
 pub mod example;
 pub mod fswatch;
+pub mod gather;
 pub mod handlers;
 pub mod http;
 pub mod http1;
