@@ -122,3 +122,72 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Gathered<T> {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Bytes the other end can read now, without waiting.
+    fn readable_now(end: &mut tokio::io::DuplexStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Some(Ok(n)) = end.read(&mut buf).now_or_never() {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn flushed_writes_leave_together_at_the_next_read() {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+        let mut gathered = Gathered::new(ours);
+        gathered.write_all(b"head ").await.unwrap();
+        gathered.flush().await.unwrap();
+        gathered.write_all(b"body").await.unwrap();
+        gathered.flush().await.unwrap();
+        assert!(readable_now(&mut theirs).is_empty(), "sent before the next read");
+        // The connection's next poll reads first: nothing to read, everything sent.
+        let mut buf = [0u8; 8];
+        assert!(gathered.read(&mut buf).now_or_never().is_none());
+        assert_eq!(readable_now(&mut theirs), b"head body");
+        // Reading still works, both ways.
+        theirs.write_all(b"ping").await.unwrap();
+        assert_eq!(gathered.read(&mut buf).await.unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+    }
+
+    #[tokio::test]
+    async fn a_flush_with_nothing_waiting_is_not_deferred() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let mut gathered = Gathered::new(ours);
+        gathered.flush().await.unwrap();
+        assert!(!gathered.waiting(), "an empty flush left something owed");
+    }
+
+    #[tokio::test]
+    async fn bytes_past_the_limit_go_out_without_a_read_and_shutdown_sends_the_rest() {
+        let (ours, mut theirs) = tokio::io::duplex(4 * LIMIT);
+        let mut gathered = Gathered::new(ours);
+        let chunk = vec![7u8; 1000];
+        let mut written = 0;
+        while written <= LIMIT {
+            gathered.write_all(&chunk).await.unwrap();
+            written += chunk.len();
+        }
+        let early = readable_now(&mut theirs).len();
+        assert!(early > 0 && early < written, "{early} of {written} sent");
+        gathered.shutdown().await.unwrap();
+        let rest = readable_now(&mut theirs).len();
+        assert_eq!(early + rest, written);
+        // A write as large as the limit with nothing waiting passes straight through.
+        let (ours, mut theirs) = tokio::io::duplex(4 * LIMIT);
+        let mut gathered = Gathered::new(ours);
+        gathered.write_all(&vec![1u8; LIMIT]).await.unwrap();
+        assert_eq!(readable_now(&mut theirs).len(), LIMIT);
+    }
+}
