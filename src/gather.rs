@@ -150,7 +150,10 @@ mod tests {
         gathered.flush().await.unwrap();
         gathered.write_all(b"body").await.unwrap();
         gathered.flush().await.unwrap();
-        assert!(readable_now(&mut theirs).is_empty(), "sent before the next read");
+        assert!(
+            readable_now(&mut theirs).is_empty(),
+            "sent before the next read"
+        );
         // The connection's next poll reads first: nothing to read, everything sent.
         let mut buf = [0u8; 8];
         assert!(gathered.read(&mut buf).now_or_never().is_none());
