@@ -329,10 +329,8 @@ fn response(
         headers.append(name, value);
     }
     headers.insert(header::SERVER, answer.generation.server_header.clone());
-    let bodiless = parts.status.is_informational()
-        || parts.status == http::StatusCode::NO_CONTENT
-        || parts.status == http::StatusCode::NOT_MODIFIED;
-    if head_only && !bodiless && !headers.contains_key(header::CONTENT_LENGTH) {
+    let may_have_body = crate::http::response::allows_body(parts.status);
+    if head_only && may_have_body && !headers.contains_key(header::CONTENT_LENGTH) {
         if let Some(n) = length {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }

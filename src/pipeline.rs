@@ -379,7 +379,7 @@ fn parse_request<'r>(
 
 /// The host without port, lower case, without a trailing dot (borrowed when `raw` has no
 /// upper case: most clients send it in lower case). `None` when malformed.
-fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
+pub(crate) fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
     let raw = raw.trim();
     let host = if let Some(rest) = raw.strip_prefix('[') {
         // [v6]:port

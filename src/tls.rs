@@ -101,14 +101,14 @@ impl Certificates {
         server_name: Option<&str>,
         info: &ConnInfo,
     ) -> Option<Arc<ServerConfig>> {
-        let Some(name) = server_name else {
+        // The name as a request's Host is read (lower case, no trailing dot).
+        let Some(name) = server_name.and_then(crate::pipeline::clean_host) else {
             return self.default.clone();
         };
-        let name = name.to_ascii_lowercase();
         let no_fields = crate::http::fields::Fields::new();
         let selected = generation.hosts.select(
             &generation.config.vservers,
-            Some(name.trim_end_matches('.')),
+            Some(&name),
             info.local.ip(),
             Visitor {
                 remote: info.remote.ip(),

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 /// A complete error response for `status`.
 pub fn response(status: StatusCode, method: &Method, server: &HeaderValue) -> Response {
-    if !allows_body(status) {
+    if !crate::http::response::allows_body(status) {
         let mut resp = Response::new(body::empty());
         *resp.status_mut() = status;
         return resp;
@@ -65,12 +65,6 @@ fn page(status: StatusCode, server: &HeaderValue) -> Bytes {
         }
     }
     html
-}
-
-fn allows_body(status: StatusCode) -> bool {
-    !(status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED)
 }
 
 fn explanation(status: StatusCode) -> &'static str {

@@ -73,3 +73,11 @@ impl Response {
         }
     }
 }
+
+/// Whether a response with `status` may have a body: 1xx, 204 and 304 never do (RFC 9110
+/// §6.4.1), whatever their fields say.
+pub fn allows_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}

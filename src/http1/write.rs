@@ -41,9 +41,7 @@ pub async fn respond(
     let mut head = status_line(status, server);
     let line = head.len();
     let fields = write_fields(&mut head, &parts.headers, false);
-    let bodiless = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
+    let bodiless = !crate::http::response::allows_body(status);
     let mut added = Added {
         date: !fields.date,
         ..Added::default()
