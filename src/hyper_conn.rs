@@ -1,11 +1,11 @@
-//! Connections on TLS listeners: the handshake ([`crate::tls`]), then HTTP/2 or HTTP/1.1
-//! (whichever ALPN agreed) served by hyper, each request answered by the same pipeline as
-//! on plain listeners.
+//! Connections on TLS listeners: the handshake ([`crate::tls`]), then HTTP/2 (Baton's
+//! own, [`crate::http2`]) or HTTP/1.1 served by hyper, whichever ALPN agreed, each request
+//! answered by the same pipeline as on plain listeners.
 //!
-//! Why hyper here and Baton's own layer (`crate::http1`) on plain listeners: that layer's
-//! gains are `sendfile` and `writev` straight from the socket, which TLS rules out (every
-//! byte is encrypted in user space), and HTTP/2 is a protocol to take from a well-kept
-//! implementation, not to write again.
+//! Why hyper for HTTP/1.1 here and Baton's own layer (`crate::http1`) on plain listeners:
+//! that layer's gains are `sendfile` and `writev` straight from the socket, which TLS
+//! rules out (every byte is encrypted in user space). Why not hyper for HTTP/2: see
+//! [`crate::http2`] (its cost per request, measured).
 //!
 //! The zero-downtime contract holds as on plain listeners: each request takes the live
 //! generation when it starts and keeps it until its response body is sent; a stop lets
@@ -20,11 +20,11 @@ use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo, DropConnection};
 use crate::snapshot::Generation;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Version};
+use http::{header, HeaderValue, Method};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,9 +36,6 @@ use tokio::time::Instant;
 /// How often an HTTP/2 connection looks whether it has been idle for the server's
 /// timeout, or should say GOAWAY because the process hands over.
 const HTTP2_CHECK: Duration = Duration::from_secs(1);
-
-/// Streams an HTTP/2 connection lets a client open at once (nginx's and h2o's default).
-const MAX_STREAMS: u32 = 128;
 
 /// The task of a connection accepted on a TLS listener.
 pub fn task(
@@ -79,20 +76,15 @@ async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<Stat
     drop(generation);
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let streams = Arc::new(Streams::default());
-    let service = Service {
-        info: info.clone(),
-        state: state.clone(),
-        streams: streams.clone(),
-        h2,
-    };
     if h2 {
-        let io = TokioIo::new(crate::gather::Gathered::new(tls));
-        let conn = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(MAX_STREAMS)
-            .serve_connection(io, service);
+        let conn = crate::http2::Connection::new(tls, info.clone(), state, streams.clone());
         drive(conn, life, Some((streams, timeout)), &info).await;
     } else {
+        let service = Service {
+            info: info.clone(),
+            state,
+            streams,
+        };
         // The header read timeout also runs while a kept-alive connection waits for its
         // next request: it is the keep-alive timeout. (hyper's HTTP/1 writes a response's
         // head and small body as one buffer already.)
@@ -106,8 +98,9 @@ async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<Stat
     }
 }
 
-/// A connection hyper serves, which can be asked to end gracefully.
-trait Graceful: Future<Output = Result<(), hyper::Error>> {
+/// A connection, which can be asked to end gracefully.
+trait Graceful: Future<Output = Result<(), Self::Error>> {
+    type Error: std::fmt::Display;
     fn shut(self: Pin<&mut Self>);
 }
 
@@ -115,14 +108,16 @@ trait Graceful: Future<Output = Result<(), hyper::Error>> {
 type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
 impl Graceful for http1::Connection<TokioIo<Tls>, Service> {
+    type Error = hyper::Error;
     fn shut(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
 }
 
-impl Graceful for http2::Connection<TokioIo<crate::gather::Gathered<Tls>>, Service, TokioExecutor> {
+impl Graceful for crate::http2::Connection {
+    type Error = std::io::Error;
     fn shut(self: Pin<&mut Self>) {
-        self.graceful_shutdown();
+        self.get_mut().shut();
     }
 }
 
@@ -178,7 +173,7 @@ async fn drive(
 
 /// The requests of a connection in flight, and when the last one ended: an HTTP/2
 /// connection's idle time, and what `ConnInfo::active` says.
-struct Streams {
+pub struct Streams {
     open: AtomicUsize,
     /// When the connection last had no request in flight, in milliseconds since `epoch`.
     quiet_since: AtomicU64,
@@ -204,7 +199,7 @@ impl Streams {
         self.epoch.elapsed().saturating_sub(since)
     }
 
-    fn start(self: &Arc<Self>, info: Arc<ConnInfo>) -> InFlight {
+    pub fn start(self: &Arc<Self>, info: Arc<ConnInfo>) -> InFlight {
         self.open.fetch_add(1, Ordering::AcqRel);
         InFlight {
             streams: self.clone(),
@@ -214,7 +209,7 @@ impl Streams {
 }
 
 /// One request in flight, until its response body is done or dropped.
-struct InFlight {
+pub struct InFlight {
     streams: Arc<Streams>,
     info: Arc<ConnInfo>,
 }
@@ -230,13 +225,12 @@ impl Drop for InFlight {
     }
 }
 
-/// The pipeline as a hyper service.
+/// The pipeline as a hyper service (HTTP/1.1 over TLS).
 #[derive(Clone)]
 struct Service {
     info: Arc<ConnInfo>,
     state: Arc<State>,
     streams: Arc<Streams>,
-    h2: bool,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Service {
@@ -261,13 +255,11 @@ impl Service {
         let generation = self.state.current();
         let answer = pipeline::handle(&parts, &mut body, &self.info, generation).await?;
         let head_only = parts.method == Method::HEAD;
-        Ok(response(answer, head_only, self.h2, flight))
+        Ok(response(answer, head_only, flight))
     }
 }
 
-/// Baton's request head from hyper's. An HTTP/2 request names its host in the
-/// `:authority` pseudo-header, which hyper puts in the target; it is the request's host
-/// as a `Host` field would be (RFC 9113 §8.3.1), and the pipeline reads it from there.
+/// Baton's request head from hyper's.
 fn request_parts(head: http::request::Parts) -> crate::http::request::Parts {
     let mut headers = crate::http::fields::Fields::with_capacity(head.headers.len());
     let mut name = None;
@@ -288,21 +280,10 @@ fn request_parts(head: http::request::Parts) -> crate::http::request::Parts {
     }
 }
 
-/// Fields that only mean something for one HTTP/1.1 connection, which HTTP/2 forbids
-/// (RFC 9113 §8.2.2).
-const CONNECTION_FIELDS: [header::HeaderName; 5] = [
-    header::CONNECTION,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::HeaderName::from_static("keep-alive"),
-    header::HeaderName::from_static("proxy-connection"),
-];
-
 /// hyper's response from the pipeline's answer.
 fn response(
     answer: pipeline::Answer,
     head_only: bool,
-    h2: bool,
     flight: InFlight,
 ) -> http::Response<Outgoing> {
     let (parts, body) = answer.response.into_parts();
@@ -323,9 +304,6 @@ fn response(
     let headers = out.headers_mut();
     headers.reserve(parts.headers.iter().count() + 1);
     for (name, value) in parts.headers {
-        if h2 && CONNECTION_FIELDS.contains(&name) {
-            continue;
-        }
         headers.append(name, value);
     }
     headers.insert(header::SERVER, answer.generation.server_header.clone());
@@ -335,11 +313,8 @@ fn response(
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
     }
-    if answer.close && !h2 {
+    if answer.close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    if h2 {
-        *out.version_mut() = Version::HTTP_2;
     }
     out
 }

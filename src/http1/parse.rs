@@ -268,7 +268,7 @@ fn header_value(bytes: Bytes) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(bytes).ok()
 }
 
-fn header_name(bytes: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+pub(crate) fn header_name(bytes: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
     match known_names(bytes.len())
         .iter()
         .find(|name| token_is(bytes, name.as_str().as_bytes()))

@@ -1,0 +1,630 @@
+//! HPACK (RFC 7541) for the server: a request decoder and a response encoder.
+//!
+//! Decoding is written here, Huffman codes aside (httlib-huffman's table-driven decoder).
+//! The libraries measured first cost too much on the hot path: loona-hpack builds a
+//! hash-map Huffman table again for every coded string (60% of the server's CPU time
+//! under h2load), httlib-hpack copies every field into two new vectors and shifts the
+//! block after each one. Here an indexed field, what a client's repeated requests are
+//! mostly made of, is handed out as a borrowed slice of the table.
+//!
+//! The encoder never adds to the dynamic table: every field is a literal "without
+//! indexing", its name taken from the static table when it is there. The client's
+//! SETTINGS_HEADER_TABLE_SIZE is then irrelevant (nothing of ours is in its table), no
+//! state is shared between responses (streams may be answered in any order), and values
+//! such as cookies are never retained. The cost is a few dozen octets per response a
+//! dynamic table would have saved; the status, the commonest field, is indexed.
+
+use http::header::HeaderName;
+use http::StatusCode;
+use std::collections::VecDeque;
+
+/// The header table size the server allows the client's encoder (SETTINGS_HEADER_TABLE_SIZE,
+/// left at the protocol's default).
+pub const TABLE_SIZE: usize = 4096;
+
+/// The static table (RFC 7541 Appendix A), from index 1.
+const STATIC: [(&[u8], &[u8]); 61] = [
+    (b":authority", b""),
+    (b":method", b"GET"),
+    (b":method", b"POST"),
+    (b":path", b"/"),
+    (b":path", b"/index.html"),
+    (b":scheme", b"http"),
+    (b":scheme", b"https"),
+    (b":status", b"200"),
+    (b":status", b"204"),
+    (b":status", b"206"),
+    (b":status", b"304"),
+    (b":status", b"400"),
+    (b":status", b"404"),
+    (b":status", b"500"),
+    (b"accept-charset", b""),
+    (b"accept-encoding", b"gzip, deflate"),
+    (b"accept-language", b""),
+    (b"accept-ranges", b""),
+    (b"accept", b""),
+    (b"access-control-allow-origin", b""),
+    (b"age", b""),
+    (b"allow", b""),
+    (b"authorization", b""),
+    (b"cache-control", b""),
+    (b"content-disposition", b""),
+    (b"content-encoding", b""),
+    (b"content-language", b""),
+    (b"content-length", b""),
+    (b"content-location", b""),
+    (b"content-range", b""),
+    (b"content-type", b""),
+    (b"cookie", b""),
+    (b"date", b""),
+    (b"etag", b""),
+    (b"expect", b""),
+    (b"expires", b""),
+    (b"from", b""),
+    (b"host", b""),
+    (b"if-match", b""),
+    (b"if-modified-since", b""),
+    (b"if-none-match", b""),
+    (b"if-range", b""),
+    (b"if-unmodified-since", b""),
+    (b"last-modified", b""),
+    (b"link", b""),
+    (b"location", b""),
+    (b"max-forwards", b""),
+    (b"proxy-authenticate", b""),
+    (b"proxy-authorization", b""),
+    (b"range", b""),
+    (b"referer", b""),
+    (b"refresh", b""),
+    (b"retry-after", b""),
+    (b"server", b""),
+    (b"set-cookie", b""),
+    (b"strict-transport-security", b""),
+    (b"transfer-encoding", b""),
+    (b"user-agent", b""),
+    (b"vary", b""),
+    (b"via", b""),
+    (b"www-authenticate", b""),
+];
+
+/// What an entry costs in the dynamic table besides its octets (§4.1).
+const ENTRY_OVERHEAD: usize = 32;
+
+/// A dynamic table entry: name and value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
+/// A header block that is not valid HPACK: a connection error (COMPRESSION_ERROR).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CompressionError;
+
+/// A request decoder: one per connection, as the client's encoder keeps one table for all
+/// its requests.
+pub struct Decoder {
+    /// Newest entry first (index 62).
+    table: VecDeque<Entry>,
+    size: usize,
+    /// The size the client's last update set (at most [`TABLE_SIZE`]).
+    max_size: usize,
+    /// Huffman-decoded name and value of the field in hand.
+    name_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+}
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder {
+            table: VecDeque::new(),
+            size: 0,
+            max_size: TABLE_SIZE,
+            name_buf: Vec::new(),
+            value_buf: Vec::new(),
+        }
+    }
+
+    /// Decodes one complete header block, handing each field to `field` in order.
+    pub fn decode(
+        &mut self,
+        mut block: &[u8],
+        mut field: impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), CompressionError> {
+        // Size updates come first in a block, nowhere else (§4.2).
+        let mut updates_allowed = true;
+        while let Some(&first) = block.first() {
+            if first & 0x80 != 0 {
+                // Indexed field (§6.1).
+                let index = integer(&mut block, 7)?;
+                let (name, value) = self.entry(index)?;
+                field(name, value);
+            } else if first & 0xe0 == 0x20 {
+                // Dynamic table size update (§6.3).
+                if !updates_allowed {
+                    return Err(CompressionError);
+                }
+                let size = integer(&mut block, 5)?;
+                if size > TABLE_SIZE {
+                    return Err(CompressionError);
+                }
+                self.max_size = size;
+                self.evict(0);
+                continue;
+            } else {
+                // A literal: with incremental indexing (01, §6.2.1), without indexing
+                // (0000, §6.2.2) or never indexed (0001, §6.2.3).
+                let indexing = first & 0x40 != 0;
+                let index = integer(&mut block, if indexing { 6 } else { 4 })?;
+                let name_huffman = match index {
+                    0 => Some(string(&mut block, &mut self.name_buf)?),
+                    _ => None,
+                };
+                let value = string(&mut block, &mut self.value_buf)?;
+                let (name, value): (&[u8], &[u8]) = {
+                    let name: &[u8] = match name_huffman {
+                        Some(Text::Raw(r)) => r,
+                        Some(Text::Decoded) => &self.name_buf,
+                        None => self.entry(index)?.0,
+                    };
+                    let value: &[u8] = match value {
+                        Text::Raw(r) => r,
+                        Text::Decoded => &self.value_buf,
+                    };
+                    (name, value)
+                };
+                field(name, value);
+                if indexing {
+                    let entry = (Box::<[u8]>::from(name), Box::<[u8]>::from(value));
+                    self.insert(entry);
+                }
+            }
+            updates_allowed = false;
+        }
+        Ok(())
+    }
+
+    /// The field at `index` of the static then dynamic table.
+    fn entry(&self, index: usize) -> Result<(&[u8], &[u8]), CompressionError> {
+        match index {
+            0 => Err(CompressionError),
+            1..=61 => Ok(STATIC[index - 1]),
+            _ => self
+                .table
+                .get(index - 62)
+                .map(|(n, v)| (&n[..], &v[..]))
+                .ok_or(CompressionError),
+        }
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        let size = entry.0.len() + entry.1.len() + ENTRY_OVERHEAD;
+        if size > self.max_size {
+            // Larger than the table: it empties it and is not added (§4.4).
+            self.table.clear();
+            self.size = 0;
+            return;
+        }
+        self.evict(size);
+        self.size += size;
+        self.table.push_front(entry);
+    }
+
+    /// Drops the oldest entries until `room` more octets fit.
+    fn evict(&mut self, room: usize) {
+        while self.size + room > self.max_size {
+            match self.table.pop_back() {
+                Some((n, v)) => self.size -= n.len() + v.len() + ENTRY_OVERHEAD,
+                None => break,
+            }
+        }
+    }
+}
+
+/// A string literal: the octets of the block, or Huffman-decoded into a buffer.
+enum Text<'a> {
+    Raw(&'a [u8]),
+    Decoded,
+}
+
+/// Reads a string literal (§5.2) off the front of `block`.
+fn string<'a>(block: &mut &'a [u8], decoded: &mut Vec<u8>) -> Result<Text<'a>, CompressionError> {
+    let coded = block.first().ok_or(CompressionError)? & 0x80 != 0;
+    let len = integer(block, 7)?;
+    if block.len() < len {
+        return Err(CompressionError);
+    }
+    let (text, rest) = block.split_at(len);
+    *block = rest;
+    if !coded {
+        return Ok(Text::Raw(text));
+    }
+    huffman(text, decoded)?;
+    Ok(Text::Decoded)
+}
+
+/// Decodes Huffman-coded `text` into `decoded`.
+///
+/// httlib-huffman's decoder takes some padding that is not the EOS code's leading ones,
+/// which RFC 7541 §5.2 calls a decoding error (it reads one zero octet as "0"). Coding
+/// is deterministic, so the check is exact: valid text is what its decoding encodes to.
+fn huffman(text: &[u8], decoded: &mut Vec<u8>) -> Result<(), CompressionError> {
+    decoded.clear();
+    httlib_huffman::decode(text, decoded, httlib_huffman::DecoderSpeed::FiveBits)
+        .map_err(|_| CompressionError)?;
+    CHECK.with_borrow_mut(|again| {
+        again.clear();
+        httlib_huffman::encode(decoded, again).map_err(|_| CompressionError)?;
+        if again[..] == *text {
+            Ok(())
+        } else {
+            Err(CompressionError)
+        }
+    })
+}
+
+thread_local! {
+    /// The re-encoding of the last Huffman text checked.
+    static CHECK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads an integer with a `prefix`-bit prefix (§5.1) off the front of `block`. Values
+/// beyond what any field or table of the server could need (2^28) are refused.
+fn integer(block: &mut &[u8], prefix: u8) -> Result<usize, CompressionError> {
+    let (&first, mut rest) = block.split_first().ok_or(CompressionError)?;
+    let max = (1usize << prefix) - 1;
+    let mut value = usize::from(first) & max;
+    if value == max {
+        let mut shift = 0;
+        loop {
+            let (&b, r) = rest.split_first().ok_or(CompressionError)?;
+            rest = r;
+            value += usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if shift > 21 {
+                return Err(CompressionError);
+            }
+        }
+    }
+    *block = rest;
+    Ok(value)
+}
+
+/// Appends the `:status` field.
+pub fn put_status(out: &mut Vec<u8>, status: StatusCode) {
+    let indexed = match status.as_u16() {
+        200 => 8,
+        204 => 9,
+        206 => 10,
+        304 => 11,
+        400 => 12,
+        404 => 13,
+        500 => 14,
+        _ => 0,
+    };
+    if indexed != 0 {
+        put_int(out, 7, 0x80, indexed);
+    } else {
+        // Literal without indexing, name `:status` (index 8).
+        put_int(out, 4, 0x00, 8);
+        put_string(out, status.as_str().as_bytes());
+    }
+}
+
+/// Appends a field as a literal without indexing.
+pub fn put_field(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
+    match static_name(name.as_str()) {
+        Some(index) => put_int(out, 4, 0x00, index),
+        None => {
+            out.push(0x00);
+            put_string(out, name.as_str().as_bytes());
+        }
+    }
+    put_string(out, value);
+}
+
+/// Appends a `date` field of the current time (written straight from the clock's cache).
+pub fn put_date(out: &mut Vec<u8>) {
+    // `Sun, 06 Nov 1994 08:49:37 GMT`
+    const HTTP_DATE_LEN: usize = 29;
+    put_int(out, 4, 0x00, 33);
+    put_int(out, 7, 0x00, HTTP_DATE_LEN);
+    crate::clock::push_http_date(out, std::time::SystemTime::now());
+}
+
+/// A string literal without Huffman coding.
+fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+    put_int(out, 7, 0x00, s.len());
+    out.extend_from_slice(s);
+}
+
+/// An integer with an `prefix`-bit prefix in a first octet whose high bits are `flags`
+/// (RFC 7541 §5.1).
+fn put_int(out: &mut Vec<u8>, prefix: u8, flags: u8, mut value: usize) {
+    let max = (1usize << prefix) - 1;
+    if value < max {
+        out.push(flags | value as u8);
+        return;
+    }
+    out.push(flags | max as u8);
+    value -= max;
+    while value >= 128 {
+        out.push((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.push(value as u8);
+}
+
+/// The index of a field name in the static table (RFC 7541 Appendix A): the first entry
+/// with that name.
+fn static_name(name: &str) -> Option<usize> {
+    Some(match name {
+        "accept-charset" => 15,
+        "accept-encoding" => 16,
+        "accept-language" => 17,
+        "accept-ranges" => 18,
+        "accept" => 19,
+        "access-control-allow-origin" => 20,
+        "age" => 21,
+        "allow" => 22,
+        "authorization" => 23,
+        "cache-control" => 24,
+        "content-disposition" => 25,
+        "content-encoding" => 26,
+        "content-language" => 27,
+        "content-length" => 28,
+        "content-location" => 29,
+        "content-range" => 30,
+        "content-type" => 31,
+        "cookie" => 32,
+        "date" => 33,
+        "etag" => 34,
+        "expect" => 35,
+        "expires" => 36,
+        "from" => 37,
+        "host" => 38,
+        "if-match" => 39,
+        "if-modified-since" => 40,
+        "if-none-match" => 41,
+        "if-range" => 42,
+        "if-unmodified-since" => 43,
+        "last-modified" => 44,
+        "link" => 45,
+        "location" => 46,
+        "max-forwards" => 47,
+        "proxy-authenticate" => 48,
+        "proxy-authorization" => 49,
+        "range" => 50,
+        "referer" => 51,
+        "refresh" => 52,
+        "retry-after" => 53,
+        "server" => 54,
+        "set-cookie" => 55,
+        "strict-transport-security" => 56,
+        "transfer-encoding" => 57,
+        "user-agent" => 58,
+        "vary" => 59,
+        "via" => 60,
+        "www-authenticate" => 61,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(block: &[u8]) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        Decoder::new()
+            .decode(block, |n, v| {
+                fields.push((
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                ))
+            })
+            .expect("valid block");
+        fields
+    }
+
+    #[test]
+    fn every_static_name_decodes_to_itself() {
+        // The decoder has its own copy of the static table: each index must name the
+        // field it is used for.
+        let names = [
+            "accept-charset",
+            "accept-encoding",
+            "accept-language",
+            "accept-ranges",
+            "accept",
+            "access-control-allow-origin",
+            "age",
+            "allow",
+            "authorization",
+            "cache-control",
+            "content-disposition",
+            "content-encoding",
+            "content-language",
+            "content-length",
+            "content-location",
+            "content-range",
+            "content-type",
+            "cookie",
+            "date",
+            "etag",
+            "expect",
+            "expires",
+            "from",
+            "host",
+            "if-match",
+            "if-modified-since",
+            "if-none-match",
+            "if-range",
+            "if-unmodified-since",
+            "last-modified",
+            "link",
+            "location",
+            "max-forwards",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "range",
+            "referer",
+            "refresh",
+            "retry-after",
+            "server",
+            "set-cookie",
+            "strict-transport-security",
+            "transfer-encoding",
+            "user-agent",
+            "vary",
+            "via",
+            "www-authenticate",
+            "x-custom",
+        ];
+        let mut block = Vec::new();
+        for name in names {
+            put_field(&mut block, &HeaderName::from_static(name), b"v");
+        }
+        let decoded = decode(&block);
+        let got: Vec<&str> = decoded.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(got, names);
+        assert!(decoded.iter().all(|(_, v)| v == "v"));
+    }
+
+    #[test]
+    fn statuses_indexed_or_literal() {
+        let mut block = Vec::new();
+        for code in [200, 204, 206, 304, 400, 404, 500, 301, 503] {
+            put_status(&mut block, StatusCode::from_u16(code).unwrap());
+        }
+        let got: Vec<String> = decode(&block).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            got,
+            ["200", "204", "206", "304", "400", "404", "500", "301", "503"]
+        );
+        assert_eq!(block[0], 0x88);
+    }
+
+    #[test]
+    fn the_date_is_an_http_date() {
+        let mut block = Vec::new();
+        put_date(&mut block);
+        let decoded = decode(&block);
+        assert_eq!(decoded[0].0, "date");
+        assert!(httpdate::parse_http_date(&decoded[0].1).is_ok());
+    }
+
+    #[test]
+    fn long_values_take_a_multi_octet_length() {
+        let value = vec![b'x'; 300];
+        let mut block = Vec::new();
+        put_field(&mut block, &HeaderName::from_static("location"), &value);
+        let decoded = decode(&block);
+        assert_eq!(decoded[0].1.len(), 300);
+    }
+
+    #[test]
+    fn a_bad_block_is_a_compression_error() {
+        let bad: [&[u8]; 9] = [
+            // Index 0; index 200, past both tables.
+            &[0x80],
+            &[0xff, 0x49],
+            // A literal cut short; an integer running on.
+            &[0x04, 0x05, b'a'],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            // A size update above the allowed size; one after a field.
+            &[0x3f, 0xe2, 0x1f],
+            &[0x82, 0x20],
+            // Huffman padding that is not all ones (a lone zero octet), longer than 7
+            // bits ("a" then a whole octet of ones), or the EOS code itself.
+            &[0x04, 0x81, 0x00],
+            &[0x04, 0x82, 0x1f, 0xff],
+            &[0x04, 0x84, 0xff, 0xff, 0xff, 0xff],
+        ];
+        for block in bad {
+            assert_eq!(
+                Decoder::new().decode(block, |_, _| {}),
+                Err(CompressionError),
+                "{block:?}"
+            );
+        }
+    }
+
+    /// RFC 7541 Appendix C.4: three requests with Huffman coding, sharing the table.
+    #[test]
+    fn the_rfc_examples_decode() {
+        let hex = |s: &str| -> Vec<u8> {
+            let s: String = s.split_whitespace().collect();
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let mut d = Decoder::new();
+        let mut run = |block: &str| {
+            let mut got = Vec::new();
+            d.decode(&hex(block), |n, v| {
+                got.push(format!(
+                    "{}: {}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                ))
+            })
+            .unwrap();
+            got
+        };
+        assert_eq!(
+            run("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"),
+            [
+                ":method: GET",
+                ":scheme: http",
+                ":path: /",
+                ":authority: www.example.com"
+            ]
+        );
+        assert_eq!(
+            run("8286 84be 5886 a8eb 1064 9cbf"),
+            [
+                ":method: GET",
+                ":scheme: http",
+                ":path: /",
+                ":authority: www.example.com",
+                "cache-control: no-cache"
+            ]
+        );
+        assert_eq!(
+            run("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"),
+            [
+                ":method: GET",
+                ":scheme: https",
+                ":path: /index.html",
+                ":authority: www.example.com",
+                "custom-key: custom-value"
+            ]
+        );
+        assert_eq!(d.table.len(), 3);
+        assert_eq!(d.size, 164);
+    }
+
+    #[test]
+    fn entries_are_evicted_oldest_first() {
+        let mut d = Decoder::new();
+        // A size update to 100 octets, then two literals with indexing of 32 + 30 each.
+        let mut block = vec![0x3f, 0x45];
+        for name in [b"aaaaaaaaaaaaaaaaaaaa", b"bbbbbbbbbbbbbbbbbbbb"] {
+            block.extend_from_slice(&[0x40, 20]);
+            block.extend_from_slice(name);
+            block.extend_from_slice(&[10]);
+            block.extend_from_slice(b"0123456789");
+        }
+        d.decode(&block, |_, _| {}).unwrap();
+        assert_eq!(d.table.len(), 1);
+        assert_eq!(&d.entry(62).unwrap().0[..1], b"b");
+        assert!(d.entry(63).is_err());
+    }
+}
