@@ -102,6 +102,10 @@ async fn serve(stream: std::net::TcpStream, info: Arc<ConnInfo>, state: Arc<Stat
 trait Graceful: Future<Output = Result<(), Self::Error>> {
     type Error: std::fmt::Display;
     fn shut(self: Pin<&mut Self>);
+    /// A count that moves whenever the connection reads or writes (`None`: not tracked).
+    fn activity(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What hyper reads and writes: the TLS stream.
@@ -114,10 +118,13 @@ impl Graceful for http1::Connection<TokioIo<Tls>, Service> {
     }
 }
 
-impl Graceful for crate::http2::Connection {
+impl Graceful for crate::http2::Connection<Tls> {
     type Error = std::io::Error;
     fn shut(self: Pin<&mut Self>) {
         self.get_mut().shut();
+    }
+    fn activity(&self) -> Option<u64> {
+        Some(self.bytes_moved())
     }
 }
 
@@ -136,6 +143,7 @@ async fn drive(
     // An HTTP/2 connection closed for being idle ends once the client has acknowledged the
     // GOAWAY; one that never does is closed after another timeout.
     let mut give_up = None;
+    let (mut last_activity, mut still_for) = (conn.activity(), Duration::ZERO);
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -151,8 +159,24 @@ async fn drive(
                     shut = true;
                 }
             },
-            _ = check.tick(), if idle.is_some() && !shut => {
+            _ = check.tick(), if idle.is_some() => {
                 let Some((streams, timeout)) = &idle else { continue };
+                // Streams open but not a byte read or written for the timeout: a client
+                // that stopped reading, or keeps its windows shut. Closed, or it would
+                // hold its streams (and a stop) forever.
+                let activity = conn.activity();
+                if activity == last_activity {
+                    still_for += HTTP2_CHECK;
+                    if still_for >= *timeout && streams.idle_for().is_zero() {
+                        tracing::debug!(remote = %info.remote, "HTTP/2 connection stalled");
+                        return;
+                    }
+                } else {
+                    (last_activity, still_for) = (activity, Duration::ZERO);
+                }
+                if shut {
+                    continue;
+                }
                 let handing_over = info.draining.load(Ordering::Relaxed);
                 let idle = streams.idle_for() >= *timeout;
                 if handing_over || idle {

@@ -71,8 +71,6 @@ const RESETS_REMEMBERED: usize = 2 * MAX_STREAMS as usize;
 /// Plaintext read from TLS in one call.
 const READ_CHUNK: usize = 16 * 1024 + frame::HEAD_LEN;
 
-type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-
 /// A request in the pipeline: the stream it answers and the pipeline's result.
 type Pending =
     Pin<Box<dyn Future<Output = (u32, Result<pipeline::Answer, DropConnection>)> + Send>>;
@@ -127,9 +125,10 @@ enum Closing {
     Shutdown,
 }
 
-/// An HTTP/2 connection over TLS, to be polled to its end.
-pub struct Connection {
-    io: Tls,
+/// An HTTP/2 connection, to be polled to its end. `Io` is the TLS stream on a listener
+/// (tests and the fuzz target use an in-memory pipe).
+pub struct Connection<Io> {
+    io: Io,
     info: Arc<ConnInfo>,
     state: Arc<State>,
     counts: Arc<Streams>,
@@ -141,6 +140,8 @@ pub struct Connection {
     unflushed: bool,
     /// Bytes handed to TLS so far.
     sent: u64,
+    /// Bytes read so far.
+    received: u64,
     preface_seen: bool,
     settings_seen: bool,
     decoder: hpack::Decoder,
@@ -170,8 +171,8 @@ pub struct Connection {
     recently_reset: VecDeque<u32>,
 }
 
-impl Connection {
-    pub fn new(io: Tls, info: Arc<ConnInfo>, state: Arc<State>, counts: Arc<Streams>) -> Self {
+impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
+    pub fn new(io: Io, info: Arc<ConnInfo>, state: Arc<State>, counts: Arc<Streams>) -> Self {
         let mut output = Vec::with_capacity(4096);
         frame::put_settings(
             &mut output,
@@ -193,6 +194,7 @@ impl Connection {
             written: 0,
             unflushed: false,
             sent: 0,
+            received: 0,
             preface_seen: false,
             settings_seen: false,
             decoder: hpack::Decoder::new(),
@@ -212,6 +214,12 @@ impl Connection {
             block: Vec::with_capacity(256),
             recently_reset: VecDeque::new(),
         }
+    }
+
+    /// Bytes read and written so far: the driver's measure of whether a connection with
+    /// open streams is stalled.
+    pub fn bytes_moved(&self) -> u64 {
+        self.sent + self.received
     }
 
     /// Ends the connection gracefully: GOAWAY naming the last stream taken; those finish.
@@ -272,6 +280,7 @@ impl Connection {
                     }
                     // SAFETY: `poll_read` initialised the first `n` spare bytes.
                     unsafe { self.input.set_len(self.input.len() + n) };
+                    self.received += n as u64;
                     self.frames(cx);
                     progress = true;
                 }
@@ -857,9 +866,6 @@ impl Connection {
         }
         self.output.clear();
         self.written = 0;
-        if self.output.capacity() > 4 * HIGH_WATER {
-            self.output.shrink_to(HIGH_WATER);
-        }
         if self.unflushed {
             match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.unflushed = false,
@@ -871,13 +877,27 @@ impl Connection {
     }
 }
 
+impl<Io> Connection<Io> {
+    /// Frees the input and output buffers when nothing waits in them: a connection waiting
+    /// for its client holds no buffer (10,000 idle connections would otherwise hold 16 KiB
+    /// each), at the price of an allocation when it wakes.
+    fn release_buffers(&mut self) {
+        if self.input.is_empty() && self.input.capacity() != 0 {
+            self.input = BytesMut::new();
+        }
+        if self.output.is_empty() && self.output.capacity() != 0 {
+            self.output = Vec::new();
+        }
+    }
+}
+
 enum Pumped {
     /// The stream has more to send (or waits for its body or a window).
     More,
     Done,
 }
 
-impl Future for Connection {
+impl<Io: AsyncRead + AsyncWrite + Unpin> Future for Connection<Io> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -914,6 +934,7 @@ impl Future for Connection {
                 }
             }
             if !progress {
+                this.release_buffers();
                 return Poll::Pending;
             }
         }

@@ -69,6 +69,19 @@ pub struct State {
 }
 
 impl State {
+    /// The state of a server whose first generation is `generation`.
+    pub fn new(generation: Generation) -> Arc<State> {
+        Arc::new(State {
+            live: ArcSwap::from_pointee(generation),
+            retired: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            connections: TaskTracker::new(),
+            stats: Arc::new(Stats::default()),
+            lifecycle: watch::channel(Lifecycle::default()).0,
+            draining: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
     /// The live generation; a request keeps the `Arc` it got here until it ends.
     pub fn current(&self) -> Arc<Generation> {
         self.live.load_full()
@@ -195,15 +208,7 @@ pub async fn run(config: Config, mut opts: RunOptions) -> i32 {
         }
     };
 
-    let state = Arc::new(State {
-        live: ArcSwap::from_pointee(generation),
-        retired: Mutex::new(Vec::new()),
-        started: Instant::now(),
-        connections: TaskTracker::new(),
-        stats: Arc::new(Stats::default()),
-        lifecycle: watch::channel(Lifecycle::default()).0,
-        draining: Arc::new(AtomicBool::new(false)),
-    });
+    let state = State::new(generation);
     announce(&listeners);
     say(&format!("ready (pid {})", std::process::id()));
     let mut set = ListenerSet::default();
