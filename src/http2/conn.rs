@@ -60,6 +60,9 @@ const CONNECTION_WINDOW: i64 = 1 << 24;
 /// been written: what bounds a connection's memory when the client reads slowly.
 const HIGH_WATER: usize = 64 * 1024;
 
+/// The output buffer's first capacity: a turn's answers to ten small requests.
+const OUTPUT_ROOM: usize = 16 * 1024;
+
 /// The most a client may send in one header block, compressed (HEADERS and its
 /// CONTINUATION frames): the decoded list is limited to [`request::MAX_LIST`], and HPACK
 /// does not make a block much larger than what it encodes.
@@ -173,7 +176,7 @@ pub struct Connection<Io> {
 
 impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
     pub fn new(io: Io, info: Arc<ConnInfo>, state: Arc<State>, counts: Arc<Streams>) -> Self {
-        let mut output = Vec::with_capacity(4096);
+        let mut output = Vec::with_capacity(OUTPUT_ROOM);
         frame::put_settings(
             &mut output,
             &[
@@ -902,6 +905,10 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Future for Connection<Io> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.output.capacity() == 0 {
+            // Released while idle: room for a turn's answers at once, not grown by doubling.
+            this.output.reserve(OUTPUT_ROOM);
+        }
         loop {
             if this.dropped {
                 return Poll::Ready(Ok(()));

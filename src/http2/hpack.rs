@@ -108,7 +108,23 @@ pub struct Decoder {
     /// Huffman-decoded name and value of the field in hand.
     name_buf: Vec<u8>,
     value_buf: Vec<u8>,
+    recent: Recent,
 }
+
+/// The last Huffman texts decoded, with their decodings. A client's encoder may leave
+/// some fields out of its table and send them coded with every request (nghttp2 does so
+/// with `:path`): the same octets decode the same way, and comparing them costs a tenth of
+/// decoding them again.
+#[derive(Default)]
+struct Recent {
+    entries: [(Vec<u8>, Vec<u8>); RECENT],
+    next: usize,
+}
+
+const RECENT: usize = 4;
+
+/// Texts longer than this are decoded every time rather than remembered.
+const RECENT_MAX_LEN: usize = 256;
 
 impl Default for Decoder {
     fn default() -> Decoder {
@@ -124,6 +140,7 @@ impl Decoder {
             max_size: TABLE_SIZE,
             name_buf: Vec::new(),
             value_buf: Vec::new(),
+            recent: Recent::default(),
         }
     }
 
@@ -159,10 +176,10 @@ impl Decoder {
                 let indexing = first & 0x40 != 0;
                 let index = integer(&mut block, if indexing { 6 } else { 4 })?;
                 let name_huffman = match index {
-                    0 => Some(string(&mut block, &mut self.name_buf)?),
+                    0 => Some(string(&mut block, &mut self.name_buf, &mut self.recent)?),
                     _ => None,
                 };
-                let value = string(&mut block, &mut self.value_buf)?;
+                let value = string(&mut block, &mut self.value_buf, &mut self.recent)?;
                 let (name, value): (&[u8], &[u8]) = {
                     let name: &[u8] = match name_huffman {
                         Some(Text::Raw(r)) => r,
@@ -230,7 +247,11 @@ enum Text<'a> {
 }
 
 /// Reads a string literal (§5.2) off the front of `block`.
-fn string<'a>(block: &mut &'a [u8], decoded: &mut Vec<u8>) -> Result<Text<'a>, CompressionError> {
+fn string<'a>(
+    block: &mut &'a [u8],
+    decoded: &mut Vec<u8>,
+    recent: &mut Recent,
+) -> Result<Text<'a>, CompressionError> {
     let coded = block.first().ok_or(CompressionError)? & 0x80 != 0;
     let len = integer(block, 7)?;
     if block.len() < len {
@@ -241,7 +262,20 @@ fn string<'a>(block: &mut &'a [u8], decoded: &mut Vec<u8>) -> Result<Text<'a>, C
     if !coded {
         return Ok(Text::Raw(text));
     }
+    decoded.clear();
+    if let Some((_, known)) = recent.entries.iter().find(|(coded, _)| coded == text) {
+        decoded.extend_from_slice(known);
+        return Ok(Text::Decoded);
+    }
     huffman(text, decoded)?;
+    if text.len() <= RECENT_MAX_LEN {
+        let slot = &mut recent.entries[recent.next];
+        recent.next = (recent.next + 1) % RECENT;
+        slot.0.clear();
+        slot.0.extend_from_slice(text);
+        slot.1.clear();
+        slot.1.extend_from_slice(decoded);
+    }
     Ok(Text::Decoded)
 }
 
@@ -609,6 +643,24 @@ mod tests {
         );
         assert_eq!(d.table.len(), 3);
         assert_eq!(d.size, 164);
+    }
+
+    #[test]
+    fn a_coded_text_seen_again_decodes_the_same() {
+        let mut d = Decoder::new();
+        let mut block = Vec::new();
+        for path in ["/a.html", "/b.html", "/a.html", "/c", "/d", "/e", "/a.html"] {
+            let mut coded = Vec::new();
+            httlib_huffman::encode(path.as_bytes(), &mut coded).unwrap();
+            // `:path` without indexing, its value Huffman-coded.
+            block.clear();
+            block.push(0x04);
+            put_int(&mut block, 7, 0x80, coded.len());
+            block.extend_from_slice(&coded);
+            let mut got = Vec::new();
+            d.decode(&block, |_, v| got.extend_from_slice(v)).unwrap();
+            assert_eq!(got, path.as_bytes());
+        }
     }
 
     #[test]
