@@ -395,58 +395,103 @@ fn put_int(out: &mut Vec<u8>, prefix: u8, flags: u8, mut value: usize) {
 }
 
 /// The index of a field name in the static table (RFC 7541 Appendix A): the first entry
-/// with that name.
+/// with that name. Dispatched on the length first: a plain `match` on the name compares
+/// it with each of the 47 in turn (callgrind: 160 instructions a field, a response's
+/// most expensive part after its body).
 fn static_name(name: &str) -> Option<usize> {
-    Some(match name {
-        "accept-charset" => 15,
-        "accept-encoding" => 16,
-        "accept-language" => 17,
-        "accept-ranges" => 18,
-        "accept" => 19,
-        "access-control-allow-origin" => 20,
-        "age" => 21,
-        "allow" => 22,
-        "authorization" => 23,
-        "cache-control" => 24,
-        "content-disposition" => 25,
-        "content-encoding" => 26,
-        "content-language" => 27,
-        "content-length" => 28,
-        "content-location" => 29,
-        "content-range" => 30,
-        "content-type" => 31,
-        "cookie" => 32,
-        "date" => 33,
-        "etag" => 34,
-        "expect" => 35,
-        "expires" => 36,
-        "from" => 37,
-        "host" => 38,
-        "if-match" => 39,
-        "if-modified-since" => 40,
-        "if-none-match" => 41,
-        "if-range" => 42,
-        "if-unmodified-since" => 43,
-        "last-modified" => 44,
-        "link" => 45,
-        "location" => 46,
-        "max-forwards" => 47,
-        "proxy-authenticate" => 48,
-        "proxy-authorization" => 49,
-        "range" => 50,
-        "referer" => 51,
-        "refresh" => 52,
-        "retry-after" => 53,
-        "server" => 54,
-        "set-cookie" => 55,
-        "strict-transport-security" => 56,
-        "transfer-encoding" => 57,
-        "user-agent" => 58,
-        "vary" => 59,
-        "via" => 60,
-        "www-authenticate" => 61,
+    let index = match name.len() {
+        3 => match name {
+            "age" => 21,
+            "via" => 60,
+            _ => return None,
+        },
+        4 => match name {
+            "date" => 33,
+            "etag" => 34,
+            "from" => 37,
+            "host" => 38,
+            "link" => 45,
+            "vary" => 59,
+            _ => return None,
+        },
+        5 => match name {
+            "allow" => 22,
+            "range" => 50,
+            _ => return None,
+        },
+        6 => match name {
+            "accept" => 19,
+            "cookie" => 32,
+            "expect" => 35,
+            "server" => 54,
+            _ => return None,
+        },
+        7 => match name {
+            "expires" => 36,
+            "referer" => 51,
+            "refresh" => 52,
+            _ => return None,
+        },
+        8 => match name {
+            "if-match" => 39,
+            "if-range" => 42,
+            "location" => 46,
+            _ => return None,
+        },
+        10 => match name {
+            "set-cookie" => 55,
+            "user-agent" => 58,
+            _ => return None,
+        },
+        11 if name == "retry-after" => 53,
+        12 => match name {
+            "content-type" => 31,
+            "max-forwards" => 47,
+            _ => return None,
+        },
+        13 => match name {
+            "accept-ranges" => 18,
+            "authorization" => 23,
+            "cache-control" => 24,
+            "content-range" => 30,
+            "if-none-match" => 41,
+            "last-modified" => 44,
+            _ => return None,
+        },
+        14 => match name {
+            "accept-charset" => 15,
+            "content-length" => 28,
+            _ => return None,
+        },
+        15 => match name {
+            "accept-encoding" => 16,
+            "accept-language" => 17,
+            _ => return None,
+        },
+        16 => match name {
+            "content-encoding" => 26,
+            "content-language" => 27,
+            "content-location" => 29,
+            "www-authenticate" => 61,
+            _ => return None,
+        },
+        17 => match name {
+            "if-modified-since" => 40,
+            "transfer-encoding" => 57,
+            _ => return None,
+        },
+        18 if name == "proxy-authenticate" => 48,
+        19 => match name {
+            "content-disposition" => 25,
+            "if-unmodified-since" => 43,
+            "proxy-authorization" => 49,
+            _ => return None,
+        },
+        25 if name == "strict-transport-security" => 56,
+        27 if name == "access-control-allow-origin" => 20,
         _ => return None,
-    })
+    };
+    Some(index)
 }
 
 #[cfg(test)]
