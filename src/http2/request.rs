@@ -185,8 +185,14 @@ impl Collect {
             let (true, Some(path)) = (self.scheme, self.path.take()) else {
                 return Head::Malformed;
             };
+            // Origin form, or `*` for OPTIONS (§8.3.1); nothing the URI parser would
+            // take as a scheme or an authority.
+            let asterisk = &path[..] == b"*" && method == Method::OPTIONS;
+            if !(path.starts_with(b"/") || asterisk) {
+                return Head::Malformed;
+            }
             match Uri::from_maybe_shared(path) {
-                Ok(uri) if uri.scheme().is_none() => uri,
+                Ok(uri) if uri.scheme().is_none() && uri.authority().is_none() => uri,
                 _ => return Head::Malformed,
             }
         };
@@ -304,6 +310,13 @@ mod tests {
                 (":scheme", "https"),
                 (":path", "http://a/"),
             ],
+            vec![
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":path", "localhost"),
+            ],
+            vec![(":method", "GET"), (":scheme", "https"), (":path", "a:80")],
+            vec![(":method", "GET"), (":scheme", "https"), (":path", "*")],
             vec![
                 (":method", "CONNECT"),
                 (":authority", "a:443"),
