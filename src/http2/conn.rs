@@ -148,6 +148,7 @@ pub struct Connection<Io> {
     preface_seen: bool,
     settings_seen: bool,
     decoder: hpack::Decoder,
+    encoder: hpack::Encoder,
     partial: Option<Partial>,
     streams: FxHashMap<u32, Stream>,
     /// Streams with a body to send, in turn.
@@ -168,6 +169,8 @@ pub struct Connection<Io> {
     accept_up_to: u32,
     /// The pipeline's drop handler asked to close without an answer.
     dropped: bool,
+    /// The client closed its side: nothing more to read.
+    read_closed: bool,
     /// Scratch space for a response's header block.
     block: Vec<u8>,
     /// The last streams the server reset, whose frames in flight are ignored.
@@ -201,6 +204,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
             preface_seen: false,
             settings_seen: false,
             decoder: hpack::Decoder::new(),
+            encoder: hpack::Encoder::new(),
             partial: None,
             streams: FxHashMap::default(),
             senders: VecDeque::new(),
@@ -214,6 +218,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
             closing: Closing::No,
             accept_up_to: u32::MAX,
             dropped: false,
+            read_closed: false,
             block: Vec::with_capacity(256),
             recently_reset: VecDeque::new(),
         }
@@ -299,7 +304,9 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
     }
 
     fn closing_allows_reading(&self) -> bool {
-        matches!(self.closing, Closing::No | Closing::Graceful) && !self.dropped
+        matches!(self.closing, Closing::No | Closing::Graceful)
+            && !self.dropped
+            && !self.read_closed
     }
 
     /// Handles the complete frames in `input`.
@@ -592,7 +599,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
             }
             request::Head::TooLarge => {
                 self.block.clear();
-                hpack::put_status(&mut self.block, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+                let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                self.encoder.start(&mut self.block, status);
                 frame::put_headers(&mut self.output, id, &self.block, true, self.peer_max_frame);
                 if !end_stream {
                     self.reset(id, ErrorCode::NoError);
@@ -662,6 +670,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
                         }
                     }
                 }
+                setting::HEADER_TABLE_SIZE => self.encoder.peer_table_size(value as usize),
                 setting::MAX_FRAME_SIZE => {
                     let value = value as usize;
                     if !(frame::DEFAULT_MAX_FRAME..(1 << 24)).contains(&value) {
@@ -669,9 +678,9 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
                     }
                     self.peer_max_frame = value;
                 }
-                // The encoder uses no dynamic table; the server does not push; the
-                // concurrent streams and header list a client takes are the server's
-                // business only for requests it would make.
+                // The server does not push; the concurrent streams and header list a
+                // client takes are the server's business only for requests it would
+                // make.
                 _ => {}
             }
         }
@@ -734,6 +743,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
         let done = head_only || http_body::Body::is_end_stream(&body);
         self.block.clear();
         response_block(
+            &mut self.encoder,
             &mut self.block,
             &parts,
             &answer.generation.server_header,
@@ -915,7 +925,17 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Future for Connection<Io> {
             }
             let mut progress = match this.read(cx) {
                 Poll::Ready(Ok(true)) => true,
-                Poll::Ready(Ok(false)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(false)) => {
+                    // The client will send nothing more (TLS close_notify, or its half
+                    // of the TCP connection shut): what it asked is still answered, as
+                    // far as it reads, then the connection closes.
+                    this.read_closed = true;
+                    if this.closing == Closing::No {
+                        this.closing = Closing::Graceful;
+                        this.accept_up_to = this.last_stream;
+                    }
+                    true
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => false,
             };
@@ -949,15 +969,16 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Future for Connection<Io> {
 }
 
 /// The header block of a response: `:status`, the response's fields but those HTTP/2
-/// forbids (§8.2.2), `server`, `date` (as on HTTP/1.1), and `content-length` when the body's length is known (for
-/// HEAD, the length the body would have had).
+/// forbids (§8.2.2), `server`, `date` (as on HTTP/1.1), and `content-length` when the
+/// body's length is known (for HEAD, the length the body would have had).
 fn response_block(
+    encoder: &mut hpack::Encoder,
     out: &mut Vec<u8>,
     parts: &crate::http::response::Parts,
     server: &HeaderValue,
     length: Option<u64>,
 ) {
-    hpack::put_status(out, parts.status);
+    encoder.start(out, parts.status);
     let (mut has_length, mut has_date) = (false, false);
     for (name, value) in parts.headers.iter() {
         if CONNECTION_FIELDS.contains(name) || *name == header::SERVER {
@@ -965,19 +986,16 @@ fn response_block(
         }
         has_length |= *name == header::CONTENT_LENGTH;
         has_date |= *name == header::DATE;
-        hpack::put_field(out, name, value.as_bytes());
+        encoder.field(out, name, value.as_bytes());
     }
-    hpack::put_field(out, &header::SERVER, server.as_bytes());
+    encoder.field(out, &header::SERVER, server.as_bytes());
     if !has_date {
-        hpack::put_date(out);
+        encoder.date(out);
     }
     if let Some(n) = length {
         if !has_length && crate::http::response::allows_body(parts.status) {
-            hpack::put_field(
-                out,
-                &header::CONTENT_LENGTH,
-                itoa::Buffer::new().format(n).as_bytes(),
-            );
+            let mut digits = itoa::Buffer::new();
+            encoder.field(out, &header::CONTENT_LENGTH, digits.format(n).as_bytes());
         }
     }
 }
