@@ -60,6 +60,12 @@ const CONNECTION_WINDOW: i64 = 1 << 24;
 /// been written: what bounds a connection's memory when the client reads slowly.
 const HIGH_WATER: usize = 64 * 1024;
 
+/// Body bytes a connection holds for streams whose windows are shut before it reads no
+/// more of any body: what bounds its memory when a client opens many streams for large
+/// files and grants no window (without it, each of 128 streams would hold a 256 KiB chunk
+/// of its file).
+const MAX_BUFFERED: usize = 1 << 20;
+
 /// The output buffer's first capacity: a turn's answers to ten small requests.
 const OUTPUT_ROOM: usize = 16 * 1024;
 
@@ -167,6 +173,8 @@ pub struct Connection<Io> {
     closing: Closing,
     /// Streams above this one are not taken (a GOAWAY named it).
     accept_up_to: u32,
+    /// Body bytes taken from responses and not sent yet (see [`MAX_BUFFERED`]).
+    buffered: usize,
     /// The pipeline's drop handler asked to close without an answer.
     dropped: bool,
     /// The client closed its side: nothing more to read.
@@ -217,11 +225,21 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
             peer_initial_window: default_window,
             closing: Closing::No,
             accept_up_to: u32::MAX,
+            buffered: 0,
             dropped: false,
             read_closed: false,
             block: Vec::with_capacity(256),
             recently_reset: VecDeque::new(),
         }
+    }
+
+    /// Takes stream `id` out of the table, with the body bytes it held.
+    fn remove(&mut self, id: u32) -> Option<Stream> {
+        let stream = self.streams.remove(&id)?;
+        if let Some(sending) = &stream.sending {
+            self.buffered -= sending.chunk.len();
+        }
+        Some(stream)
     }
 
     /// Bytes read and written so far: the driver's measure of whether a connection with
@@ -249,6 +267,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
         frame::put_goaway(&mut self.output, self.last_stream, code);
         self.closing = Closing::Error;
         self.streams.clear();
+        self.buffered = 0;
         self.senders.clear();
         self.pending = FuturesUnordered::new();
         self.partial = None;
@@ -257,7 +276,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
     /// A stream error: RST_STREAM with `code`; the stream is gone.
     fn reset(&mut self, id: u32, code: ErrorCode) {
         frame::put_rst_stream(&mut self.output, id, code);
-        self.streams.remove(&id);
+        self.remove(id);
         self.remember_reset(id);
     }
 
@@ -402,7 +421,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
                 if self.is_idle(head.stream) {
                     return protocol;
                 }
-                if self.streams.remove(&head.stream).is_some() {
+                if self.remove(head.stream).is_some() {
                     self.senders.retain(|&s| s != head.stream);
                 }
                 Ok(())
@@ -765,7 +784,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
 
     /// Stream `id` sent its last frame.
     fn finished(&mut self, id: u32) {
-        if let Some(stream) = self.streams.remove(&id) {
+        if let Some(stream) = self.remove(id) {
             if !stream.recv_closed {
                 // Answered before the request ended: the client may stop sending (§8.1).
                 self.reset(id, ErrorCode::NoError);
@@ -815,10 +834,16 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
                 return Pumped::More;
             }
             if sending.chunk.is_empty() {
+                if self.buffered >= MAX_BUFFERED {
+                    // Enough body bytes wait for windows already: no more is read until
+                    // some of them leave.
+                    return Pumped::More;
+                }
                 match http_body::Body::poll_frame(Pin::new(&mut sending.body), cx) {
                     Poll::Ready(Some(Ok(f))) => {
                         if let Ok(data) = f.into_data() {
                             sending.chunk = data;
+                            self.buffered += sending.chunk.len();
                         }
                         if sending.chunk.is_empty()
                             && !http_body::Body::is_end_stream(&sending.body)
@@ -849,6 +874,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
                 .min(window as usize)
                 .min(self.peer_max_frame);
             let data = sending.chunk.split_to(n);
+            self.buffered -= n;
             let last = sending.chunk.is_empty() && http_body::Body::is_end_stream(&sending.body);
             frame::put_data(&mut self.output, id, &data, last);
             self.send_window -= n as i64;
@@ -1019,4 +1045,101 @@ fn dependency(payload: &[u8]) -> u32 {
 fn priority_dependency(head: &Head, payload: &[u8]) -> Option<u32> {
     let at = usize::from(head.has(flag::PADDED));
     payload.get(at..at + 4).map(dependency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// A server serving `root`, as a listener would set it up.
+    fn server(root: &std::path::Path) -> (Arc<State>, Arc<ConnInfo>) {
+        let text = format!(
+            "vserver!1!nick = default\nvserver!1!document_root = {}\n\
+             vserver!1!rule!1!match = default\nvserver!1!rule!1!handler = common\n",
+            root.display()
+        );
+        let config = crate::config::load_str("test.conf", &text)
+            .config
+            .expect("configuration");
+        let generation = Generation::build(1, config, None).expect("generation");
+        let state = State::new(generation);
+        let loopback = Ipv4Addr::LOCALHOST;
+        let info = Arc::new(ConnInfo {
+            remote: SocketAddr::from((loopback, 40000)),
+            local: SocketAddr::from((loopback, 443)),
+            bind_id: 1,
+            tls: true,
+            requests: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            stats: state.stats.clone(),
+            draining: state.draining.clone(),
+        });
+        (state, info)
+    }
+
+    /// A GET of `path` as a header block: `:method GET`, `:scheme https` (static
+    /// entries), `:path` as a literal.
+    fn get(path: &str) -> Vec<u8> {
+        let mut block = vec![0x82, 0x87, 0x04, path.len() as u8];
+        block.extend_from_slice(path.as_bytes());
+        block
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shut_windows_bound_the_body_bytes_a_connection_holds() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(root.path().join("big.bin"), vec![7u8; 3 << 20]).expect("file");
+        let (state, info) = server(root.path());
+        let (mut client, pipe) = tokio::io::duplex(256 * 1024);
+        let mut conn = Connection::new(pipe, info, state, Arc::new(Streams::default()));
+
+        // 40 streams for a 3 MiB file, and no window to send any of it.
+        const STREAMS: u32 = 40;
+        let mut out = frame::PREFACE.to_vec();
+        frame::put_settings(&mut out, &[(setting::INITIAL_WINDOW_SIZE, 0)]);
+        for i in 0..STREAMS {
+            let block = get("/big.bin");
+            frame::put_headers(&mut out, 1 + 2 * i, &block, true, frame::DEFAULT_MAX_FRAME);
+        }
+        client.write_all(&out).await.expect("client writes");
+
+        // Until every stream has its answer's HEADERS out and reads no more of its body.
+        let mut turns = 0;
+        loop {
+            let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut conn).poll(cx))).await;
+            assert!(polled.is_pending(), "the connection ended");
+            let answered = conn.streams.len() == STREAMS as usize
+                && conn.streams.values().all(|s| s.sending.is_some());
+            if answered && conn.buffered >= MAX_BUFFERED {
+                break;
+            }
+            turns += 1;
+            assert!(
+                turns < 10_000,
+                "streams not answered: {}",
+                conn.streams.len()
+            );
+            // File chunks are read on blocking threads: wait for them to come back.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let chunk = crate::http::body::FILE_CHUNK;
+        assert!(
+            conn.buffered < MAX_BUFFERED + chunk,
+            "{} bytes held",
+            conn.buffered
+        );
+        let holding = conn
+            .streams
+            .values()
+            .filter(|s| s.sending.as_ref().is_some_and(|b| !b.chunk.is_empty()))
+            .count();
+        assert!(
+            holding < STREAMS as usize / 4,
+            "{holding} streams hold a chunk"
+        );
+    }
 }
