@@ -239,6 +239,7 @@ pub async fn accept_loop(
                     active: AtomicU64::new(0),
                     stats: state.stats.clone(),
                     draining: state.draining.clone(),
+                    https_port: state.https_port.clone(),
                 });
                 if tls {
                     let task = crate::hyper_conn::task(stream, info, state.clone());

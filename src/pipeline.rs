@@ -48,6 +48,9 @@ pub struct ConnInfo {
     /// Set when this process is handing over or stopping: every response closes its
     /// connection (rather than closing idle connections under a client's next request).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The port of the server's first TLS listener as bound (0: none), where HSTS sends
+    /// plain requests.
+    pub https_port: Arc<std::sync::atomic::AtomicU16>,
 }
 
 /// The connection is to be closed without an answer (the `drop` handler).
@@ -136,11 +139,23 @@ where
         host_groups: &selected.host_groups,
         checked: Default::default(),
     };
-    let (mut resp, behavior, final_path) =
-        flow.run(&parts.method, &parts.headers, path, query).await?;
+    // HSTS: a plain request to a virtual server that wants TLS goes there, whatever
+    // its rules say (RFC 6797 §7.2); one on TLS is told to stay (§7.1).
+    let to_tls = match (&vserver.hsts, conn.tls, host.as_deref()) {
+        (Some(_), false, Some(h)) => https_location(conn, h, &parts.uri),
+        _ => None,
+    };
+    let (mut resp, behavior, final_path) = match to_tls.map(|l| handlers::moved_permanently(&l)) {
+        Some(handlers::Outcome::Response(resp)) => (resp, None, path),
+        _ => flow.run(&parts.method, &parts.headers, path, query).await?,
+    };
 
     if let Some(b) = &behavior {
         transform::apply(&mut resp, b, &parts.method, &parts.headers);
+    }
+    if let (Some(hsts), true) = (&vserver.hsts, conn.tls) {
+        resp.headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, hsts.field.clone());
     }
     let settings = &gen.config.server;
     let close = must_close
@@ -375,6 +390,20 @@ fn parse_request<'r>(
         None => None,
     };
     Ok((path, query, host.filter(|h| !h.is_empty())))
+}
+
+/// Where a plain request for `host` goes on TLS: the same target on the server's first
+/// TLS listener (its port left out when it is 443). `None` without a TLS listener.
+fn https_location(conn: &ConnInfo, host: &str, uri: &http::Uri) -> Option<String> {
+    let port = match conn.https_port.load(Ordering::Relaxed) {
+        0 => return None,
+        p => p,
+    };
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    Some(match port {
+        443 => format!("https://{host}{target}"),
+        port => format!("https://{host}:{port}{target}"),
+    })
 }
 
 /// The host without port, lower case, without a trailing dot (borrowed when `raw` has no

@@ -28,7 +28,7 @@ fn certificate(dir: &Path, file: &str, names: &[&str]) -> CertificateDer<'static
 }
 
 /// A plain listener (bind 1) and a TLS one (bind 2); the default virtual server has the
-/// certificate `default`, `example.test` the certificate `example`; the `tls` rule adds a
+/// certificate `default`, `example.test` the certificate `example` and HSTS; the `tls` rule adds a
 /// Strict-Transport-Security field to responses on TLS only.
 fn config() -> String {
     "server!bind!1!port = 0
@@ -43,6 +43,9 @@ vserver!20!match = wildcard
 vserver!20!match!domain!1 = example.test
 vserver!20!ssl_certificate_file = %ROOT%/example.crt
 vserver!20!ssl_certificate_key_file = %ROOT%/example.key
+vserver!20!hsts = 1
+vserver!20!hsts!max_age = 900
+vserver!20!hsts!subdomains = 0
 vserver!20!rule!1!match = default
 vserver!20!rule!1!handler = common
 vserver!1!nick = default
@@ -323,4 +326,30 @@ async fn a_hard_restart_closes_open_tls_connections() {
     assert!(closed.is_ok(), "the connection stayed open");
     // A new connection is served.
     serving_h2(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_sends_plain_requests_to_tls_and_tells_tls_clients_to_stay() {
+    let s = Setup::start();
+    // Plain: a permanent redirection to the same target on the TLS listener, whatever the
+    // rules say, and no policy field (RFC 6797 §7.2, §8.1).
+    let plain = get(s.plain(), "example.test", "/hello.txt?a=1");
+    assert_eq!(plain.status, 301);
+    let location = format!("https://example.test:{}/hello.txt?a=1", s.tls().port());
+    assert_eq!(plain.header("location"), Some(location.as_str()));
+    assert_eq!(plain.header("strict-transport-security"), None);
+    // A virtual server without HSTS is served on plain as before.
+    assert_eq!(get(s.plain(), "localhost", "/hello.txt").status, 200);
+
+    // TLS: served, with the policy.
+    let tls = connect(s.tls(), "example.test", &s.trusted(), &[b"h2"])
+        .await
+        .expect("TLS handshake");
+    let mut h2 = http2(tls).await;
+    let got = get2(&mut h2, "example.test", "/hello.txt").await.unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.headers["strict-transport-security"], "max-age=900");
+    // The default virtual server has no HSTS: its field is its own `tls` rule's.
+    let other = get2(&mut h2, "localhost", "/hello.txt").await.unwrap();
+    assert_eq!(other.headers["strict-transport-security"], "max-age=600");
 }

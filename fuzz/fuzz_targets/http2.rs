@@ -179,6 +179,7 @@ fn connection(preface: bool, wait: bool, input: &[u8]) {
             active: AtomicU64::new(0),
             stats: state.stats.clone(),
             draining: state.draining.clone(),
+            https_port: state.https_port.clone(),
         });
         let counts = Arc::new(baton::hyper_conn::Streams::default());
         // A small pipe, so that both sides' writes are cut and wait for the other's reads.

@@ -37,6 +37,33 @@ pub struct VServer {
     /// The certificate TLS handshakes for this virtual server's names present
     /// (`ssl_certificate_file`, `ssl_certificate_key_file`).
     pub tls: Option<super::tls::Identity>,
+    /// HTTP Strict Transport Security (`hsts = 1`): plain requests are redirected to
+    /// HTTPS, answers on TLS carry `Strict-Transport-Security`.
+    pub hsts: Option<Hsts>,
+}
+
+/// `vserver!N!hsts!max_age` (seconds, default one year) and `vserver!N!hsts!subdomains`
+/// (default on: the policy covers the names below the host too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hsts {
+    pub max_age: u64,
+    pub subdomains: bool,
+    /// The `Strict-Transport-Security` field value (RFC 6797 §6.1), made once.
+    pub field: http::HeaderValue,
+}
+
+impl Hsts {
+    pub fn new(max_age: u64, subdomains: bool) -> Hsts {
+        let mut v = format!("max-age={max_age}");
+        if subdomains {
+            v.push_str("; includeSubDomains");
+        }
+        Hsts {
+            max_age,
+            subdomains,
+            field: http::HeaderValue::from_str(&v).expect("digits and letters"),
+        }
+    }
 }
 
 /// `vserver!N!match!exclude!from = CIDR,…` and `vserver!N!match!exclude!cookie =
@@ -254,9 +281,8 @@ fn build_each(r: &Reader<'_>, order: &[(u64, Node<'_>)], bind_ids: &[u64]) -> Ve
 }
 
 /// Keys of a virtual server that Baton accepts without using (they tune Cherokee
-/// internals; `hsts` is not implemented yet).
+/// internals).
 const IGNORED: &[&str] = &[
-    "hsts",
     "post_max_len",
     "collector",
     "error_writer",
@@ -354,6 +380,14 @@ fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<VS
         })
         .unwrap_or_default();
     let keepalive = r.flag(node, "keepalive", true);
+    let hsts_node = node.child("hsts");
+    let max_age = hsts_node
+        .and_then(|h| r.number_child(h, "max_age"))
+        .unwrap_or(365 * 24 * 3600);
+    let subdomains = hsts_node.is_none_or(|h| r.flag(h, "subdomains", true));
+    let hsts = r
+        .flag(node, "hsts", false)
+        .then_some(Hsts::new(max_age, subdomains));
     let tls = super::tls::identity(r, node).unwrap_or_else(|()| {
         ok = false;
         None
@@ -419,6 +453,7 @@ fn build(r: &Reader<'_>, id: u64, node: Node<'_>, bind_ids: &[u64]) -> Option<VS
         exclude,
         maintenance_of,
         tls,
+        hsts,
     })
 }
 

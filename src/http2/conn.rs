@@ -1077,6 +1077,7 @@ mod tests {
             active: AtomicU64::new(0),
             stats: state.stats.clone(),
             draining: state.draining.clone(),
+            https_port: state.https_port.clone(),
         });
         (state, info)
     }

@@ -20,6 +20,7 @@ pub type ListenKey = (Option<IpAddr>, u16);
 
 struct Running {
     key: ListenKey,
+    tls: bool,
     addr: std::net::SocketAddr,
     fd: RawFd,
     bind_id: Arc<AtomicU64>,
@@ -41,10 +42,16 @@ impl ListenerSet {
         self.shared.clone()
     }
 
-    fn publish(&self) {
+    fn publish(&self, state: &State) {
         if let Ok(mut shared) = self.shared.lock() {
             *shared = self.running.iter().map(|r| (r.fd, r.key)).collect();
         }
+        let https = self
+            .running
+            .iter()
+            .find(|r| r.tls)
+            .map_or(0, |r| r.addr.port());
+        state.https_port.store(https, Ordering::Relaxed);
     }
 
     pub fn start(&mut self, listeners: Vec<Listener>, state: &Arc<State>) {
@@ -52,11 +59,13 @@ impl ListenerSet {
             let fd = l.socket.as_raw_fd();
             let key = (l.bind.interface, l.bind.port);
             let addr = l.addr;
+            let tls = l.bind.tls;
             let bind_id = Arc::new(AtomicU64::new(l.bind.id));
             let (stop, stop_rx) = watch::channel(false);
             let task = tokio::spawn(net::accept_loop(l, bind_id.clone(), state.clone(), stop_rx));
             self.running.push(Running {
                 key,
+                tls,
                 addr,
                 fd,
                 bind_id,
@@ -64,7 +73,7 @@ impl ListenerSet {
                 task,
             });
         }
-        self.publish();
+        self.publish(state);
     }
 
     /// Binds the listeners `binds` has and this set has not; nothing changes on error
@@ -97,7 +106,7 @@ impl ListenerSet {
             match binds.iter().find(|b| (b.interface, b.port) == r.key) {
                 Some(b) => {
                     r.bind_id.store(b.id, Ordering::Relaxed);
-                    self.running.push(r);
+                    self.running.push(Running { tls: b.tls, ..r });
                 }
                 None => {
                     let _ = r.stop.send(true);
@@ -107,7 +116,7 @@ impl ListenerSet {
             }
         }
         self.start(prepared, state);
-        self.publish();
+        self.publish(state);
         for task in removed {
             let _ = task.await;
         }

@@ -66,6 +66,8 @@ pub struct State {
     pub lifecycle: watch::Sender<Lifecycle>,
     /// This process is stopping or handing over: every response closes its connection.
     pub draining: Arc<AtomicBool>,
+    /// The port of the first TLS listener as bound (0: none): HSTS redirections name it.
+    pub https_port: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl State {
@@ -79,6 +81,7 @@ impl State {
             stats: Arc::new(Stats::default()),
             lifecycle: watch::channel(Lifecycle::default()).0,
             draining: Arc::new(AtomicBool::new(false)),
+            https_port: Arc::default(),
         })
     }
 
