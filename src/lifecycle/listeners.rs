@@ -55,6 +55,13 @@ impl ListenerSet {
     }
 
     pub fn start(&mut self, listeners: Vec<Listener>, state: &Arc<State>) {
+        // The HTTPS port is known before any listener accepts: a plain request must not
+        // find it unset (HSTS would let it through).
+        let https = (self.running.iter().find(|r| r.tls).map(|r| r.addr.port()))
+            .or_else(|| listeners.iter().find(|l| l.bind.tls).map(|l| l.addr.port()));
+        state
+            .https_port
+            .store(https.unwrap_or(0), Ordering::Relaxed);
         for l in listeners {
             let fd = l.socket.as_raw_fd();
             let key = (l.bind.interface, l.bind.port);
