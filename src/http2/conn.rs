@@ -956,6 +956,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Future for Connection<Io> {
                     // of the TCP connection shut): what it asked is still answered, as
                     // far as it reads, then the connection closes.
                     this.read_closed = true;
+                    // A header block cut short stays so: its stream never opens.
+                    this.partial = None;
                     if this.closing == Closing::No {
                         this.closing = Closing::Graceful;
                         this.accept_up_to = this.last_stream;
@@ -1088,6 +1090,38 @@ mod tests {
         let mut block = vec![0x82, 0x87, 0x04, path.len() as u8];
         block.extend_from_slice(path.as_bytes());
         block
+    }
+
+    /// Found by the fuzz target: a client that closes in the middle of a header block
+    /// (HEADERS without END_HEADERS, then nothing) left the connection waiting forever
+    /// for a CONTINUATION that could no longer come.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_closing_inside_a_header_block_ends_the_connection() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let (state, info) = server(root.path());
+        let (client, pipe) = tokio::io::duplex(8 * 1024);
+        let conn = Connection::new(pipe, info, state, Arc::new(Streams::default()));
+        let mut out = frame::PREFACE.to_vec();
+        frame::put_settings(&mut out, &[]);
+        frame::put_head(&mut out, 2, kind::HEADERS, 0, 1);
+        out.extend_from_slice(&[0x82, 0x87]);
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let write = async move {
+            to_server.write_all(&out).await.expect("client writes");
+            to_server.shutdown().await.expect("client closes");
+            to_server
+        };
+        let read = async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            while let Ok(1..) = tokio::io::AsyncReadExt::read(&mut from_server, &mut buf).await {}
+        };
+        // On the paused clock: a connection still waiting when all else is idle is a hang.
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(conn, write, read)
+        })
+        .await;
+        let (served, _, _) = done.expect("the connection ended");
+        served.expect("the connection ended cleanly");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
