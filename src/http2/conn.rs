@@ -242,6 +242,17 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Connection<Io> {
         Some(stream)
     }
 
+    /// The client closed its side and every stream left waits for a window: only a
+    /// WINDOW_UPDATE could move them, and none can come any more.
+    fn stuck(&self) -> bool {
+        self.read_closed
+            && self.pending.is_empty()
+            && self
+                .streams
+                .values()
+                .all(|s| s.sending.is_some() && (self.send_window <= 0 || s.send_window <= 0))
+    }
+
     /// Bytes read and written so far: the driver's measure of whether a connection with
     /// open streams is stalled.
     pub fn bytes_moved(&self) -> u64 {
@@ -980,7 +991,9 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Future for Connection<Io> {
             if written {
                 let ended = match this.closing {
                     Closing::No => false,
-                    Closing::Graceful => this.streams.is_empty() && this.partial.is_none(),
+                    Closing::Graceful => {
+                        (this.streams.is_empty() && this.partial.is_none()) || this.stuck()
+                    }
                     Closing::Error | Closing::Shutdown => true,
                 };
                 if ended {
@@ -1122,6 +1135,49 @@ mod tests {
         .await;
         let (served, _, _) = done.expect("the connection ended");
         served.expect("the connection ended cleanly");
+    }
+
+    /// Found by the fuzz target too: a client that asks for more than its window and
+    /// closes its side can never open the window again; the stream is given up.
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_client_that_owes_a_window_update_ends_the_connection() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(root.path().join("big.bin"), vec![7u8; 100 * 1024]).expect("file");
+        let (state, info) = server(root.path());
+        let (client, pipe) = tokio::io::duplex(8 * 1024);
+        let conn = Connection::new(pipe, info, state, Arc::new(Streams::default()));
+        let mut out = frame::PREFACE.to_vec();
+        frame::put_settings(&mut out, &[]);
+        frame::put_headers(
+            &mut out,
+            1,
+            &get("/big.bin"),
+            true,
+            frame::DEFAULT_MAX_FRAME,
+        );
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let write = async move {
+            to_server.write_all(&out).await.expect("client writes");
+            to_server.shutdown().await.expect("client closes");
+            to_server
+        };
+        let read = async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut total = 0;
+            while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut from_server, &mut buf).await
+            {
+                total += n;
+            }
+            total
+        };
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(conn, write, read)
+        })
+        .await;
+        let (served, _, got) = done.expect("the connection ended");
+        served.expect("the connection ended cleanly");
+        // What the window allowed was sent before.
+        assert!(got > 65_535, "{got} bytes");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
