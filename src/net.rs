@@ -230,17 +230,8 @@ pub async fn accept_loop(
                 } else {
                     listener.addr
                 };
-                let info = Arc::new(ConnInfo {
-                    remote,
-                    local,
-                    bind_id: bind_id.load(Ordering::Relaxed),
-                    tls,
-                    requests: AtomicU64::new(0),
-                    active: AtomicU64::new(0),
-                    stats: state.stats.clone(),
-                    draining: state.draining.clone(),
-                    https_port: state.https_port.clone(),
-                });
+                let bind = bind_id.load(Ordering::Relaxed);
+                let info = Arc::new(ConnInfo::new(remote, local, bind, tls, &state));
                 if tls {
                     let task = crate::hyper_conn::task(stream, info, state.clone());
                     state.connections.spawn(task);

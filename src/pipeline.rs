@@ -53,6 +53,30 @@ pub struct ConnInfo {
     pub https_port: Arc<std::sync::atomic::AtomicU16>,
 }
 
+impl ConnInfo {
+    /// A connection just accepted from `remote` on `local` (listener `bind_id`), sharing
+    /// the server's statistics and lifecycle flags.
+    pub fn new(
+        remote: SocketAddr,
+        local: SocketAddr,
+        bind_id: u64,
+        tls: bool,
+        state: &crate::lifecycle::State,
+    ) -> ConnInfo {
+        ConnInfo {
+            remote,
+            local,
+            bind_id,
+            tls,
+            requests: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            stats: state.stats.clone(),
+            draining: state.draining.clone(),
+            https_port: state.https_port.clone(),
+        }
+    }
+}
+
 /// The connection is to be closed without an answer (the `drop` handler).
 #[derive(Debug)]
 pub struct DropConnection;

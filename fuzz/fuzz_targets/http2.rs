@@ -27,7 +27,6 @@ use baton::pipeline::ConnInfo;
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -170,17 +169,11 @@ fn connection(preface: bool, wait: bool, input: &[u8]) {
     runtime.block_on(async move {
         let state = state.clone();
         let loopback = Ipv4Addr::LOCALHOST;
-        let info = Arc::new(ConnInfo {
-            remote: SocketAddr::from((loopback, 40000)),
-            local: SocketAddr::from((loopback, 443)),
-            bind_id: 1,
-            tls: true,
-            requests: AtomicU64::new(0),
-            active: AtomicU64::new(0),
-            stats: state.stats.clone(),
-            draining: state.draining.clone(),
-            https_port: state.https_port.clone(),
-        });
+        let (remote, local) = (
+            SocketAddr::from((loopback, 40000)),
+            SocketAddr::from((loopback, 443)),
+        );
+        let info = Arc::new(ConnInfo::new(remote, local, 1, true, &state));
         let counts = Arc::new(baton::hyper_conn::Streams::default());
         // A small pipe, so that both sides' writes are cut and wait for the other's reads.
         let (client, server) = tokio::io::duplex(8 * 1024);

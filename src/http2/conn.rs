@@ -1065,8 +1065,7 @@ fn priority_dependency(head: &Head, payload: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, SocketAddr};
-    use std::sync::atomic::AtomicU64;
+    use std::net::Ipv4Addr;
     use std::time::Duration;
     use tokio::io::AsyncWriteExt;
 
@@ -1083,17 +1082,8 @@ mod tests {
         let generation = Generation::build(1, config, None).expect("generation");
         let state = State::new(generation);
         let loopback = Ipv4Addr::LOCALHOST;
-        let info = Arc::new(ConnInfo {
-            remote: SocketAddr::from((loopback, 40000)),
-            local: SocketAddr::from((loopback, 443)),
-            bind_id: 1,
-            tls: true,
-            requests: AtomicU64::new(0),
-            active: AtomicU64::new(0),
-            stats: state.stats.clone(),
-            draining: state.draining.clone(),
-            https_port: state.https_port.clone(),
-        });
+        let (remote, local) = ((loopback, 40000).into(), (loopback, 443).into());
+        let info = Arc::new(ConnInfo::new(remote, local, 1, true, &state));
         (state, info)
     }
 
@@ -1103,6 +1093,37 @@ mod tests {
         let mut block = vec![0x82, 0x87, 0x04, path.len() as u8];
         block.extend_from_slice(path.as_bytes());
         block
+    }
+
+    /// Writes `out` as the client, closes the client's side, and reads everything the
+    /// server sends until the connection ends: its result, and the bytes read. On the
+    /// paused clock a connection still waiting when all else is idle is a hang.
+    async fn exchange(
+        conn: Connection<tokio::io::DuplexStream>,
+        client: tokio::io::DuplexStream,
+        out: Vec<u8>,
+    ) -> (io::Result<()>, usize) {
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let write = async move {
+            to_server.write_all(&out).await.expect("client writes");
+            to_server.shutdown().await.expect("client closes");
+            to_server
+        };
+        let read = async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut total = 0;
+            while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut from_server, &mut buf).await
+            {
+                total += n;
+            }
+            total
+        };
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(conn, write, read)
+        })
+        .await;
+        let (served, _, got) = done.expect("the connection ended");
+        (served, got)
     }
 
     /// Found by the fuzz target: a client that closes in the middle of a header block
@@ -1118,22 +1139,7 @@ mod tests {
         frame::put_settings(&mut out, &[]);
         frame::put_head(&mut out, 2, kind::HEADERS, 0, 1);
         out.extend_from_slice(&[0x82, 0x87]);
-        let (mut from_server, mut to_server) = tokio::io::split(client);
-        let write = async move {
-            to_server.write_all(&out).await.expect("client writes");
-            to_server.shutdown().await.expect("client closes");
-            to_server
-        };
-        let read = async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            while let Ok(1..) = tokio::io::AsyncReadExt::read(&mut from_server, &mut buf).await {}
-        };
-        // On the paused clock: a connection still waiting when all else is idle is a hang.
-        let done = tokio::time::timeout(Duration::from_secs(60), async {
-            tokio::join!(conn, write, read)
-        })
-        .await;
-        let (served, _, _) = done.expect("the connection ended");
+        let (served, _) = exchange(conn, client, out).await;
         served.expect("the connection ended cleanly");
     }
 
@@ -1155,26 +1161,7 @@ mod tests {
             true,
             frame::DEFAULT_MAX_FRAME,
         );
-        let (mut from_server, mut to_server) = tokio::io::split(client);
-        let write = async move {
-            to_server.write_all(&out).await.expect("client writes");
-            to_server.shutdown().await.expect("client closes");
-            to_server
-        };
-        let read = async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut total = 0;
-            while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut from_server, &mut buf).await
-            {
-                total += n;
-            }
-            total
-        };
-        let done = tokio::time::timeout(Duration::from_secs(60), async {
-            tokio::join!(conn, write, read)
-        })
-        .await;
-        let (served, _, got) = done.expect("the connection ended");
+        let (served, got) = exchange(conn, client, out).await;
         served.expect("the connection ended cleanly");
         // What the window allowed was sent before.
         assert!(got > 65_535, "{got} bytes");
