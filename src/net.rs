@@ -3,7 +3,7 @@
 //! Listeners know nothing of generations: a connection takes whatever generation is live
 //! for each request it carries (see `pipeline`), so a reload changes answers without
 //! touching sockets. Each accepted connection is served by `http1::conn`, or on a TLS
-//! listener by `hyper_conn`.
+//! listener by `tls_conn`.
 
 use crate::config::Bind;
 use crate::lifecycle::State;
@@ -233,7 +233,7 @@ pub async fn accept_loop(
                 let bind = bind_id.load(Ordering::Relaxed);
                 let info = Arc::new(ConnInfo::new(remote, local, bind, tls, &state));
                 if tls {
-                    let task = crate::hyper_conn::task(stream, info, state.clone());
+                    let task = crate::tls_conn::task(stream, info, state.clone());
                     state.connections.spawn(task);
                 } else {
                     let task = crate::http1::conn::task(stream, info, state.clone());

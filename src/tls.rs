@@ -10,7 +10,7 @@
 //! that renews a certificate is used by the next handshake, while connections already
 //! open keep the session they negotiated.
 //!
-//! ALPN offers `h2` and `http/1.1`; [`crate::hyper_conn`] serves what was agreed.
+//! ALPN offers `h2` and `http/1.1`; [`crate::tls_conn`] serves what was agreed.
 
 use crate::pipeline::ConnInfo;
 use crate::snapshot::Generation;

@@ -174,7 +174,7 @@ fn connection(preface: bool, wait: bool, input: &[u8]) {
             SocketAddr::from((loopback, 443)),
         );
         let info = Arc::new(ConnInfo::new(remote, local, 1, true, &state));
-        let counts = Arc::new(baton::hyper_conn::Streams::default());
+        let counts = Arc::new(baton::in_flight::Streams::default());
         // A small pipe, so that both sides' writes are cut and wait for the other's reads.
         let (client, server) = tokio::io::duplex(8 * 1024);
         let conn = Connection::new(server, info, state, counts);

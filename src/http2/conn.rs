@@ -29,7 +29,7 @@ use super::frame::{self, flag, kind, setting, Head, Malformed};
 use super::hpack;
 use super::request::{self, Collect};
 use super::ErrorCode;
-use crate::hyper_conn::{InFlight, Streams};
+use crate::in_flight::{InFlight, Streams};
 use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo, DropConnection};
 use crate::snapshot::Generation;

@@ -1,11 +1,7 @@
 //! Connections on TLS listeners: the handshake ([`crate::tls`]), then HTTP/2 (Baton's
-//! own, [`crate::http2`]) or HTTP/1.1 served by hyper, whichever ALPN agreed, each request
-//! answered by the same pipeline as on plain listeners.
-//!
-//! Why hyper for HTTP/1.1 here and Baton's own layer (`crate::http1`) on plain listeners:
-//! that layer's gains are `sendfile` and `writev` straight from the socket, which TLS
-//! rules out (every byte is encrypted in user space). Why not hyper for HTTP/2: see
-//! [`crate::http2`] (its cost per request, measured).
+//! own, [`crate::http2`]) or HTTP/1.1 served by hyper ([`crate::tls_http1`]), whichever
+//! ALPN agreed, each request answered by the same pipeline as on plain listeners. Why not
+//! hyper for HTTP/2: see [`crate::http2`] (its cost per request, measured).
 //!
 //! The zero-downtime contract holds as on plain listeners: each request takes the live
 //! generation when it starts and keeps it until its response body is sent; a stop lets
@@ -15,21 +11,17 @@
 //! `Connection: close` and HTTP/2 connections get a GOAWAY: neither closes under a
 //! request the client may already have sent.
 
+use crate::in_flight::Streams;
 use crate::lifecycle::conn_watch::{ConnWatch, Event};
 use crate::lifecycle::State;
-use crate::pipeline::{self, ConnInfo, DropConnection};
-use crate::snapshot::Generation;
-use bytes::Bytes;
-use http::{header, HeaderValue, Method};
-use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
+use crate::pipeline::ConnInfo;
+use crate::tls_http1::Service;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -192,182 +184,5 @@ async fn drive(
             () = async { tokio::time::sleep_until(give_up.unwrap_or_else(Instant::now)).await },
                 if give_up.is_some() => return,
         }
-    }
-}
-
-/// The requests of a connection in flight, and when the last one ended: an HTTP/2
-/// connection's idle time, and what `ConnInfo::active` says.
-pub struct Streams {
-    open: AtomicUsize,
-    /// When the connection last had no request in flight, in milliseconds since `epoch`.
-    quiet_since: AtomicU64,
-    epoch: Instant,
-}
-
-impl Default for Streams {
-    fn default() -> Streams {
-        Streams {
-            open: AtomicUsize::new(0),
-            quiet_since: AtomicU64::new(0),
-            epoch: Instant::now(),
-        }
-    }
-}
-
-impl Streams {
-    fn idle_for(&self) -> Duration {
-        if self.open.load(Ordering::Acquire) != 0 {
-            return Duration::ZERO;
-        }
-        let since = Duration::from_millis(self.quiet_since.load(Ordering::Relaxed));
-        self.epoch.elapsed().saturating_sub(since)
-    }
-
-    pub fn start(self: &Arc<Self>, info: Arc<ConnInfo>) -> InFlight {
-        self.open.fetch_add(1, Ordering::AcqRel);
-        InFlight {
-            streams: self.clone(),
-            info,
-        }
-    }
-}
-
-/// One request in flight, until its response body is done or dropped.
-pub struct InFlight {
-    streams: Arc<Streams>,
-    info: Arc<ConnInfo>,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let now = self.streams.epoch.elapsed().as_millis() as u64;
-        self.streams.quiet_since.store(now, Ordering::Relaxed);
-        if self.streams.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // No request of this connection is on a generation now.
-            self.info.active.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The pipeline as a hyper service (HTTP/1.1 over TLS).
-#[derive(Clone)]
-struct Service {
-    info: Arc<ConnInfo>,
-    state: Arc<State>,
-    streams: Arc<Streams>,
-}
-
-impl hyper::service::Service<http::Request<Incoming>> for Service {
-    type Response = http::Response<Outgoing>;
-    type Error = DropConnection;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DropConnection>> + Send>>;
-
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { this.answer(request).await })
-    }
-}
-
-impl Service {
-    async fn answer(
-        self,
-        request: http::Request<Incoming>,
-    ) -> Result<http::Response<Outgoing>, DropConnection> {
-        let flight = self.streams.start(self.info.clone());
-        let (head, mut body) = request.into_parts();
-        let parts = request_parts(head);
-        let generation = self.state.current();
-        let answer = pipeline::handle(&parts, &mut body, &self.info, generation).await?;
-        let head_only = parts.method == Method::HEAD;
-        Ok(response(answer, head_only, flight))
-    }
-}
-
-/// Baton's request head from hyper's.
-fn request_parts(head: http::request::Parts) -> crate::http::request::Parts {
-    let mut headers = crate::http::fields::Fields::with_capacity(head.headers.len());
-    let mut name = None;
-    for (n, value) in head.headers {
-        // A name is given with the first of its values only.
-        if let Some(n) = n {
-            name = Some(n);
-        }
-        if let Some(n) = &name {
-            headers.append(n.clone(), value);
-        }
-    }
-    crate::http::request::Parts {
-        method: head.method,
-        uri: head.uri,
-        version: head.version,
-        headers,
-    }
-}
-
-/// hyper's response from the pipeline's answer.
-fn response(
-    answer: pipeline::Answer,
-    head_only: bool,
-    flight: InFlight,
-) -> http::Response<Outgoing> {
-    let (parts, body) = answer.response.into_parts();
-    // A response to HEAD carries the length its body would have had.
-    let length = http_body::Body::size_hint(&body).exact();
-    let body = if head_only {
-        drop(body);
-        crate::http::body::empty()
-    } else {
-        body
-    };
-    let mut out = http::Response::new(Outgoing {
-        body,
-        _generation: answer.generation.clone(),
-        _flight: flight,
-    });
-    *out.status_mut() = parts.status;
-    let headers = out.headers_mut();
-    headers.reserve(parts.headers.iter().count() + 1);
-    for (name, value) in parts.headers {
-        headers.append(name, value);
-    }
-    headers.insert(header::SERVER, answer.generation.server_header.clone());
-    let may_have_body = crate::http::response::allows_body(parts.status);
-    if head_only && may_have_body && !headers.contains_key(header::CONTENT_LENGTH) {
-        if let Some(n) = length {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        }
-    }
-    if answer.close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    out
-}
-
-/// A response body as hyper sends it: the pipeline's body, with the generation the request
-/// ran on and its place among the connection's requests in flight, both held until the
-/// body is sent or dropped.
-pub struct Outgoing {
-    body: crate::http::body::Body,
-    _generation: Arc<Generation>,
-    _flight: InFlight,
-}
-
-impl http_body::Body for Outgoing {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
