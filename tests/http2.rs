@@ -39,10 +39,8 @@ mod common;
 use common::*;
 
 use bytes::Bytes;
-use rustls::pki_types::{CertificateDer, ServerName};
+use common::tls::{connect, Certs, HELLO, VSERVERS};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -51,8 +49,6 @@ use tokio_rustls::client::TlsStream;
 /// The longest any single wait may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// The small file's content.
-const HELLO: &[u8] = b"hello over tls\n";
 /// The size of `big.bin`.
 const BIG: usize = 3 << 20;
 /// The size of `mid.bin`.
@@ -64,49 +60,25 @@ const MANY: usize = 200;
 // The server
 // ---------------------------------------------------------------------------------------
 
-/// One TLS listener. The default virtual server has the certificate for `localhost`;
-/// `example.test` is a second virtual server with its own document root. A `header` rule
-/// on `Cookie` needing two cookies together adds `X-Cookies: both` to the response.
+/// One TLS listener in front of the virtual servers of [`VSERVERS`] (the default one for
+/// `localhost`, `example.test` with its own document root). A `header` rule on `Cookie`
+/// needing two cookies together adds `X-Cookies: both` to the response.
 fn config(timeout: u32) -> String {
     format!(
         "server!bind!1!port = 0
 server!bind!1!interface = 127.0.0.1
 server!bind!1!tls = 1
-server!tls = libssl
 server!timeout = {timeout}
 server!drain_timeout = 120
-vserver!20!nick = example
-vserver!20!document_root = %ROOT%/example
-vserver!20!match = wildcard
-vserver!20!match!domain!1 = example.test
-vserver!20!ssl_certificate_file = %ROOT%/example.crt
-vserver!20!ssl_certificate_key_file = %ROOT%/example.key
-vserver!20!rule!1!match = default
-vserver!20!rule!1!handler = common
-vserver!1!nick = default
-vserver!1!document_root = %ROOT%/www
-vserver!1!ssl_certificate_file = %ROOT%/default.crt
-vserver!1!ssl_certificate_key_file = %ROOT%/default.key
-vserver!1!rule!20!match = header
+{VSERVERS}vserver!1!rule!20!match = header
 vserver!1!rule!20!match!header = Cookie
 vserver!1!rule!20!match!match = a=1; b=2
 vserver!1!rule!20!match!final = 0
 vserver!1!rule!20!header_op!1!type = add
 vserver!1!rule!20!header_op!1!header = X-Cookies
 vserver!1!rule!20!header_op!1!value = both
-vserver!1!rule!1!match = default
-vserver!1!rule!1!handler = common
 "
     )
-}
-
-/// A self-signed certificate for `names`, written as `FILE.crt` and `FILE.key` under `dir`.
-fn certificate(dir: &Path, file: &str, names: &[&str]) -> CertificateDer<'static> {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
-    write_file(dir, &format!("{file}.crt"), made.cert.pem());
-    write_file(dir, &format!("{file}.key"), made.key_pair.serialize_pem());
-    made.cert.der().clone()
 }
 
 /// Bytes no two files share by accident, so that a mixed-up or misplaced chunk shows.
@@ -136,7 +108,7 @@ fn many(i: usize) -> String {
 
 struct Setup {
     server: Server,
-    roots: Vec<CertificateDer<'static>>,
+    certs: Certs,
 }
 
 impl Setup {
@@ -146,19 +118,14 @@ impl Setup {
 
     /// With `server!timeout = secs`.
     fn with_timeout(secs: u32) -> Setup {
-        let mut roots = Vec::new();
-        let server = Server::start_with(&config(secs), |root| {
-            roots.push(certificate(root, "default", &["localhost"]));
-            roots.push(certificate(root, "example", &["example.test"]));
-            write_file(root, "www/hello.txt", HELLO);
+        let (server, certs) = common::tls::start(&config(secs), |root| {
             write_file(root, "www/big.bin", big());
             write_file(root, "www/mid.bin", mid());
             for i in 0..MANY {
                 write_file(root, &format!("www/n/{i}.txt"), many(i));
             }
-            write_file(root, "example/hello.txt", "example site\n");
         });
-        Setup { server, roots }
+        Setup { server, certs }
     }
 
     fn addr(&self) -> SocketAddr {
@@ -176,23 +143,13 @@ async fn guard<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 /// A TLS connection to the server naming `localhost`, which agreed on `h2` by ALPN.
 async fn tls(s: &Setup) -> TlsStream<TcpStream> {
-    let mut store = rustls::RootCertStore::empty();
-    for root in &s.roots {
-        store.add(root.clone()).expect("trust anchor");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(baton::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let stream = guard("TLS handshake", async {
-        let tcp = TcpStream::connect(s.addr()).await.expect("connect");
-        let name = ServerName::try_from("localhost").expect("server name");
-        connector.connect(name, tcp).await.expect("TLS handshake")
-    })
-    .await;
+    let roots = s.certs.both();
+    let stream = guard(
+        "TLS handshake",
+        connect(s.addr(), "localhost", &roots, &[b"h2"]),
+    )
+    .await
+    .expect("TLS handshake");
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     stream
 }
@@ -718,6 +675,16 @@ impl Conn {
         }
     }
 
+    /// Reads until the HEADERS of `stream` and returns them.
+    async fn headers_of(&mut self, stream: u32) -> Frame {
+        loop {
+            let f = self.next().await.expect("HEADERS");
+            if f.is(HEADERS, stream) {
+                return f;
+            }
+        }
+    }
+
     /// Reads the response on `stream` to its END_STREAM, giving back the flow-control
     /// window for every DATA frame read (the connection's for any stream, the stream's for
     /// this one).
@@ -805,12 +772,43 @@ async fn assert_connection_error(s: &Setup, c: &mut Conn, code: u32) {
     assert_serves(s).await;
 }
 
-/// A stream error: RST_STREAM with `code` on `stream`, and the same connection then
-/// answering a request on `next`.
-async fn assert_stream_error(c: &mut Conn, stream: u32, code: u32, next: u32) {
-    let got = c.stream_error(stream).await;
-    assert_eq!(got, code, "RST_STREAM code on stream {stream}");
-    c.assert_answers(next).await;
+/// On a new connection (prefaces and SETTINGS exchanged), `frames` are sent, each in a
+/// write of its own (the server may close before the last): a connection error with `code`.
+async fn assert_connection_error_after(frames: &[Vec<u8>], code: u32) {
+    let s = Setup::start();
+    let mut c = Conn::start(&s, &[]).await;
+    for frame in frames {
+        c.try_send(frame).await;
+    }
+    assert_connection_error(&s, &mut c, code).await;
+}
+
+/// On a new connection, a request on stream 1 with the field block `block`: a stream
+/// error, RST_STREAM with PROTOCOL_ERROR on stream 1, and the same connection then
+/// answering a request on stream 3.
+async fn assert_request_resets_its_stream(block: &[u8]) {
+    let s = Setup::start();
+    let mut c = Conn::start(&s, &[]).await;
+    c.send(&headers(1, true, block)).await;
+    let got = c.stream_error(1).await;
+    assert_eq!(got, PROTOCOL_ERROR, "RST_STREAM code on stream 1");
+    c.assert_answers(3).await;
+}
+
+/// On a new connection with a zero initial window, which keeps stream 1 (a GET of
+/// `big.bin`) open on the server after its HEADERS, `frame` is sent: RST_STREAM with `code`
+/// on stream 1, and, the window opened, the same connection then answering stream 3.
+async fn assert_held_stream_error(frame: &[u8], code: u32) {
+    let s = Setup::start();
+    let mut c = Conn::start(&s, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
+    c.send(&headers(1, true, &get_block("/big.bin"))).await;
+    c.headers_of(1).await;
+    c.send(frame).await;
+    let got = c.stream_error(1).await;
+    assert_eq!(got, code);
+    c.send(&settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 65535)]))
+        .await;
+    c.assert_answers(3).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1199,29 +1197,23 @@ async fn a_wrong_client_preface_closes_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_on_stream_0_is_a_protocol_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
-    c.try_send(&frame(DATA, 0, 0, b"stray")).await;
-    assert_connection_error(&s, &mut c, PROTOCOL_ERROR).await;
+    assert_connection_error_after(&[frame(DATA, 0, 0, b"stray")], PROTOCOL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_on_an_idle_stream_is_a_protocol_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §5.1: stream 1 was never opened.
-    c.try_send(&frame(DATA, END_STREAM, 1, b"stray")).await;
-    assert_connection_error(&s, &mut c, PROTOCOL_ERROR).await;
+    assert_connection_error_after(&[frame(DATA, END_STREAM, 1, b"stray")], PROTOCOL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_on_an_even_stream_is_a_protocol_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §5.1.1: streams a client opens are odd.
-    c.try_send(&headers(2, true, &get_block("/hello.txt")))
-        .await;
-    assert_connection_error(&s, &mut c, PROTOCOL_ERROR).await;
+    assert_connection_error_after(
+        &[headers(2, true, &get_block("/hello.txt"))],
+        PROTOCOL_ERROR,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1267,85 +1259,62 @@ async fn a_frame_over_the_max_frame_size_is_a_frame_size_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_of_a_length_not_a_multiple_of_6_is_a_frame_size_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §6.5.
-    c.try_send(&frame(SETTINGS, 0, 0, &[0, 4, 0, 1, 0])).await;
-    assert_connection_error(&s, &mut c, FRAME_SIZE_ERROR).await;
+    assert_connection_error_after(&[frame(SETTINGS, 0, 0, &[0, 4, 0, 1, 0])], FRAME_SIZE_ERROR)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_not_8_bytes_long_is_a_frame_size_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §6.7.
-    c.try_send(&frame(PING, 0, 0, b"seven!!")).await;
-    assert_connection_error(&s, &mut c, FRAME_SIZE_ERROR).await;
+    assert_connection_error_after(&[frame(PING, 0, 0, b"seven!!")], FRAME_SIZE_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_initial_window_over_2_31_minus_1_is_a_flow_control_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §6.5.2.
-    c.try_send(&settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 1 << 31)]))
-        .await;
-    assert_connection_error(&s, &mut c, FLOW_CONTROL_ERROR).await;
+    assert_connection_error_after(
+        &[settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 1 << 31)])],
+        FLOW_CONTROL_ERROR,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_update_overflowing_the_connection_window_is_a_flow_control_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // 65535 + 2^31-1 > 2^31-1 (§6.9.1).
-    c.try_send(&window_update(0, MAX_31)).await;
-    assert_connection_error(&s, &mut c, FLOW_CONTROL_ERROR).await;
+    assert_connection_error_after(&[window_update(0, MAX_31)], FLOW_CONTROL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_connection_window_update_is_a_protocol_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §6.9.
-    c.try_send(&window_update(0, 0)).await;
-    assert_connection_error(&s, &mut c, PROTOCOL_ERROR).await;
+    assert_connection_error_after(&[window_update(0, 0)], PROTOCOL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_between_headers_and_continuation_is_a_protocol_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // HEADERS without END_HEADERS, then a PING instead of a CONTINUATION (§6.10).
     let block = get_block("/hello.txt");
     let (first, _) = block.split_at(3);
-    c.try_send(&frame(HEADERS, END_STREAM, 1, first)).await;
-    c.try_send(&ping(0, *b"between!")).await;
-    assert_connection_error(&s, &mut c, PROTOCOL_ERROR).await;
+    let frames = [frame(HEADERS, END_STREAM, 1, first), ping(0, *b"between!")];
+    assert_connection_error_after(&frames, PROTOCOL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_continuation_without_headers_is_a_protocol_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §6.10.
-    c.try_send(&frame(
-        CONTINUATION,
-        END_HEADERS,
-        1,
-        &get_block("/hello.txt"),
-    ))
-    .await;
-    assert_connection_error(&s, &mut c, PROTOCOL_ERROR).await;
+    let block = get_block("/hello.txt");
+    let frames = [frame(CONTINUATION, END_HEADERS, 1, &block)];
+    assert_connection_error_after(&frames, PROTOCOL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_hpack_block_is_a_compression_error() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // Index 0 is not used (RFC 7541 §6.1): a decoding error, which §4.3 of RFC 9113 makes
     // a connection error of type COMPRESSION_ERROR.
-    c.try_send(&headers(1, true, &[0x82, 0x87, 0x80])).await;
-    assert_connection_error(&s, &mut c, COMPRESSION_ERROR).await;
+    assert_connection_error_after(&[headers(1, true, &[0x82, 0x87, 0x80])], COMPRESSION_ERROR)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1354,88 +1323,48 @@ async fn an_undecodable_hpack_block_is_a_compression_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upper_case_field_name_resets_only_its_stream() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §8.2.1: a malformed request, a stream error (§8.1.1).
     let block = request("GET", "/hello.txt", &[("X-Upper", "1")]);
-    c.send(&headers(1, true, &block)).await;
-    assert_stream_error(&mut c, 1, PROTOCOL_ERROR, 3).await;
+    assert_request_resets_its_stream(&block).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_specific_field_resets_only_its_stream() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §8.2.2.
     let block = request("GET", "/hello.txt", &[("connection", "keep-alive")]);
-    c.send(&headers(1, true, &block)).await;
-    assert_stream_error(&mut c, 1, PROTOCOL_ERROR, 3).await;
+    assert_request_resets_its_stream(&block).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_path_resets_only_its_stream() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §8.3.1.
     let mut block = vec![0x82, 0x87];
     block.extend(field(":authority", "localhost"));
-    c.send(&headers(1, true, &block)).await;
-    assert_stream_error(&mut c, 1, PROTOCOL_ERROR, 3).await;
+    assert_request_resets_its_stream(&block).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pseudo_header_after_a_regular_field_resets_only_its_stream() {
-    let s = Setup::start();
-    let mut c = Conn::start(&s, &[]).await;
     // §8.3.
     let mut block = vec![0x82, 0x87];
     block.extend(field(":authority", "localhost"));
     block.extend(field("accept", "*/*"));
     block.extend(field(":path", "/hello.txt"));
-    c.send(&headers(1, true, &block)).await;
-    assert_stream_error(&mut c, 1, PROTOCOL_ERROR, 3).await;
+    assert_request_resets_its_stream(&block).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_stream_window_update_resets_only_its_stream() {
-    let s = Setup::start();
     // A zero window keeps stream 1 open while the test sends the WINDOW_UPDATE.
-    let mut c = Conn::start(&s, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
-    c.send(&headers(1, true, &get_block("/big.bin"))).await;
-    loop {
-        let f = c.next().await.expect("HEADERS");
-        if f.is(HEADERS, 1) {
-            break;
-        }
-    }
     // §6.9: a stream error on a stream.
-    c.send(&window_update(1, 0)).await;
-    let code = c.stream_error(1).await;
-    assert_eq!(code, PROTOCOL_ERROR);
-    c.send(&settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 65535)]))
-        .await;
-    c.assert_answers(3).await;
+    assert_held_stream_error(&window_update(1, 0), PROTOCOL_ERROR).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_after_the_client_ended_its_stream_resets_only_that_stream() {
-    let s = Setup::start();
     // A zero window keeps stream 1 half-closed (remote) on the server.
-    let mut c = Conn::start(&s, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
-    c.send(&headers(1, true, &get_block("/big.bin"))).await;
-    loop {
-        let f = c.next().await.expect("HEADERS");
-        if f.is(HEADERS, 1) {
-            break;
-        }
-    }
     // §5.1: half-closed (remote) receiving DATA is a stream error STREAM_CLOSED.
-    c.send(&frame(DATA, 0, 1, b"late")).await;
-    let code = c.stream_error(1).await;
-    assert_eq!(code, STREAM_CLOSED);
-    c.send(&settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 65535)]))
-        .await;
-    c.assert_answers(3).await;
+    assert_held_stream_error(&frame(DATA, 0, 1, b"late"), STREAM_CLOSED).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1475,13 +1404,7 @@ async fn a_graceful_stop_finishes_the_response_in_flight_and_refuses_new_streams
     // A client that has read nothing yet: a zero window holds the 3 MiB response.
     let mut c = Conn::start(&s, &[(SETTINGS_INITIAL_WINDOW_SIZE, 0)]).await;
     c.send(&headers(1, true, &get_block("/big.bin"))).await;
-    loop {
-        let f = c.next().await.expect("HEADERS");
-        if f.is(HEADERS, 1) {
-            assert_eq!(f.status(), Some(200));
-            break;
-        }
-    }
+    assert_eq!(c.headers_of(1).await.status(), Some(200));
     s.server.signal(libc::SIGTERM);
     // A GOAWAY (§6.8), maybe first with 2^31-1 then with the last stream processed: the
     // final one names stream 1.

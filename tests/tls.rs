@@ -2,90 +2,53 @@
 //! by SNI among the virtual servers, a renewed certificate taken by a graceful reload
 //! while open connections carry on, a hard restart closing them, and the `tls` rule.
 //!
-//! Certificates are made for each test with rcgen; the client is hyper's over rustls,
-//! trusting only the certificates the test made.
+//! Certificates are made for each test with rcgen (tests/common/tls.rs); the client is
+//! hyper's over rustls, trusting only the certificates the test made.
 mod common;
 use common::*;
 
 use bytes::Bytes;
+use common::tls::{certificate, connect, Certs, VSERVERS};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// A self-signed certificate for `names`, written as `NAME.crt` and `NAME.key` under
-/// `dir`; returns the certificate for the client to trust.
-fn certificate(dir: &Path, file: &str, names: &[&str]) -> CertificateDer<'static> {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
-    write_file(dir, &format!("{file}.crt"), made.cert.pem());
-    write_file(dir, &format!("{file}.key"), made.key_pair.serialize_pem());
-    made.cert.der().clone()
-}
-
-/// A plain listener (bind 1) and a TLS one (bind 2); the default virtual server has the
-/// certificate `default`, `example.test` the certificate `example` and HSTS; the `tls` rule adds a
-/// Strict-Transport-Security field to responses on TLS only.
+/// A plain listener (bind 1) and a TLS one (bind 2) in front of the virtual servers of
+/// [`VSERVERS`]; `example.test` has HSTS; the `tls` rule of the default virtual server adds
+/// a Strict-Transport-Security field to responses on TLS only.
 fn config() -> String {
-    "server!bind!1!port = 0
+    format!(
+        "server!bind!1!port = 0
 server!bind!1!interface = 127.0.0.1
 server!bind!2!port = 0
 server!bind!2!interface = 127.0.0.1
 server!bind!2!tls = 1
-server!tls = libssl
-vserver!20!nick = example
-vserver!20!document_root = %ROOT%/example
-vserver!20!match = wildcard
-vserver!20!match!domain!1 = example.test
-vserver!20!ssl_certificate_file = %ROOT%/example.crt
-vserver!20!ssl_certificate_key_file = %ROOT%/example.key
-vserver!20!hsts = 1
+{VSERVERS}vserver!20!hsts = 1
 vserver!20!hsts!max_age = 900
 vserver!20!hsts!subdomains = 0
-vserver!20!rule!1!match = default
-vserver!20!rule!1!handler = common
-vserver!1!nick = default
-vserver!1!document_root = %ROOT%/www
-vserver!1!ssl_certificate_file = %ROOT%/default.crt
-vserver!1!ssl_certificate_key_file = %ROOT%/default.key
 vserver!1!rule!10!match = tls
 vserver!1!rule!10!match!final = 0
 vserver!1!rule!10!header_op!1!type = add
 vserver!1!rule!10!header_op!1!header = Strict-Transport-Security
 vserver!1!rule!10!header_op!1!value = max-age=600
-vserver!1!rule!1!match = default
-vserver!1!rule!1!handler = common
 "
-    .to_string()
+    )
 }
 
 struct Setup {
     server: Server,
-    default_cert: CertificateDer<'static>,
-    example_cert: CertificateDer<'static>,
+    certs: Certs,
 }
 
 impl Setup {
     fn start() -> Setup {
-        let mut certs = None;
-        let server = Server::start_with(&config(), |root| {
-            let default_cert = certificate(root, "default", &["localhost"]);
-            let example_cert = certificate(root, "example", &["example.test"]);
-            write_file(root, "www/hello.txt", "hello over tls\n");
+        let (server, certs) = common::tls::start(&config(), |root| {
             write_file(root, "www/big.bin", vec![7u8; 3 << 20]);
-            write_file(root, "example/hello.txt", "example site\n");
-            certs = Some((default_cert, example_cert));
         });
-        let (default_cert, example_cert) = certs.expect("certificates made");
-        Setup {
-            server,
-            default_cert,
-            example_cert,
-        }
+        Setup { server, certs }
     }
 
     fn plain(&self) -> SocketAddr {
@@ -97,31 +60,8 @@ impl Setup {
     }
 
     fn trusted(&self) -> Vec<CertificateDer<'static>> {
-        vec![self.default_cert.clone(), self.example_cert.clone()]
+        self.certs.both()
     }
-}
-
-/// A TLS connection to `addr` naming `sni`, trusting `roots`, offering `alpn`.
-async fn connect(
-    addr: SocketAddr,
-    sni: &str,
-    roots: &[CertificateDer<'static>],
-    alpn: &[&[u8]],
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let mut store = rustls::RootCertStore::empty();
-    for root in roots {
-        store.add(root.clone()).expect("trust anchor");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(baton::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from(sni.to_string()).expect("server name");
-    connector.connect(name, tcp).await
 }
 
 type Sender = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
@@ -245,7 +185,7 @@ async fn the_certificate_is_the_one_of_the_virtual_server_sni_names() {
     let tls = connect(
         s.tls(),
         "example.test",
-        std::slice::from_ref(&s.example_cert),
+        std::slice::from_ref(&s.certs.example),
         &[b"h2"],
     )
     .await
@@ -257,7 +197,7 @@ async fn the_certificate_is_the_one_of_the_virtual_server_sni_names() {
     let err = connect(
         s.tls(),
         "other.test",
-        std::slice::from_ref(&s.example_cert),
+        std::slice::from_ref(&s.certs.example),
         &[b"h2"],
     )
     .await;
@@ -268,7 +208,7 @@ async fn the_certificate_is_the_one_of_the_virtual_server_sni_names() {
     connect(
         s.tls(),
         "localhost",
-        std::slice::from_ref(&s.default_cert),
+        std::slice::from_ref(&s.certs.default),
         &[b"h2"],
     )
     .await
@@ -297,7 +237,7 @@ async fn a_renewed_certificate_is_taken_by_a_graceful_reload_and_open_connection
     let old = connect(
         s.tls(),
         "localhost",
-        std::slice::from_ref(&s.default_cert),
+        std::slice::from_ref(&s.certs.default),
         &[b"h2"],
     )
     .await;

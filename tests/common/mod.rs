@@ -13,6 +13,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Certificates, the TLS virtual servers and a TLS client, for the tests of TLS listeners.
+pub mod tls;
+
 /// How long to wait for the server to report readiness before failing the test.
 const START_LIMIT: Duration = Duration::from_secs(30);
 
