@@ -32,7 +32,11 @@ BATON = os.environ.get("BATON_BIN", os.path.join(os.path.dirname(os.path.abspath
                                                   "release", "baton"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 
-ROUNDS = 1 if QUICK else 3
+# Five rounds, not the three the issue asks at least: on this VM one server's rounds vary by
+# up to 60% with the host's load, and where the load generator saturates its core (100 KiB,
+# 10 MiB, connection per request) the servers' medians of three rounds swapped places from
+# one run to the next.
+ROUNDS = 1 if QUICK else 5
 DUR = 3 if QUICK else 10            # seconds per wrk run
 RELOAD_DUR = 5 if QUICK else 20     # seconds of the reload-under-load run
 RELOAD_EVERY = 0.2                  # seconds between reloads

@@ -92,8 +92,13 @@ pub fn map_path(root: &Path, strip: Option<&str>, path: &str) -> PathBuf {
 pub fn evaluate<'c>(vserver: &'c VServer, req: &RequestFacts<'_>) -> Behavior<'c> {
     let mut b = Behavior::default();
     let mut ended_by: Option<&Rule> = None;
+    // Found once, not once per `extensions` rule: a virtual server may have dozens.
+    let seen = Seen {
+        req,
+        extension: extension(req.path),
+    };
     for rule in &vserver.rules {
-        if matches(&rule.matcher, req, vserver, &b) {
+        if matches(&rule.matcher, &seen, vserver, &b) {
             merge(&mut b, rule);
             if rule.is_final {
                 ended_by = Some(rule);
@@ -159,7 +164,32 @@ fn merge<'c>(b: &mut Behavior<'c>, rule: &'c Rule) {
     }
 }
 
-fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_>) -> bool {
+/// The request, with what several rules would otherwise each work out again.
+struct Seen<'r> {
+    req: &'r RequestFacts<'r>,
+    /// [`extension`] of the request's path.
+    extension: Option<&'r str>,
+}
+
+/// Whether a rule's match holds. The kinds most rules have are tried here, inline in
+/// the loop over a virtual server's rules (a request meets every rule until a final one
+/// matches: dozens in some configurations); the others in [`matches_other`].
+#[inline(always)]
+fn matches(m: &Match, seen: &Seen<'_>, vserver: &VServer, b: &Behavior<'_>) -> bool {
+    match m {
+        Match::Default => true,
+        Match::Directory(dir) => in_directory(seen.req.path, dir),
+        Match::Extensions {
+            extensions,
+            check_local_file: false,
+        } => seen.extension.is_some_and(|ext| extensions.contains(ext)),
+        _ => matches_other(m, seen, vserver, b),
+    }
+}
+
+#[inline(never)]
+fn matches_other(m: &Match, seen: &Seen<'_>, vserver: &VServer, b: &Behavior<'_>) -> bool {
+    let req = seen.req;
     match m {
         Match::Default => true,
         Match::Directory(dir) => in_directory(req.path, dir),
@@ -167,7 +197,7 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
             extensions,
             check_local_file,
         } => {
-            let Some(ext) = extension(req.path) else {
+            let Some(ext) = seen.extension else {
                 return false;
             };
             extensions.contains(ext)
@@ -220,28 +250,39 @@ fn matches(m: &Match, req: &RequestFacts<'_>, vserver: &VServer, b: &Behavior<'_
         }
         Match::Bind(ids) => ids.contains(&req.bind_id),
         Match::Tls => req.tls,
-        Match::And(a, c) => matches(a, req, vserver, b) && matches(c, req, vserver, b),
-        Match::Or(a, c) => matches(a, req, vserver, b) || matches(c, req, vserver, b),
-        Match::Not(a) => !matches(a, req, vserver, b),
+        Match::And(a, c) => matches(a, seen, vserver, b) && matches(c, seen, vserver, b),
+        Match::Or(a, c) => matches(a, seen, vserver, b) || matches(c, seen, vserver, b),
+        Match::Not(a) => !matches(a, seen, vserver, b),
     }
 }
 
 /// `/dir` matches `/dir`, `/dir/` and `/dir/x`, never `/directory`.
+#[inline]
 pub fn in_directory(path: &str, dir: &str) -> bool {
     if dir == "/" {
         return true;
     }
-    match path.strip_prefix(dir) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
+    let (path, dir) = (path.as_bytes(), dir.as_bytes());
+    // The byte after the directory first: it rejects most paths without comparing the
+    // prefix (a virtual server may have dozens of directory rules).
+    match path.get(dir.len()) {
+        None if path.len() < dir.len() => false,
+        None | Some(b'/') => path.starts_with(dir),
+        Some(_) => false,
     }
 }
 
 /// The extension of the last path segment (`/a/b.tar.gz` -> `gz`).
 pub fn extension(path: &str) -> Option<&str> {
-    let name = path.rsplit('/').next()?;
-    let (stem, ext) = name.rsplit_once('.')?;
-    if stem.is_empty() || ext.is_empty() {
+    // One backward scan for the last `.` or `/`, whichever comes first.
+    let dot = path.bytes().rposition(|c| c == b'.' || c == b'/')?;
+    if path.as_bytes()[dot] == b'/' {
+        return None;
+    }
+    let ext = &path[dot + 1..];
+    // A name that starts with its only dot (`.hidden`) has no extension.
+    let stem_empty = dot == 0 || path.as_bytes()[dot - 1] == b'/';
+    if stem_empty || ext.is_empty() {
         return None;
     }
     Some(ext)
@@ -273,6 +314,9 @@ mod tests {
         assert!(in_directory("/icons/a.png", "/icons"));
         assert!(!in_directory("/iconset", "/icons"));
         assert!(in_directory("/anything", "/"));
+        assert!(!in_directory("/ic", "/icons"));
+        assert!(!in_directory("/icont", "/icons"));
+        assert!(!in_directory("/xcons/a", "/icons"));
     }
 
     #[test]
@@ -281,6 +325,11 @@ mod tests {
         assert_eq!(extension("/a.d/b"), None);
         assert_eq!(extension("/.hidden"), None);
         assert_eq!(extension("/x."), None);
+        assert_eq!(extension("/a/.b.c"), Some("c"));
+        assert_eq!(extension("/a/b..c"), Some("c"));
+        assert_eq!(extension("x.y"), Some("y"));
+        assert_eq!(extension(".y"), None);
+        assert_eq!(extension(""), None);
     }
 
     #[test]
