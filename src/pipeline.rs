@@ -450,17 +450,47 @@ pub(crate) fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
         }
     };
     let host = host.strip_suffix('.').unwrap_or(host);
-    let ok = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':'));
-    if !ok {
-        None
-    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Some(Cow::Owned(host.to_ascii_lowercase()))
-    } else {
-        Some(Cow::Borrowed(host))
+    // One pass, by table: every request has a host.
+    let mut upper = false;
+    for &b in host.as_bytes() {
+        match HOST_BYTES[usize::from(b)] {
+            HostByte::Lower => {}
+            HostByte::Upper => upper = true,
+            HostByte::Bad => return None,
+        }
     }
+    Some(if upper {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
+
+#[derive(Clone, Copy)]
+enum HostByte {
+    /// Allowed as it is: `a-z`, digits, `-._[]:`.
+    Lower,
+    /// `A-Z`: allowed, lower-cased.
+    Upper,
+    Bad,
+}
+
+/// What each byte is in a host name.
+const HOST_BYTES: [HostByte; 256] = {
+    let mut table = [HostByte::Bad; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_uppercase() {
+            table[b] = HostByte::Upper;
+        } else if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'[' | b']' | b':')
+        {
+            table[b] = HostByte::Lower;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// The per-request state the respin loop works with.
 struct Flow<'g> {
@@ -758,6 +788,9 @@ mod tests {
         assert_eq!(clean_host("[::1]:80").as_deref(), Some("[::1]"));
         assert_eq!(clean_host("bad host"), None);
         assert_eq!(clean_host("a:b"), None);
+        assert_eq!(clean_host("a\u{e9}.example"), None);
+        assert_eq!(clean_host("a/b"), None);
+        assert_eq!(clean_host("A-Z_0.9").as_deref(), Some("a-z_0.9"));
         assert_eq!(
             clean_host("intranet_example").as_deref(),
             Some("intranet_example")
