@@ -50,6 +50,10 @@ SERVERS = ["baton", "nginx", "lighttpd", "h2o"]
 PORTS = {"baton": 18081, "nginx": 18082, "lighttpd": 18083, "h2o": 18084}
 PORT_BATON_10K = 18091
 PORT_NGINX_10K = 18093
+# One virtual server with the same rules as each of the 10,000: what the vserver count
+# alone costs is the 10k configuration's throughput against this one's.
+PORT_BATON_1X = 18092
+PORT_NGINX_1X = 18094
 # HTTP/2 scenario: a TLS listener per server, next to its plain one
 TLS_PORTS = {"baton": 18481, "nginx": 18482, "lighttpd": 18483, "h2o": 18484}
 H2_CONNS = 64
@@ -143,10 +147,11 @@ def rule_kind(k):
     return "directory" if k % 2 else "extensions"
 
 
-def baton_10k_conf():
-    out = [baton_conf(PORT_BATON_10K)]
+def baton_10k_conf(port=PORT_BATON_10K, only=None):
+    """VHOSTS virtual servers of RULES rules each; `only`: just those of these indexes."""
+    out = [baton_conf(port)]
     w = out.append
-    for v in range(VHOSTS):
+    for v in (range(VHOSTS) if only is None else only):
         n = VHOSTS + 1 - v          # larger numbers are tried first: site00000 first
         p = f"vserver!{n}!"
         w(f"{p}nick = site{v}\n{p}document_root = {WWW}\n{p}directory_index = index.html\n"
@@ -232,9 +237,9 @@ http {{
 """
 
 
-def nginx_10k_conf():
-    blocks = [nginx_default_server(PORT_NGINX_10K)]
-    for v in range(VHOSTS):
+def nginx_10k_conf(port=PORT_NGINX_10K, name="nginx10k", only=None):
+    blocks = [nginx_default_server(port)]
+    for v in (range(VHOSTS) if only is None else only):
         locs = []
         for k in range(RULES, 1, -1):
             kind = rule_kind(k)
@@ -244,10 +249,10 @@ def nginx_10k_conf():
                 locs.append(f"        location /d{k}/ {{ }}\n")
             else:
                 locs.append(f"        location ~ \\.x{k}$ {{ }}\n")
-        blocks.append(f"    server {{\n        listen {HOST}:{PORT_NGINX_10K};\n"
+        blocks.append(f"    server {{\n        listen {HOST}:{port};\n"
                       f"        server_name {vhost_name(v)};\n        root {WWW};\n"
                       f"        index index.html;\n        autoindex on;\n{''.join(locs)}    }}\n")
-    return nginx_conf(PORT_NGINX_10K, "nginx10k", "".join(blocks))
+    return nginx_conf(port, name, "".join(blocks))
 
 
 def lighttpd_tls(tls_port):
@@ -918,10 +923,15 @@ def vhost_scenario():
     except Exception as e:  # noqa
         RESULTS["notes"].append(f"vhost: nginx 10k config not measured: {e}")
         nconf = None
+    middle = [VHOSTS // 2]
     targets = {
         "baton-10k": make_server("baton", PORT_BATON_10K, bconf),
+        "baton-1x100": make_server("baton", PORT_BATON_1X, write(f"{TMP}/baton/baton-1x.conf",
+                                                                  baton_10k_conf(PORT_BATON_1X, middle))),
         "baton-1": make_server("baton"),
         "nginx-1": make_server("nginx"),
+        "nginx-1x100": make_server("nginx", PORT_NGINX_1X, write(f"{TMP}/nginx1x/nginx.conf",
+                                                                  nginx_10k_conf(PORT_NGINX_1X, "nginx1x", middle))),
     }
     if nconf:
         targets["nginx-10k"] = make_server("nginx", PORT_NGINX_10K, nconf)
@@ -1153,11 +1163,22 @@ def report(m=None):
                   f"{fmt_k(med([x['req_per_cpu_s'] for x in rs]))} | {max(x['rss_kib'] for x in rs) / 1024:.1f} | "
                   f"{c[0]}/{c[1]} |")
             r = v["runs"]
-            if "baton-10k" in r and "baton-1" in r:
-                w(f"\nBaton 10k-vserver / 1-vserver throughput: "
-                  f"{med([x['rps'] for x in r['baton-10k']]) / max(med([x['rps'] for x in r['baton-1']]), 1):.2f}"
-                  + (f"; nginx: {med([x['rps'] for x in r['nginx-10k']]) / max(med([x['rps'] for x in r['nginx-1']]), 1):.2f}"
-                     if "nginx-10k" in r else "") + ".")
+            def ratio(a, b):
+                if a not in r or b not in r:
+                    return None
+                return med([x["rps"] for x in r[a]]) / max(med([x["rps"] for x in r[b]]), 1)
+
+            lines = []
+            for what, a, b in ((f"{VHOSTS} vservers against one with the same {RULES} rules (what the vserver "
+                                "count alone costs)", "10k", "1x100"),
+                               (f"one vserver of {RULES} rules against one of a single rule (what the rules cost)",
+                                "1x100", "1"),
+                               (f"{VHOSTS} vservers against one of a single rule", "10k", "1")):
+                bt, ng = ratio(f"baton-{a}", f"baton-{b}"), ratio(f"nginx-{a}", f"nginx-{b}")
+                if bt is not None:
+                    lines.append(f"- {what}: Baton {bt:.2f}" + (f", nginx {ng:.2f}" if ng is not None else ""))
+            if lines:
+                w("\nThroughput ratios (req/s medians):\n\n" + "\n".join(lines))
             w("")
     if any(RESULTS["reload"].values()):
         w(f"## Reload under load\n")
