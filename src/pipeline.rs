@@ -12,7 +12,7 @@
 //! code and, for server-side failures, a log line.
 
 use crate::config::{ErrorHandler, VServer};
-use crate::handlers::{self, error_page, Ctx, HttpError, Outcome};
+use crate::handlers::{self, Ctx, HttpError, Outcome};
 use crate::http::fields::Fields;
 use crate::http::path::{decode_and_normalize, normalize};
 use crate::http::response::Response;
@@ -240,7 +240,7 @@ where
 /// built-in page, and the connection closes after it.
 fn malformed(status: StatusCode, method: &Method, gen: Arc<Generation>) -> Answer {
     Answer {
-        response: error_page::response(status, method, &gen.server_header),
+        response: gen.error_pages.response(status, method),
         close: true,
         generation: gen,
     }
@@ -416,6 +416,14 @@ fn parse_request<'r>(
     Ok((path, query, host.filter(|h| !h.is_empty())))
 }
 
+/// `resp` with the fields the error asks for (`Allow` of a 405, `Upgrade` of a 426, ...).
+fn with_error_fields(mut resp: Response, err: &HttpError) -> Response {
+    for (name, value) in err.headers.iter() {
+        resp.headers_mut().insert(name, value.clone());
+    }
+    resp
+}
+
 /// Where a plain request for `host` goes on TLS: the same target on the server's first
 /// TLS listener (its port left out when it is 443). `None` without a TLS listener.
 fn https_location(conn: &ConnInfo, host: &str, uri: &http::Uri) -> Option<String> {
@@ -433,7 +441,9 @@ fn https_location(conn: &ConnInfo, host: &str, uri: &http::Uri) -> Option<String
 /// The host without port, lower case, without a trailing dot (borrowed when `raw` has no
 /// upper case: most clients send it in lower case). `None` when malformed.
 pub(crate) fn clean_host(raw: &str) -> Option<Cow<'_, str>> {
-    let raw = raw.trim();
+    // ASCII only (a Host is ASCII; other bytes are refused below): `trim`'s Unicode
+    // whitespace decodes characters, 170 instructions a request.
+    let raw = raw.trim_ascii();
     let host = if let Some(rest) = raw.strip_prefix('[') {
         // [v6]:port
         let end = rest.find(']')?;
@@ -531,7 +541,10 @@ impl<'g> Flow<'g> {
                     }
                 },
                 Outcome::Error(e) => {
-                    let resp = self.error(method, e, &path).await;
+                    let resp = match self.error_now(method, e) {
+                        Ok(resp) => resp,
+                        Err(e) => self.error_served(method, e, &path).await,
+                    };
                     return Ok((resp, last_behavior, path));
                 }
                 Outcome::Drop => return Err(DropConnection),
@@ -627,8 +640,19 @@ impl<'g> Flow<'g> {
     /// so that the future of every request (copied to the heap as a whole by the
     /// connection) does not carry their size when they are not used.
     async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response {
+        match self.error_now(method, err) {
+            Ok(resp) => resp,
+            Err(err) => self.error_served(method, err, path).await,
+        }
+    }
+
+    /// The answer for an error status when making it needs no I/O (the built-in page, or
+    /// a redirection elsewhere), which is the common case: callers try this before
+    /// entering [`Flow::error_served`]'s future. `Err` hands the error back when the error
+    /// handler serves a page of this virtual server.
+    fn error_now(&self, method: &Method, err: HttpError) -> Result<Response, HttpError> {
         let status = err.status;
-        let mut resp = match &self.vserver.error_handler {
+        let resp = match &self.vserver.error_handler {
             Some(ErrorHandler::Redirect { by_status, default }) => {
                 match by_status.get(&status.as_u16()).or(default.as_ref()) {
                     Some(t) if t.external => {
@@ -641,8 +665,27 @@ impl<'g> Flow<'g> {
                             _ => self.builtin(status, method),
                         }
                     }
-                    Some(t) => Box::pin(self.error_page(method, &t.url, status)).await,
+                    Some(_) => return Err(err),
                     None => self.builtin(status, method),
+                }
+            }
+            Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => return Err(err),
+            _ => self.builtin(status, method),
+        };
+        Ok(with_error_fields(resp, &err))
+    }
+
+    /// The error answers that serve something of this virtual server: the error
+    /// handler's page for the status, or the closest existing name for a 404.
+    async fn error_served(&self, method: &Method, err: HttpError, path: &str) -> Response {
+        let status = err.status;
+        let resp = match &self.vserver.error_handler {
+            Some(ErrorHandler::Redirect { by_status, default }) => {
+                match by_status.get(&status.as_u16()).or(default.as_ref()) {
+                    Some(t) if !t.external => {
+                        Box::pin(self.error_page(method, &t.url, status)).await
+                    }
+                    _ => self.builtin(status, method),
                 }
             }
             Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => {
@@ -653,14 +696,11 @@ impl<'g> Flow<'g> {
             }
             _ => self.builtin(status, method),
         };
-        for (name, value) in err.headers.iter() {
-            resp.headers_mut().insert(name, value.clone());
-        }
-        resp
+        with_error_fields(resp, &err)
     }
 
     fn builtin(&self, status: StatusCode, method: &Method) -> Response {
-        error_page::response(status, method, &self.gen.server_header)
+        self.gen.error_pages.response(status, method)
     }
 
     /// Serves `url` of this virtual server as the page for `status`. The request is made

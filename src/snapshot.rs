@@ -17,6 +17,8 @@ pub struct Generation {
     pub hosts: HostIndex,
     /// The `Server` header, per `server!server_tokens`.
     pub server_header: HeaderValue,
+    /// The built-in error pages, which name `server_header`.
+    pub error_pages: crate::handlers::error_page::Pages,
     /// Per virtual server (same index as `config.vservers`).
     pub access_logs: Vec<Option<AccessLogger>>,
     /// Some virtual server has an access log (a request without one takes no clock).
@@ -85,6 +87,7 @@ impl Generation {
             id,
             config,
             hosts,
+            error_pages: crate::handlers::error_page::Pages::new(server_header.clone()),
             server_header,
             logs_access: access_logs.iter().any(Option::is_some),
             access_logs,
