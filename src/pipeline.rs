@@ -16,6 +16,7 @@ use crate::handlers::{self, Ctx, HttpError, Outcome};
 use crate::http::fields::Fields;
 use crate::http::path::{decode_and_normalize, normalize};
 use crate::http::response::Response;
+use crate::http::target::Target;
 use crate::log::AccessRecord;
 use crate::rules::{self, Behavior, RequestFacts};
 use crate::snapshot::Generation;
@@ -132,7 +133,7 @@ where
         Discarded::Malformed(status) => return Ok(malformed(status, &parts.method, gen)),
     }
 
-    let parsed = parse_request(&parts.uri, &parts.headers, parts.version);
+    let parsed = parse_request(&parts.target, &parts.headers, parts.version);
     let (path, query, host) = match parsed {
         Ok(p) => p,
         // A malformed request: answer and close, the client's framing may be off too.
@@ -166,7 +167,7 @@ where
     // HSTS: a plain request to a virtual server that wants TLS goes there, whatever
     // its rules say (RFC 6797 §7.2); one on TLS is told to stay (§7.1).
     let to_tls = match (&vserver.hsts, conn.tls, host.as_deref()) {
-        (Some(_), false, Some(h)) => https_location(conn, h, &parts.uri),
+        (Some(_), false, Some(h)) => https_location(conn, h, &parts.target),
         _ => None,
     };
     let (mut resp, behavior, final_path) = match to_tls.map(|l| handlers::moved_permanently(&l)) {
@@ -194,7 +195,7 @@ where
                 &format!(
                     "{} {} from {} answered {}",
                     parts.method,
-                    parts.uri,
+                    parts.target,
                     conn.remote.ip(),
                     resp.status().as_u16()
                 ),
@@ -238,7 +239,9 @@ where
 
 /// The answer to a request that cannot be served as it came (bad target, bad body): the
 /// built-in page, and the connection closes after it.
-fn malformed(status: StatusCode, method: &Method, gen: Arc<Generation>) -> Answer {
+/// The answer to a request that cannot be served as sent: `status` with the built-in
+/// page, and the connection closed.
+pub(crate) fn malformed(status: StatusCode, method: &Method, gen: Arc<Generation>) -> Answer {
     Answer {
         response: gen.error_pages.response(status, method),
         close: true,
@@ -332,11 +335,7 @@ impl LogLine {
         LogLine {
             started,
             method: parts.method.to_string(),
-            target: parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| parts.uri.to_string()),
+            target: parts.target.path_and_query().to_string(),
             version: version_str(parts.version),
             status,
             path,
@@ -388,12 +387,12 @@ fn version_str(v: Version) -> &'static str {
 type Parsed<'r> = (String, Option<String>, Option<Cow<'r, str>>);
 
 fn parse_request<'r>(
-    uri: &'r http::Uri,
+    target: &'r Target,
     headers: &'r Fields,
     version: Version,
 ) -> Result<Parsed<'r>, StatusCode> {
-    let path = decode_and_normalize(uri.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
-    let query = uri.query().map(str::to_string);
+    let path = decode_and_normalize(target.path()).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let query = target.query().map(str::to_string);
     let mut hosts = headers.get_all(header::HOST);
     let host_header = hosts.next();
     if hosts.next().is_some() {
@@ -401,8 +400,8 @@ fn parse_request<'r>(
         return Err(StatusCode::BAD_REQUEST);
     }
     // The authority of an absolute-form target wins over the Host header (RFC 9112 §3.2.2).
-    let raw_host = match uri.authority() {
-        Some(a) => Some(a.host()),
+    let raw_host = match target.host() {
+        Some(h) => Some(h),
         None => match host_header {
             Some(h) => Some(h.to_str().map_err(|_| StatusCode::BAD_REQUEST)?),
             None if version == Version::HTTP_11 => return Err(StatusCode::BAD_REQUEST),
@@ -426,12 +425,15 @@ fn with_error_fields(mut resp: Response, err: &HttpError) -> Response {
 
 /// Where a plain request for `host` goes on TLS: the same target on the server's first
 /// TLS listener (its port left out when it is 443). `None` without a TLS listener.
-fn https_location(conn: &ConnInfo, host: &str, uri: &http::Uri) -> Option<String> {
+fn https_location(conn: &ConnInfo, host: &str, target: &Target) -> Option<String> {
     let port = match conn.https_port.load(Ordering::Relaxed) {
         0 => return None,
         p => p,
     };
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = match target.path_and_query() {
+        "" => "/",
+        t => t,
+    };
     Some(match port {
         443 => format!("https://{host}{target}"),
         port => format!("https://{host}:{port}{target}"),

@@ -7,12 +7,13 @@
 //! Each request takes the live generation when it starts and keeps it, with its place
 //! among the connection's requests in flight, until its response body is sent.
 
+use crate::http::target::Target;
 use crate::in_flight::{InFlight, Streams};
 use crate::lifecycle::State;
 use crate::pipeline::{self, ConnInfo, DropConnection};
 use crate::snapshot::Generation;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method};
+use http::{header, HeaderValue, Method, StatusCode};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use std::future::Future;
@@ -46,16 +47,20 @@ impl Service {
     ) -> Result<http::Response<Outgoing>, DropConnection> {
         let flight = self.streams.start(self.info.clone());
         let (head, mut body) = request.into_parts();
-        let parts = request_parts(head);
+        let head_only = head.method == Method::HEAD;
         let generation = self.state.current();
-        let answer = pipeline::handle(&parts, &mut body, &self.info, generation).await?;
-        let head_only = parts.method == Method::HEAD;
+        let answer = match request_parts(head) {
+            Some(parts) => pipeline::handle(&parts, &mut body, &self.info, generation).await?,
+            // A target hyper took and Baton does not (user information in it).
+            None => pipeline::malformed(StatusCode::BAD_REQUEST, &Method::GET, generation),
+        };
         Ok(response(answer, head_only, flight))
     }
 }
 
-/// Baton's request head from hyper's.
-fn request_parts(head: http::request::Parts) -> crate::http::request::Parts {
+/// Baton's request head from hyper's; `None` for a target Baton refuses.
+fn request_parts(head: http::request::Parts) -> Option<crate::http::request::Parts> {
+    let target = Target::parse(Bytes::from(head.uri.to_string())).ok()?;
     let mut headers = crate::http::fields::Fields::with_capacity(head.headers.len());
     let mut name = None;
     for (n, value) in head.headers {
@@ -67,12 +72,12 @@ fn request_parts(head: http::request::Parts) -> crate::http::request::Parts {
             headers.append(n.clone(), value);
         }
     }
-    crate::http::request::Parts {
+    Some(crate::http::request::Parts {
         method: head.method,
-        uri: head.uri,
+        target,
         version: head.version,
         headers,
-    }
+    })
 }
 
 /// hyper's response from the pipeline's answer.

@@ -19,6 +19,7 @@
 //! connection.
 #![no_main]
 
+use baton::http::target::Form;
 use baton::http2::hpack::Decoder;
 use baton::http2::request::{Collect, Head};
 use baton::http2::Connection;
@@ -62,23 +63,21 @@ fn header_block(data: &[u8]) {
             return;
         }
         if let Head::Request { parts, .. } = collect.finish() {
-            let uri = &parts.uri;
-            let origin =
-                uri.scheme().is_none() && uri.authority().is_none() && uri.path().starts_with('/');
+            let target = &parts.target;
+            let origin = target.form() == Form::Origin && target.path().starts_with('/');
             let asterisk = parts.method == http::Method::OPTIONS
-                && uri.scheme().is_none()
-                && uri.authority().is_none()
-                && uri.path() == "*"
-                && uri.query().is_none();
+                && target.form() == Form::Asterisk
+                && target.path() == "*"
+                && target.query().is_none();
             let authority = parts.method == http::Method::CONNECT
-                && uri.scheme().is_none()
-                && uri.authority().is_some()
-                && uri.path_and_query().is_none();
+                && target.form() == Form::Authority
+                && target.host().is_some()
+                && target.path_and_query().is_empty();
             assert!(
                 origin || asterisk || authority,
-                "{} request with the target {uri:?} (path {:?})",
+                "{} request with the target {target:?} (path {:?})",
                 parts.method,
-                uri.path()
+                target.path()
             );
             for name in parts.headers.keys() {
                 assert!(

@@ -4,12 +4,13 @@
 //! without hashing; see [`super::fields`]).
 
 use super::fields::Fields;
-use http::{Method, Uri, Version};
+use super::target::Target;
+use http::{Method, Version};
 
 #[derive(Debug, Clone)]
 pub struct Parts {
     pub method: Method,
-    pub uri: Uri,
+    pub target: Target,
     pub version: Version,
     pub headers: Fields,
 }

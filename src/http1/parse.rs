@@ -4,9 +4,10 @@
 //! framing (Content-Length and Transfer-Encoding, §6.3) and persistence (§9.3).
 
 use crate::http::fields::Fields;
+use crate::http::target::Target;
 use bytes::{Bytes, BytesMut};
 use http::header::InvalidHeaderName;
-use http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{header, HeaderName, HeaderValue, Method, StatusCode, Version};
 use smallvec::SmallVec;
 
 /// The largest request head (request line and header fields) accepted: 431 beyond.
@@ -117,7 +118,7 @@ fn slice(frozen: &Bytes, (at, len): (usize, usize)) -> Bytes {
 /// The typed head, and the framing and persistence the fields ask for.
 fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode> {
     let bad = StatusCode::BAD_REQUEST;
-    let uri = Uri::from_maybe_shared(slice(frozen, line.target)).map_err(|_| bad)?;
+    let target = Target::parse(slice(frozen, line.target)).map_err(|_| bad)?;
     let version = match line.version {
         0 => Version::HTTP_10,
         _ => Version::HTTP_11,
@@ -184,7 +185,7 @@ fn build(frozen: &Bytes, line: Line, spans: &[Span]) -> Result<Head, StatusCode>
     Ok(Head {
         parts: crate::http::request::Parts {
             method: line.method,
-            uri,
+            target,
             version,
             headers,
         },
@@ -422,8 +423,8 @@ mod tests {
         let mut buf = BytesMut::from("GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\nGET /next");
         let h = parse(&mut buf).unwrap().unwrap();
         assert_eq!(h.parts.method, Method::GET);
-        assert_eq!(h.parts.uri.path(), "/a");
-        assert_eq!(h.parts.uri.query(), Some("b=c"));
+        assert_eq!(h.parts.target.path(), "/a");
+        assert_eq!(h.parts.target.query(), Some("b=c"));
         assert_eq!(h.parts.headers[header::HOST], "x");
         assert_eq!(h.framing, Framing::None);
         assert!(h.keep_alive);

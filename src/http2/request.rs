@@ -9,8 +9,9 @@
 
 use crate::http::fields::Fields;
 use crate::http::request::Parts;
+use crate::http::target::{Form, Target};
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Uri, Version};
+use http::{header, HeaderValue, Method, Version};
 
 /// The most fields a request may have (as on HTTP/1.1, `crate::http1::parse::MAX_HEADERS`).
 const MAX_FIELDS: usize = crate::http1::parse::MAX_HEADERS;
@@ -169,7 +170,7 @@ impl Collect {
         let Some(method) = self.method else {
             return Head::Malformed;
         };
-        let uri = if method == Method::CONNECT {
+        let target = if method == Method::CONNECT {
             // Authority only (§8.5): the pipeline answers it as it would on HTTP/1.1.
             if self.scheme || self.path.is_some() {
                 return Head::Malformed;
@@ -177,9 +178,9 @@ impl Collect {
             let Some(authority) = &self.authority else {
                 return Head::Malformed;
             };
-            match Uri::try_from(authority.as_bytes()) {
-                Ok(uri) => uri,
-                Err(_) => return Head::Malformed,
+            match Target::parse(Bytes::copy_from_slice(authority.as_bytes())) {
+                Ok(t) if t.form() == Form::Authority => t,
+                _ => return Head::Malformed,
             }
         } else {
             let (true, Some(path)) = (self.scheme, self.path.take()) else {
@@ -191,8 +192,8 @@ impl Collect {
             if !(path.starts_with(b"/") || asterisk) {
                 return Head::Malformed;
             }
-            match Uri::from_maybe_shared(path) {
-                Ok(uri) if uri.scheme().is_none() && uri.authority().is_none() => uri,
+            match Target::parse(path) {
+                Ok(t) if matches!(t.form(), Form::Origin | Form::Asterisk) => t,
                 _ => return Head::Malformed,
             }
         };
@@ -214,7 +215,7 @@ impl Collect {
         Head::Request {
             parts: Parts {
                 method,
-                uri,
+                target,
                 version: Version::HTTP_2,
                 headers: self.fields,
             },
@@ -256,7 +257,7 @@ mod tests {
             panic!("not a request");
         };
         assert_eq!(parts.method, Method::GET);
-        assert_eq!(parts.uri, "/a?b");
+        assert_eq!(parts.target, "/a?b");
         assert_eq!(parts.version, Version::HTTP_2);
         assert_eq!(
             parts.headers.get(header::HOST).unwrap(),
