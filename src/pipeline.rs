@@ -239,8 +239,6 @@ where
 
 /// The answer to a request that cannot be served as it came (bad target, bad body): the
 /// built-in page, and the connection closes after it.
-/// The answer to a request that cannot be served as sent: `status` with the built-in
-/// page, and the connection closed.
 pub(crate) fn malformed(status: StatusCode, method: &Method, gen: Arc<Generation>) -> Answer {
     Answer {
         response: gen.error_pages.response(status, method),
@@ -401,7 +399,7 @@ fn parse_request<'r>(
     }
     // The authority of an absolute-form target wins over the Host header (RFC 9112 §3.2.2).
     let raw_host = match target.host() {
-        Some(h) => Some(h),
+        host @ Some(_) => host,
         None => match host_header {
             Some(h) => Some(h.to_str().map_err(|_| StatusCode::BAD_REQUEST)?),
             None if version == Version::HTTP_11 => return Err(StatusCode::BAD_REQUEST),
@@ -504,6 +502,14 @@ const HOST_BYTES: [HostByte; 256] = {
     table
 };
 
+/// What the error handler serves of the virtual server for an error.
+enum Served<'v> {
+    /// `error_redir` to a local URL.
+    Page(&'v str),
+    /// `error_nn`: the closest existing name.
+    Closest,
+}
+
 /// The per-request state the respin loop works with.
 struct Flow<'g> {
     gen: &'g Generation,
@@ -543,9 +549,11 @@ impl<'g> Flow<'g> {
                     }
                 },
                 Outcome::Error(e) => {
+                    // `error`'s body, inline: entering its future for the common answer
+                    // made in place cost a state machine a request.
                     let resp = match self.error_now(method, e) {
                         Ok(resp) => resp,
-                        Err(e) => self.error_served(method, e, &path).await,
+                        Err((e, served)) => self.error_served(method, e, served, &path).await,
                     };
                     return Ok((resp, last_behavior, path));
                 }
@@ -644,15 +652,19 @@ impl<'g> Flow<'g> {
     async fn error(&self, method: &Method, err: HttpError, path: &str) -> Response {
         match self.error_now(method, err) {
             Ok(resp) => resp,
-            Err(err) => self.error_served(method, err, path).await,
+            Err((err, served)) => self.error_served(method, err, served, path).await,
         }
     }
 
     /// The answer for an error status when making it needs no I/O (the built-in page, or
     /// a redirection elsewhere), which is the common case: callers try this before
-    /// entering [`Flow::error_served`]'s future. `Err` hands the error back when the error
-    /// handler serves a page of this virtual server.
-    fn error_now(&self, method: &Method, err: HttpError) -> Result<Response, HttpError> {
+    /// entering [`Flow::error_served`]'s future. `Err` hands the error back, with what
+    /// of this virtual server the error handler serves for it.
+    fn error_now(
+        &self,
+        method: &Method,
+        err: HttpError,
+    ) -> Result<Response, (HttpError, Served<'g>)> {
         let status = err.status;
         let resp = match &self.vserver.error_handler {
             Some(ErrorHandler::Redirect { by_status, default }) => {
@@ -667,36 +679,35 @@ impl<'g> Flow<'g> {
                             _ => self.builtin(status, method),
                         }
                     }
-                    Some(_) => return Err(err),
+                    Some(t) => return Err((err, Served::Page(&t.url))),
                     None => self.builtin(status, method),
                 }
             }
-            Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => return Err(err),
+            Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => {
+                return Err((err, Served::Closest))
+            }
             _ => self.builtin(status, method),
         };
         Ok(with_error_fields(resp, &err))
     }
 
-    /// The error answers that serve something of this virtual server: the error
-    /// handler's page for the status, or the closest existing name for a 404.
-    async fn error_served(&self, method: &Method, err: HttpError, path: &str) -> Response {
+    /// The error answers that serve something of this virtual server (what
+    /// [`Flow::error_now`] found): the error handler's page for the status, or the
+    /// closest existing name for a 404.
+    async fn error_served(
+        &self,
+        method: &Method,
+        err: HttpError,
+        served: Served<'_>,
+        path: &str,
+    ) -> Response {
         let status = err.status;
-        let resp = match &self.vserver.error_handler {
-            Some(ErrorHandler::Redirect { by_status, default }) => {
-                match by_status.get(&status.as_u16()).or(default.as_ref()) {
-                    Some(t) if !t.external => {
-                        Box::pin(self.error_page(method, &t.url, status)).await
-                    }
-                    _ => self.builtin(status, method),
-                }
-            }
-            Some(ErrorHandler::ClosestMatch) if status == StatusCode::NOT_FOUND => {
-                match Box::pin(self.closest(method, path)).await {
-                    Some(r) => r,
-                    None => self.builtin(status, method),
-                }
-            }
-            _ => self.builtin(status, method),
+        let resp = match served {
+            Served::Page(url) => Box::pin(self.error_page(method, url, status)).await,
+            Served::Closest => match Box::pin(self.closest(method, path)).await {
+                Some(r) => r,
+                None => self.builtin(status, method),
+            },
         };
         with_error_fields(resp, &err)
     }

@@ -49,7 +49,8 @@ pub struct Target {
 /// taken for clients that send them unencoded.
 const PATH: u8 = 1;
 const QUERY: u8 = 2;
-/// Allowed in an authority: RFC 3986's unreserved, sub-delims, `:`, `@`, `[`, `]`, `%`.
+/// Allowed in an authority: RFC 3986's unreserved, sub-delims, `:`, `[`, `]`, `%`; not
+/// `@`, since user information is refused (RFC 9110 §4.2.4).
 const AUTHORITY: u8 = 4;
 
 static CLASS: [u8; 256] = {
@@ -84,7 +85,6 @@ static CLASS: [u8; 256] = {
                     | b';'
                     | b'='
                     | b':'
-                    | b'@'
                     | b'['
                     | b']'
                     | b'%'
@@ -128,11 +128,11 @@ impl Target {
                 .map_or(text.len(), |i| after_scheme + i);
             let authority = &text[after_scheme..end];
             // An empty host, or user information (RFC 9110 §4.2.4: treated as an error).
-            if authority.is_empty() || authority.contains(&b'@') || !is_authority(authority) {
+            if authority.is_empty() || !is_authority(authority) {
                 return Err(InvalidTarget);
             }
             (Form::Absolute, (after_scheme as u32, end as u32), end)
-        } else if is_authority(&text) && !text.contains(&b'@') {
+        } else if is_authority(&text) {
             let len = text.len() as u32;
             return Ok(Target {
                 text,
@@ -177,7 +177,7 @@ impl Target {
         let query_at = query_at.map_or(text.len(), |q| path_at + q);
         Ok(Target {
             form,
-            authority: (authority.0, authority.1),
+            authority,
             path_at: path_at as u32,
             query_at: query_at as u32,
             text,
