@@ -32,9 +32,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// Files up to this size have their content cached (and go out with the response head in
-/// one `writev`). Larger ones are sent with `sendfile`, which costs an `open` but no copy
-/// from user space: past a few tens of KiB that is the cheaper of the two.
-pub const MAX_FILE: u64 = 32 * 1024;
+/// one `writev`). Larger ones are sent with `sendfile`, which needs an open descriptor
+/// but copies nothing from user space.
+///
+/// Copying wins further than one would guess: `sendfile` hands the socket one page
+/// reference per 4 KiB (through a 16-page pipe), while a `writev` fills large page
+/// fragments, so the segments are cheaper to build, to receive and to free, and head and
+/// body take one system call instead of two. Measured on loopback, 64 keep-alive clients,
+/// server and client one core each, `sendfile` against memory: at 64 and 100 KiB memory
+/// costs the server about 5% less per request and the client 3-5% less; at 128 KiB they
+/// tie; at 192 and 256 KiB memory costs the server 20-30% more.
+pub const MAX_FILE: u64 = 128 * 1024;
 /// The most bytes kept (contents plus a fixed charge per entry).
 const BUDGET: usize = 64 << 20;
 /// What one entry costs besides its content: the path, the header values, the map slot.
