@@ -60,7 +60,15 @@ impl Service {
 
 /// Baton's request head from hyper's; `None` for a target Baton refuses.
 fn request_parts(head: http::request::Parts) -> Option<crate::http::request::Parts> {
-    let target = Target::parse(Bytes::from(head.uri.to_string())).ok()?;
+    // The usual origin form is hyper's path and query as received; only an absolute or
+    // authority form is put back together by formatting.
+    let text = match head.uri.path_and_query() {
+        Some(pq) if head.uri.authority().is_none() => {
+            Bytes::copy_from_slice(pq.as_str().as_bytes())
+        }
+        _ => Bytes::from(head.uri.to_string()),
+    };
+    let target = Target::parse(text).ok()?;
     let mut headers = crate::http::fields::Fields::with_capacity(head.headers.len());
     let mut name = None;
     for (n, value) in head.headers {
@@ -145,5 +153,32 @@ impl http_body::Body for Outgoing {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_parts;
+
+    fn parts(target: &str) -> Option<crate::http::request::Parts> {
+        let (head, ()) = http::Request::get(target).body(()).unwrap().into_parts();
+        request_parts(head)
+    }
+
+    #[test]
+    fn origin_absolute_and_asterisk_targets_read_as_on_plain_http() {
+        let p = parts("/a%20b/c.txt?x=1&y").unwrap();
+        assert_eq!(
+            (p.target.path(), p.target.query()),
+            ("/a%20b/c.txt", Some("x=1&y"))
+        );
+        assert_eq!(p.target.host(), None);
+
+        let p = parts("https://example.com:8443/docs/?q").unwrap();
+        assert_eq!(p.target.host(), Some("example.com"));
+        assert_eq!((p.target.path(), p.target.query()), ("/docs/", Some("q")));
+
+        let p = parts("*").unwrap();
+        assert_eq!(p.target.path_and_query(), "*");
     }
 }
