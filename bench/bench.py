@@ -1099,14 +1099,20 @@ def report(m=None):
         b = meds["baton"]
         summary.append((sid, title, b / meds["nginx"] if meds["nginx"] else 0, b / meds[best] if meds[best] else 0,
                         best, cmeds["baton"] / cmeds["nginx"] if cmeds["nginx"] else 0,
-                        cmeds["baton"] / cmeds[bestc] if cmeds[bestc] else 0, bestc))
+                        cmeds["baton"] / cmeds[bestc] if cmeds[bestc] else 0, bestc,
+                        round_ratios(runs["baton"], runs[best], "rps"),
+                        round_ratios(runs["baton"], runs[bestc], "req_per_cpu_s")))
     w("")
     if summary:
         w("### Baton's ratios\n")
+        w("Ratios of the medians above; in brackets, the lowest and highest ratio to that peer within one "
+          "round (a round runs the servers back to back, in an order that rotates, so the host's "
+          "drift from round to round cancels out of these): a range that crosses 1.00 is a tie on "
+          "this host, not a lead.\n")
         w("| scenario | req/s vs nginx | req/s vs best peer | req/CPU-s vs nginx | req/CPU-s vs best peer |")
         w("|---|---|---|---|---|")
-        for sid, title, rn, rb, best, cn, cb, bestc in summary:
-            w(f"| {sid}: {title} | {rn:.2f} | {rb:.2f} ({best}) | {cn:.2f} | {cb:.2f} ({bestc}) |")
+        for sid, title, rn, rb, best, cn, cb, bestc, rr, cr in summary:
+            w(f"| {sid}: {title} | {rn:.2f} | {rb:.2f} ({best}{rr}) | {cn:.2f} | {cb:.2f} ({bestc}{cr}) |")
         w("")
     if RESULTS["checks"]:
         w("Response checked before each scenario (status, body bytes): " + "; ".join(
@@ -1241,6 +1247,12 @@ def main():
     finally:
         report()
         log(f"total {time.monotonic() - t0:.0f} s")
+
+
+def round_ratios(ours, theirs, key):
+    """`; rounds lo-hi`: Baton's figure over a peer's, round by round (empty for one round)."""
+    rs = [a[key] / b[key] for a, b in zip(ours, theirs) if b[key]]
+    return f"; rounds {min(rs):.2f}-{max(rs):.2f}" if len(rs) > 1 else ""
 
 
 def render(path):
