@@ -41,8 +41,13 @@ pub async fn send(out: &mut Out<'_>, range: &FileRange, sent: &mut u64) -> io::R
         }
         left -= n.min(left);
         *sent += n;
-        // Let other tasks on this thread run between calls on a fast socket.
-        tokio::task::consume_budget().await;
+        // Give the other connections of this thread their turn after every call, as an
+        // event loop serving them round robin would: the client then gets its downloads
+        // interleaved, not one connection's whole file in a burst, which costs it less
+        // per byte. 10 MiB over 8 loopback connections, wrk's core saturated: 475 -> 525
+        // req/s and wrk's CPU per response 2.1 -> 1.9 ms, with the server's CPU per
+        // response unchanged (tokio's budget, which yields after some 128 calls, before).
+        tokio::task::yield_now().await;
     }
     Ok(())
 }
