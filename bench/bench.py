@@ -1105,10 +1105,11 @@ def report(m=None):
     w("")
     if summary:
         w("### Baton's ratios\n")
-        w("Ratios of the medians above; in brackets, the lowest and highest ratio to that peer within one "
-          "round (a round runs the servers back to back, in an order that rotates, so the host's "
-          "drift from round to round cancels out of these): a range that crosses 1.00 is a tie on "
-          "this host, not a lead.\n")
+        w("Ratios of the medians above; in brackets, the ratio to that peer within each round: its "
+          "median, then the lowest and highest. A round runs the servers back to back, in an order "
+          "that rotates, so the host's drift from round to round (which moves a server's own runs "
+          "by up to 30% here) cancels out of these; the medians above can come from different rounds. "
+          "A range that crosses 1.00 is a tie on this host, not a lead.\n")
         w("| scenario | req/s vs nginx | req/s vs best peer | req/CPU-s vs nginx | req/CPU-s vs best peer |")
         w("|---|---|---|---|---|")
         for sid, title, rn, rb, best, cn, cb, bestc, rr, cr in summary:
@@ -1250,9 +1251,11 @@ def main():
 
 
 def round_ratios(ours, theirs, key):
-    """`; rounds lo-hi`: Baton's figure over a peer's, round by round (empty for one round)."""
+    """`; rounds median lo-hi`: Baton's figure over a peer's within each round (empty for one
+    round). Runs pair by position: every server measured has a run in every round (one that
+    failed to start has none at all and is not a peer)."""
     rs = [a[key] / b[key] for a, b in zip(ours, theirs) if b[key]]
-    return f"; rounds {min(rs):.2f}-{max(rs):.2f}" if len(rs) > 1 else ""
+    return f"; rounds {med(rs):.2f}, {min(rs):.2f}-{max(rs):.2f}" if len(rs) > 1 else ""
 
 
 def render(path):
