@@ -19,6 +19,7 @@
 
 use http::HeaderValue;
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// What the table knows about one extension.
@@ -346,8 +347,9 @@ impl MimeTable {
 
     /// The type of `path`, by the extension of its last segment
     /// (case-insensitive). `None` when there is no extension or it is
-    /// unknown.
-    pub fn lookup(&self, path: &str) -> Option<MimeInfo> {
+    /// unknown. Borrowed from the table for the extensions it has (every file served
+    /// asks, and a copy cost two reference counts up and down).
+    pub fn lookup(&self, path: &str) -> Option<Cow<'_, MimeInfo>> {
         let ext = extension(path)?;
         let lowered;
         let key = if ext.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -357,7 +359,7 @@ impl MimeTable {
             ext
         };
         if let Some(info) = self.by_ext.get(key) {
-            return Some(info.clone());
+            return Some(Cow::Borrowed(info));
         }
         let mime = mime_guess::from_ext(key).first_raw()?;
         let (content_type, header) = match self.interned.get(mime) {
@@ -374,11 +376,11 @@ impl MimeTable {
                 .get(mime.to_ascii_lowercase().as_str())
                 .copied()
         };
-        Some(MimeInfo {
+        Some(Cow::Owned(MimeInfo {
             content_type,
             header,
             max_age,
-        })
+        }))
     }
 }
 
