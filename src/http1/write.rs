@@ -268,14 +268,35 @@ const HEAD_CAPACITY: usize = 512;
 /// A head's buffer with its status line and the `Server` field.
 fn status_line(status: StatusCode, server: &HeaderValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEAD_CAPACITY);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\nserver: ");
+    match common_status_line(status) {
+        Some(line) => out.extend_from_slice(line),
+        None => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(status.as_str().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"server: ");
     out.extend_from_slice(server.as_bytes());
     out.extend_from_slice(b"\r\n");
     out
+}
+
+/// The status lines of the answers a static site gives most, whole: one copy instead of
+/// four pieces and a search for the reason phrase (callgrind: 176 -> 137 instructions a
+/// response).
+fn common_status_line(status: StatusCode) -> Option<&'static [u8]> {
+    Some(match status.as_u16() {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        206 => b"HTTP/1.1 206 Partial Content\r\n",
+        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
+        302 => b"HTTP/1.1 302 Found\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        _ => return None,
+    })
 }
 
 /// Writes the response's own fields (but `Server`, which the connection layer writes, and
@@ -392,6 +413,19 @@ mod tests {
             head(StatusCode::OK, &h, &Added::default()),
             "HTTP/1.1 200 OK\r\nserver: Baton\r\ncontent-type: text/plain\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn common_status_lines_are_the_general_ones() {
+        for code in [200, 206, 301, 302, 304, 404] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let line = String::from_utf8(common_status_line(status).unwrap().to_vec()).unwrap();
+            let reason = status.canonical_reason().unwrap();
+            assert_eq!(line, format!("HTTP/1.1 {code} {reason}\r\n"));
+        }
+        assert_eq!(common_status_line(StatusCode::IM_A_TEAPOT), None);
+        let text = head(StatusCode::IM_A_TEAPOT, &Fields::new(), &Added::default());
+        assert_eq!(text, "HTTP/1.1 418 I'm a teapot\r\nserver: Baton\r\n\r\n");
     }
 
     #[test]
