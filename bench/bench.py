@@ -127,6 +127,7 @@ server!keepalive_max_requests = 0
 server!thread_number = 1
 server!timeout = 300
 server!listen_queue = 4096
+server!server_tokens = product
 server!pid_file = {TMP}/baton/baton-{port}.pid
 vserver!1!nick = default
 vserver!1!document_root = {WWW}
@@ -313,6 +314,7 @@ def h2o_conf(port, tls_port=None):
     os.makedirs(d, exist_ok=True)
     return f"""user: root
 num-threads: 1
+server-name: h2o
 max-connections: 12000
 pid-file: {d}/h2o.pid
 error-log: {d}/error.log
