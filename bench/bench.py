@@ -36,7 +36,8 @@ ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 # up to 60% with the host's load, and where the load generator saturates its core (100 KiB,
 # 10 MiB, connection per request) the servers' medians of three rounds swapped places from
 # one run to the next.
-ROUNDS = 1 if QUICK else 5
+# BENCH_ROUNDS: more rounds for a closer look (the per-round ratios' median narrows).
+ROUNDS = 1 if QUICK else int(os.environ.get("BENCH_ROUNDS", "5"))
 DUR = 3 if QUICK else 10            # seconds per wrk run
 RELOAD_DUR = 5 if QUICK else 20     # seconds of the reload-under-load run
 RELOAD_EVERY = 0.2                  # seconds between reloads
