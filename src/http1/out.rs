@@ -102,6 +102,31 @@ impl<'a> Out<'a> {
         Ok(n)
     }
 
+    /// One `sendmsg` with `MSG_MORE`, for the last bytes a connection sends before it
+    /// closes: the kernel holds back a final partial segment, and [`Out::end`] sends it
+    /// with the FIN (one packet where there were two: the data, then the FIN).
+    pub async fn write_vectored_last(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let n = self
+            .write_with(|s| {
+                socket2::SockRef::from(s)
+                    .send_vectored_with_flags(slices, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+            })
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        Ok(n)
+    }
+
+    /// Ends the connection's sending side: the FIN goes out, with what
+    /// [`Out::write_vectored_last`] held back. Said before the socket is closed rather than
+    /// left to `close`, which would reset the connection instead, dropping the held bytes,
+    /// if the client sent anything more meanwhile.
+    pub fn end(&mut self) -> io::Result<()> {
+        self.socket
+            .with_std(|s| s.shutdown(std::net::Shutdown::Write))
+    }
+
     /// Waits until the socket can take more, or fails once the peer has made no progress
     /// for the write timeout.
     async fn writable(&mut self, stream: &tokio::net::TcpStream) -> io::Result<()> {
@@ -196,5 +221,34 @@ mod tests {
         let mut got = [0u8; 5];
         client.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello");
+    }
+
+    /// The bytes held back with `MSG_MORE` go out when the connection's sending side ends,
+    /// followed by the end of the stream, on a bare socket and on a registered one. (The
+    /// client's read would wait for ever for held bytes nothing pushed.)
+    #[tokio::test]
+    async fn the_last_bytes_go_out_with_the_end() {
+        use tokio::io::AsyncReadExt;
+        for registered in [true, false] {
+            let (server, mut client) = pair(registered).await;
+            let mut out = Out::new(&server, Duration::from_secs(5));
+            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n";
+            let mut sent = 0;
+            let total = head.len() + 3;
+            while sent < total {
+                let all = [&head[..], b"abc"].concat();
+                sent += out
+                    .write_vectored_last(&[IoSlice::new(&all[sent..])])
+                    .await
+                    .unwrap();
+            }
+            out.end().unwrap();
+            let mut got = Vec::new();
+            tokio::time::timeout(Duration::from_secs(30), client.read_to_end(&mut got))
+                .await
+                .expect("the held bytes and the end of the stream")
+                .unwrap();
+            assert_eq!(got, [&head[..], b"abc"].concat());
+        }
     }
 }

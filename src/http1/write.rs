@@ -82,13 +82,13 @@ pub async fn respond(
 
     let mut out = Out::new(socket, timeout);
     if bodiless || req.head {
-        out.write_all(&head).await?;
+        write_parts(&mut out, [&head], &mut 0, close).await?;
         body.finish();
         return Ok(!close);
     }
     let result = match body.take_kind() {
-        Kind::Empty => out.write_all(&head).await,
-        Kind::Full(bytes) => write_full(&mut out, &head, &bytes, &mut body, chunked).await,
+        Kind::Empty => write_parts(&mut out, [&head], &mut 0, close).await,
+        Kind::Full(bytes) => write_full(&mut out, &head, &bytes, &mut body, chunked, close).await,
         Kind::File(range) => {
             sendfile::write_more(&mut out, &head).await?;
             let mut sent = 0;
@@ -145,12 +145,15 @@ fn parse_length(v: &HeaderValue) -> Option<u64> {
 }
 
 /// Head and in-memory body in one `writev` (repeated only if the socket takes less).
+/// `last`: the connection closes after it, and its end goes with the FIN (see
+/// [`Out::write_vectored_last`]).
 async fn write_full(
     out: &mut Out<'_>,
     head: &[u8],
     bytes: &Bytes,
     body: &mut Body,
     chunked: bool,
+    last: bool,
 ) -> io::Result<()> {
     if chunked {
         // Only for a body whose length was unknown, which full bodies never are.
@@ -159,7 +162,7 @@ async fn write_full(
         return out.write_all(b"0\r\n\r\n").await;
     }
     let mut done = 0;
-    let r = write_parts(out, [head, bytes], &mut done).await;
+    let r = write_parts(out, [head, bytes], &mut done, last).await;
     body.record_sent(done.saturating_sub(head.len()) as u64);
     r
 }
@@ -170,7 +173,7 @@ async fn write_chunk(out: &mut Out<'_>, data: &[u8], body: &mut Body) -> io::Res
     let mut line = [0u8; CHUNK_LINE];
     let size = chunk_size_line(data.len(), &mut line);
     let mut done = 0;
-    let r = write_parts(out, [size, data, b"\r\n"], &mut done).await;
+    let r = write_parts(out, [size, data, b"\r\n"], &mut done, false).await;
     body.record_sent(done.saturating_sub(size.len()).min(data.len()) as u64);
     r
 }
@@ -194,10 +197,13 @@ fn chunk_size_line(mut len: usize, buf: &mut [u8; CHUNK_LINE]) -> &[u8] {
 
 /// Writes `parts` one after the other, with `writev` calls that start where the socket
 /// stopped taking; `done`: how many bytes went out, kept right when a write fails.
+/// `last`: they are the last bytes of the connection, which ends with them (their final
+/// segment carries the FIN).
 async fn write_parts<const N: usize>(
     out: &mut Out<'_>,
     parts: [&[u8]; N],
     done: &mut usize,
+    last: bool,
 ) -> io::Result<()> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     while *done < total {
@@ -213,7 +219,14 @@ async fn write_parts<const N: usize>(
                 skip = 0;
             }
         }
-        *done += out.write_vectored(&slices[..used]).await?;
+        *done += if last {
+            out.write_vectored_last(&slices[..used]).await?
+        } else {
+            out.write_vectored(&slices[..used]).await?
+        };
+    }
+    if last {
+        out.end()?;
     }
     Ok(())
 }
@@ -245,7 +258,7 @@ async fn write_stream(
             write_chunk(out, &data, body).await?;
         } else {
             let mut done = 0;
-            let r = write_parts(out, [&data], &mut done).await;
+            let r = write_parts(out, [&data], &mut done, false).await;
             body.record_sent(done as u64);
             r?;
         }
