@@ -23,7 +23,8 @@ pub struct RequestFacts {
 }
 
 /// Writes `resp`, with `server` as its `Server` field (one the response has itself is
-/// replaced). `close`: the connection ends after it (the head says so). Returns
+/// replaced). `close`: the connection ends after it (the head says so; a response from
+/// memory also ends the sending side, its last segment carrying the FIN). Returns
 /// whether the connection can carry another request (false when the response had to be
 /// close-delimited or said `Connection: close` itself). Fails with `TimedOut` once the
 /// client has taken nothing for `timeout` (see [`Out`]); the body's count of bytes sent
