@@ -172,15 +172,24 @@ async function idle(page) {
 }
 
 /** Does `action` and waits for the preview it causes to be answered and drawn. */
-async function editing(page, action) {
-  await Promise.all([page.waitForResponse((r) => r.url().endsWith("/api/preview") || r.url().endsWith("/api/config")), action()]);
+async function editing(page, action, timeout = 30000) {
+  const answered = (r) => r.url().endsWith("/api/preview") || r.url().endsWith("/api/config");
+  await Promise.all([page.waitForResponse(answered, { timeout }), action()]);
   await idle(page);
 }
 
-/** Fills a text field and commits it (change event), waiting for the preview. */
+/** Fills a text field and commits it (change event), waiting for the preview. Enter
+ * commits it; once in CI (2026-12-07) no preview followed within 30 s, a run that passed
+ * on every retry, so when none comes within 10 s the field is left with Tab, which
+ * commits it by blur if the Enter was lost (and waits on for a slow answer if it was not). */
 async function commit(page, locator, value) {
   await locator.fill(value);
-  await editing(page, () => locator.press("Enter"));
+  try {
+    await editing(page, () => locator.press("Enter"), 10000);
+  } catch (e) {
+    if (e.name !== "TimeoutError") throw e;
+    await editing(page, () => locator.press("Tab"));
+  }
 }
 
 /** Follows a link of the main navigation. */
