@@ -81,13 +81,22 @@ impl<'a> Out<'a> {
         n
     }
 
+    /// [`Out::write_with`] for a write that must take something: a socket that takes
+    /// nothing is `WriteZero`.
+    pub async fn write_some(
+        &mut self,
+        op: impl FnMut(&std::net::TcpStream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        match self.write_with(op).await? {
+            0 => Err(io::ErrorKind::WriteZero.into()),
+            n => Ok(n),
+        }
+    }
+
     /// Writes all of `bytes`.
     pub async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
-            let n = self.write_with(|mut s| s.write(bytes)).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
+            let n = self.write_some(|mut s| s.write(bytes)).await?;
             bytes = &bytes[n..];
         }
         Ok(())
@@ -95,27 +104,18 @@ impl<'a> Out<'a> {
 
     /// One `writev`: how many bytes of `slices` the socket took (at least one).
     pub async fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let n = self.write_with(|mut s| s.write_vectored(slices)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        Ok(n)
+        self.write_some(|mut s| s.write_vectored(slices)).await
     }
 
     /// One `sendmsg` with `MSG_MORE`, for the last bytes a connection sends before it
     /// closes: the kernel holds back a final partial segment, and [`Out::end`] sends it
     /// with the FIN (one packet where there were two: the data, then the FIN).
     pub async fn write_vectored_last(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let n = self
-            .write_with(|s| {
-                socket2::SockRef::from(s)
-                    .send_vectored_with_flags(slices, libc::MSG_MORE | libc::MSG_NOSIGNAL)
-            })
-            .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        Ok(n)
+        self.write_some(|s| {
+            socket2::SockRef::from(s)
+                .send_vectored_with_flags(slices, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+        })
+        .await
     }
 
     /// Ends the connection's sending side: the FIN goes out, with what
@@ -233,10 +233,9 @@ mod tests {
             let (server, mut client) = pair(registered).await;
             let mut out = Out::new(&server, Duration::from_secs(5));
             let head = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n";
+            let all = [&head[..], b"abc"].concat();
             let mut sent = 0;
-            let total = head.len() + 3;
-            while sent < total {
-                let all = [&head[..], b"abc"].concat();
+            while sent < all.len() {
                 sent += out
                     .write_vectored_last(&[IoSlice::new(&all[sent..])])
                     .await

@@ -59,22 +59,11 @@ pub async fn send(out: &mut Out<'_>, range: &FileRange, sent: &mut u64) -> io::R
 pub async fn write_more(out: &mut Out<'_>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let n = out
-            .write_with(|stream| {
-                // SAFETY: the pointer and length describe a live slice; the socket is open.
-                let n = unsafe {
-                    libc::send(
-                        stream.as_raw_fd(),
-                        bytes.as_ptr().cast(),
-                        bytes.len(),
-                        libc::MSG_MORE | libc::MSG_NOSIGNAL,
-                    )
-                };
-                usize::try_from(n).map_err(|_| io::Error::last_os_error())
+            .write_some(|stream| {
+                socket2::SockRef::from(stream)
+                    .send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)
             })
             .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
         bytes = &bytes[n..];
     }
     Ok(())
