@@ -9,6 +9,7 @@ use super::body::{BodyState, Io, RequestBody, READ_CHUNK};
 use super::parse::{self, Head};
 use super::socket::Socket;
 use super::write::{self, RequestFacts};
+use crate::clock;
 use crate::handlers::error_page;
 use crate::lifecycle::conn_watch::{ConnWatch, Event};
 use crate::lifecycle::State;
@@ -218,7 +219,9 @@ impl Conn {
     /// while almost every wait ends with a request long before it fires.
     async fn idle(&mut self, timer: &mut KeepAlive<'_>) -> bool {
         let _parked = self.state.stats.park();
-        let deadline = Instant::now() + self.timeout;
+        // On the coarse clock: taken on every request, and a keep-alive time of seconds
+        // needs no better than its milliseconds.
+        let deadline = clock::coarse_monotonic() + self.timeout;
         loop {
             self.io.buf = BytesMut::new();
             // The socket's own reader slot (`poll_read_ready`), not the list of waiters
@@ -232,10 +235,11 @@ impl Conn {
                     return false;
                 },
                 () = std::future::poll_fn(|cx| timer.poll_fired(cx)) => {
-                    if Instant::now() >= deadline {
+                    let now = clock::coarse_monotonic();
+                    if now >= deadline {
                         return false;
                     }
-                    timer.move_to(deadline);
+                    timer.move_to(Instant::now() + (deadline - now));
                     continue;
                 }
             }

@@ -13,7 +13,7 @@ use crate::http::response::Response;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode, Version};
 use std::io::{self, IoSlice};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// What the response's framing depends on in the request.
 #[derive(Clone, Copy, Debug)]
@@ -359,7 +359,7 @@ fn finish_head(out: &mut Vec<u8>, added: &Added) {
     }
     if added.date {
         out.extend_from_slice(b"date: ");
-        clock::push_http_date(out, SystemTime::now());
+        clock::push_http_date_now(out);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");

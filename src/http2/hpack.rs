@@ -406,7 +406,7 @@ impl Encoder {
     pub fn date(&mut self, out: &mut Vec<u8>) {
         let mut date = std::mem::take(&mut self.date);
         date.clear();
-        crate::clock::push_http_date(&mut date, std::time::SystemTime::now());
+        crate::clock::push_http_date_now(&mut date);
         self.indexed_name(out, DATE, &date);
         self.date = date;
     }
