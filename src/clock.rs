@@ -84,7 +84,9 @@ pub fn push_http_date(out: &mut Vec<u8>, time: SystemTime) {
 }
 
 /// Appends the current time as an HTTP date to `out`, from the coarse clock (a `Date`
-/// has whole seconds; see [`coarse`]).
+/// has whole seconds; see [`coarse`]). The kernel stamps files from the same clock,
+/// finer only for a file changed within the current tick, so a `Last-Modified` later
+/// than the `Date` needs a change in the last few milliseconds before a second turns.
 pub fn push_http_date_now(out: &mut Vec<u8>) {
     let secs = coarse(libc::CLOCK_REALTIME_COARSE).as_secs().min(MAX_SECS);
     HTTP_DATE.with(|cache| out.extend_from_slice(&cache.text(secs, format_http_date)));
