@@ -40,7 +40,12 @@ impl<const N: usize> PerSecond<N> {
     /// Appends the text of `time`'s second (clamped to [`MAX_SECS`]) to `out`:
     /// `format(secs)` if the second is not the cached one.
     pub fn push(&self, out: &mut Vec<u8>, time: SystemTime, format: fn(u64) -> [u8; N]) {
-        out.extend_from_slice(&self.text(unix_secs(time).min(MAX_SECS), format));
+        self.push_secs(out, unix_secs(time), format);
+    }
+
+    /// [`PerSecond::push`] for a time in seconds since the epoch.
+    pub fn push_secs(&self, out: &mut Vec<u8>, secs: u64, format: fn(u64) -> [u8; N]) {
+        out.extend_from_slice(&self.text(secs.min(MAX_SECS), format));
     }
 
     fn text(&self, secs: u64, format: fn(u64) -> [u8; N]) -> [u8; N] {
@@ -78,18 +83,18 @@ pub fn unix_millis(time: SystemTime) -> u128 {
         .unwrap_or(0)
 }
 
-/// Appends `time` as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) to `out`.
-pub fn push_http_date(out: &mut Vec<u8>, time: SystemTime) {
-    HTTP_DATE.with(|cache| cache.push(out, time, format_http_date));
+/// Appends `secs` (since the epoch) as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`)
+/// to `out`.
+pub fn push_http_date(out: &mut Vec<u8>, secs: u64) {
+    HTTP_DATE.with(|cache| cache.push_secs(out, secs, format_http_date));
 }
 
-/// Appends the current time as an HTTP date to `out`, from the coarse clock (a `Date`
-/// has whole seconds; see [`coarse`]). The kernel stamps files from the same clock,
-/// finer only for a file changed within the current tick, so a `Last-Modified` later
-/// than the `Date` needs a change in the last few milliseconds before a second turns.
-pub fn push_http_date_now(out: &mut Vec<u8>) {
-    let secs = coarse(libc::CLOCK_REALTIME_COARSE).as_secs().min(MAX_SECS);
-    HTTP_DATE.with(|cache| out.extend_from_slice(&cache.text(secs, format_http_date)));
+/// Seconds since the epoch now, from the coarse clock: what a `Date` field needs (see
+/// [`coarse`]). The kernel stamps files from the same clock, finer only for a file
+/// changed within the current tick, so a `Last-Modified` later than the `Date` needs a
+/// change in the last few milliseconds before a second turns.
+pub fn coarse_unix_secs() -> u64 {
+    coarse(libc::CLOCK_REALTIME_COARSE).as_secs()
 }
 
 /// Time on the monotonic clock (from an arbitrary start), coarse: for deadlines of
@@ -193,7 +198,7 @@ mod tests {
 
     fn http(secs: u64) -> String {
         let mut out = Vec::new();
-        push_http_date(&mut out, UNIX_EPOCH + Duration::from_secs(secs));
+        push_http_date(&mut out, secs);
         String::from_utf8(out).unwrap_or_default()
     }
 

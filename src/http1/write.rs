@@ -359,7 +359,7 @@ fn finish_head(out: &mut Vec<u8>, added: &Added) {
     }
     if added.date {
         out.extend_from_slice(b"date: ");
-        clock::push_http_date_now(out);
+        clock::push_http_date(out, clock::coarse_unix_secs());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");

@@ -406,7 +406,7 @@ impl Encoder {
     pub fn date(&mut self, out: &mut Vec<u8>) {
         let mut date = std::mem::take(&mut self.date);
         date.clear();
-        crate::clock::push_http_date_now(&mut date);
+        crate::clock::push_http_date(&mut date, crate::clock::coarse_unix_secs());
         self.indexed_name(out, DATE, &date);
         self.date = date;
     }
