@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -45,7 +46,11 @@ struct Setup {
 
 impl Setup {
     fn start() -> Setup {
-        let (server, certs) = common::tls::start(&config(), |root| {
+        Setup::start_with(&config())
+    }
+
+    fn start_with(config: &str) -> Setup {
+        let (server, certs) = common::tls::start(config, |root| {
             write_file(root, "www/big.bin", vec![7u8; 3 << 20]);
         });
         Setup { server, certs }
@@ -246,26 +251,50 @@ async fn a_renewed_certificate_is_taken_by_a_graceful_reload_and_open_connection
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hard_restart_closes_open_tls_connections() {
-    let s = Setup::start();
-    let mut h2 = serving_h2(&s).await;
-    let outcome = s.server.reload(&config(), true);
+    // An idle connection would otherwise stay open for the server's timeout: only the
+    // hard restart can close it within the test.
+    let config = format!("server!timeout = 600\n{}", config());
+    let s = Setup::start_with(&config);
+    let tls = connect(s.tls(), "localhost", &s.trusted(), &[b"h2"])
+        .await
+        .expect("TLS handshake");
+    // A second descriptor of the client's socket, kept by the test: it shows the server's
+    // end of the connection (FIN or RST) whatever the HTTP/2 client makes of it.
+    let socket = tls
+        .get_ref()
+        .0
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("dup of the client socket");
+    let mut h2 = http2(tls).await;
+    let got = get2(&mut h2, "localhost", "/hello.txt").await.unwrap();
+    assert_eq!(got.status, 200);
+    let outcome = s.server.reload(&config, true);
     assert!(outcome.starts_with("baton: reloaded"), "{outcome}");
-    // The connection is closed by the server: the sender learns it, without a timeout.
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        loop {
-            if h2.ready().await.is_err() {
-                return;
-            }
-            if get2(&mut h2, "localhost", "/hello.txt").await.is_err() {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the connection stayed open");
+    // The idle connection is closed by the server, without waiting for anything.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(60), peer_closed(&socket));
+    assert!(closed.await.is_ok(), "the connection stayed open");
     // A new connection is served.
     serving_h2(&s).await;
+}
+
+/// Returns once the peer has closed the connection of `socket` (its side shut, or reset).
+async fn peer_closed(socket: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut pollfd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, and a zero timeout: the check never blocks the runtime.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, 0) };
+        let ended = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+        if ready > 0 && pollfd.revents & ended != 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
