@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -279,8 +279,7 @@ async fn a_hard_restart_closes_open_tls_connections() {
 }
 
 /// Returns once the peer has closed the connection of `socket` (its side shut, or reset).
-async fn peer_closed(socket: &std::os::fd::OwnedFd) {
-    use std::os::fd::AsRawFd;
+async fn peer_closed(socket: &OwnedFd) {
     loop {
         let mut pollfd = libc::pollfd {
             fd: socket.as_raw_fd(),
