@@ -60,7 +60,10 @@ PORT_NGINX_1X = 18094
 # HTTP/2 scenario: a TLS listener per server, next to its plain one
 TLS_PORTS = {"baton": 18481, "nginx": 18482, "lighttpd": 18483, "h2o": 18484}
 H2_CONNS = 64
-H2_STREAMS = 10                     # concurrent streams per connection (h2load -m)
+# Concurrent streams per connection (h2load -m), one scenario each: 10, a page's worth of
+# requests in flight, and 100, the least a server should allow (RFC 9113 §5.1.2), as a
+# client that multiplexes fully keeps open.
+H2_STREAMS = {"h2": 10, "h2-100": 100}
 H2_WARMUP = 1                       # seconds of h2load's own warm-up at the start of each run
 CLK = os.sysconf("SC_CLK_TCK")
 WWW = os.path.join(TMP, "www")
@@ -615,11 +618,11 @@ def parse_h2load(out):
     return r
 
 
-def run_h2load(port, path, dur, warmup=H2_WARMUP):
+def run_h2load(port, path, dur, streams, warmup=H2_WARMUP):
     """HTTP/2 over TLS, timed like wrk: its own warm-up, then dur seconds that are counted.
     Only h2 is offered by ALPN, so a server without h2 fails the run instead of being measured
     over HTTP/1.1 (h2load's default list falls back to it, with -m as pipelining)."""
-    cmd = ["taskset", "-c", CLIENT_CPU, "h2load", "-t1", f"-c{H2_CONNS}", f"-m{H2_STREAMS}", "--npn-list=h2",
+    cmd = ["taskset", "-c", CLIENT_CPU, "h2load", "-t1", f"-c{H2_CONNS}", f"-m{streams}", "--npn-list=h2",
            f"-D{dur}", f"--warm-up-time={warmup}", f"https://{HOST}:{port}{path}"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=warmup + dur + 60)
@@ -780,7 +783,8 @@ def static_scenarios():
                 s.stop()
 
 
-H2 = ("h2", f"1 KiB file over HTTP/2 + TLS, {H2_CONNS} connections x {H2_STREAMS} streams (h2load)", "/1k.bin")
+H2 = [(sid, f"1 KiB file over HTTP/2 + TLS, {H2_CONNS} connections x {m} streams (h2load)", "/1k.bin")
+      for sid, m in H2_STREAMS.items()]
 
 
 def start_tls_servers(sid, path, started, max_streams):
@@ -812,26 +816,30 @@ def start_tls_servers(sid, path, started, max_streams):
         started[n] = s
 
 
-def h2_scenario():
-    sid, title, path = H2
-    if not want(sid):
+def h2_scenarios():
+    """The HTTP/2 scenarios (H2), each with its servers started afresh, as the static ones."""
+    wanted = [h for h in H2 if want(h[0])]
+    if not wanted:
         return
-    log(f"\n== {sid}: {title}")
     try:
         make_cert()
     except (subprocess.SubprocessError, OSError) as e:
         # no certificate, no TLS for anyone: the other scenarios still run
-        RESULTS["notes"].append(f"{sid}: not run, the certificate could not be made: {e}")
+        for sid, _, _ in wanted:
+            RESULTS["notes"].append(f"{sid}: not run, the certificate could not be made: {e}")
         return
-    servers, max_streams = {}, {}
-    try:
-        start_tls_servers(sid, path, servers, max_streams)
-        # each h2load run has its own warm-up (H2_WARMUP), not counted: no separate warm-up run
-        runs = rounds(servers, lambda s: run_h2load(s.tls_port, path, DUR), settle=H2_WARMUP)
-        RESULTS["static"][sid] = {"title": title, "runs": runs, "max_streams": max_streams}
-    finally:
-        for s in servers.values():
-            s.stop()
+    for sid, title, path in wanted:
+        log(f"\n== {sid}: {title}")
+        servers, max_streams = {}, {}
+        try:
+            start_tls_servers(sid, path, servers, max_streams)
+            # each h2load run has its own warm-up (H2_WARMUP), not counted: no separate warm-up run
+            runs = rounds(servers, lambda s: run_h2load(s.tls_port, path, DUR, H2_STREAMS[sid]),
+                          settle=H2_WARMUP)
+            RESULTS["static"][sid] = {"title": title, "runs": runs, "max_streams": max_streams}
+        finally:
+            for s in servers.values():
+                s.stop()
 
 
 def idle_scenario():
@@ -1078,8 +1086,10 @@ def report(m=None):
       "own share of CPU 0 (median) / the largest share taken by anything else during a round (other "
       "processes on the machine, softirq of loopback traffic is counted to whoever runs). Client core: how busy "
       "CPU 1 was (the load generator, wrk or h2load, and anything else) (100%: the load generator is the "
-      f"limit, compare req/CPU-s). `h2`: h2load, HTTP/2 over TLS (what was negotiated: under the table), "
-      f"{H2_CONNS} connections with {H2_STREAMS} concurrent streams each, {H2_WARMUP} s of warm-up at the start "
+      f"limit, compare req/CPU-s). " + ", ".join(f"`{sid}`" for sid in H2_STREAMS)
+      + f": h2load, HTTP/2 over TLS (what was negotiated: under the table), {H2_CONNS} connections with "
+      + " and ".join(f"{m} (`{sid}`)" for sid, m in H2_STREAMS.items())
+      + f" concurrent streams each, {H2_WARMUP} s of warm-up at the start "
       "of each run not counted (nor is the server's CPU time during it); errors there are h2load's errored "
       "requests.\n")
     w("| scenario | server | req/s median (min-max) | req/CPU-s | peak RSS MiB | server core: server / others | client core busy |")
@@ -1097,7 +1107,7 @@ def report(m=None):
             cmeds[n] = med([x["req_per_cpu_s"] for x in rs])
             rss = max(x["rss_kib"] for x in rs) / 1024
             errs = sum(client_errors(x) for x in rs)
-            extra = f" ({errs} {'errored requests' if sid == H2[0] else 'socket errors'})" if errs else ""
+            extra = f" ({errs} {'errored requests' if sid in H2_STREAMS else 'socket errors'})" if errs else ""
             sh = med([x["server_share"] for x in rs])
             other = max(x["server_core_busy"] - x["server_share"] for x in rs)
             w(f"| {sid} | {n} | {fmt_k(meds[n])} ({fmt_k(min(rps))}-{fmt_k(max(rps))}){extra} | "
@@ -1131,11 +1141,13 @@ def report(m=None):
         w("Response checked before each scenario (status, body bytes): " + "; ".join(
             f"{sid}: " + ", ".join(f"{n} {v[0]}/{v[1]}" for n, v in c.items()) for sid, c in RESULTS["checks"].items())
           + ".\n")
-    h2 = RESULTS["static"].get(H2[0])
-    if h2:
+    for sid, streams in H2_STREAMS.items():
+        h2 = RESULTS["static"].get(sid)
+        if not h2:
+            continue
         ms = h2.get("max_streams", {})
-        w(f"`{H2[0]}`: negotiated (h2load, first round), and the concurrent streams the server allows per "
-          f"connection (h2load opens at most that many, {H2_STREAMS} asked): " + "; ".join(
+        w(f"`{sid}`: negotiated (h2load, first round), and the concurrent streams the server allows per "
+          f"connection (h2load opens at most that many, {streams} asked): " + "; ".join(
             f"{n} {rs[0]['tls']['alpn']} {rs[0]['tls']['protocol']} {rs[0]['tls']['cipher']} "
             f"{rs[0]['tls']['temp_key']}, {ms.get(n) or 'unlimited'} streams"
             for n, rs in h2["runs"].items() if rs) + ".\n")
@@ -1220,10 +1232,12 @@ def report(m=None):
               f"{all(x['alive_after'] for x in rs)} |")
         w("")
     missing = list(RESULTS["notes"])
-    if not h2:
-        missing.insert(0, f"HTTP/2: scenario `{H2[0]}` not run.")
-    elif not h2["runs"].get("baton"):
-        missing.insert(0, f"HTTP/2: Baton not measured (the `{H2[0]}` note below says why); the peers were.")
+    for sid in reversed(H2_STREAMS):
+        h2 = RESULTS["static"].get(sid)
+        if not h2:
+            missing.insert(0, f"HTTP/2: scenario `{sid}` not run.")
+        elif not h2["runs"].get("baton"):
+            missing.insert(0, f"HTTP/2: Baton not measured in `{sid}` (its note below says why); the peers were.")
     if missing:
         w("## Not measured\n")
         w("\n".join(f"- {note}" for note in missing))
@@ -1253,7 +1267,7 @@ def main():
     make_docroot()
     try:
         static_scenarios()
-        h2_scenario()
+        h2_scenarios()
         idle_scenario()
         vhost_scenario()
         reload_scenario()
